@@ -1,0 +1,84 @@
+// portcullis/types.h — small value types shared by every layer: byte strings, actor IDs and
+// change hashes.
+//
+// Plain values; safe to copy between threads.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "portcullis/export.h"
+#include "portcullis/result.h"
+
+namespace portcullis {
+
+using Bytes = std::vector<std::uint8_t>;
+using ByteView = std::span<const std::uint8_t>;
+
+// Lower-case hexadecimal.
+PORTCULLIS_EXPORT std::string toHex(ByteView bytes);
+
+// The author of changes: a byte string of 1 to 32 bytes (16 random bytes by default; a provider
+// may use a device public key). Ordered bytewise, which is how concurrent ops are ordered.
+class PORTCULLIS_EXPORT ActorId {
+ public:
+  static constexpr std::size_t kMaxSize = 32;
+  static constexpr std::size_t kDefaultSize = 16;
+
+  // Fails with Malformed unless 1 <= size <= kMaxSize.
+  static Result<ActorId> fromBytes(ByteView bytes);
+  // kDefaultSize bytes from libsodium's randombytes_buf.
+  static ActorId random();
+
+  const Bytes& bytes() const noexcept { return bytes_; }
+  std::string toHex() const { return portcullis::toHex(bytes_); }
+
+  friend bool operator==(const ActorId&, const ActorId&) = default;
+  friend std::strong_ordering operator<=>(const ActorId& a, const ActorId& b) {
+    return a.bytes_ <=> b.bytes_;
+  }
+
+ private:
+  explicit ActorId(Bytes bytes) : bytes_(std::move(bytes)) {}
+  Bytes bytes_;
+};
+
+// The identity of a change: BLAKE2b-256 of its canonical encoding (or, for a sealing provider,
+// whatever hash that provider defines over its envelopes; DESIGN §4).
+class PORTCULLIS_EXPORT ChangeHash {
+ public:
+  static constexpr std::size_t kSize = 32;
+
+  ChangeHash() = default;  // all zero; never the hash of a real change
+  // Fails with Malformed unless bytes.size() == kSize.
+  static Result<ChangeHash> fromBytes(ByteView bytes);
+  // BLAKE2b-256 of `bytes`.
+  static ChangeHash of(ByteView bytes);
+
+  const std::array<std::uint8_t, kSize>& bytes() const noexcept { return bytes_; }
+  std::string toHex() const { return portcullis::toHex(bytes_); }
+
+  friend bool operator==(const ChangeHash&, const ChangeHash&) = default;
+  friend std::strong_ordering operator<=>(const ChangeHash&, const ChangeHash&) = default;
+
+ private:
+  std::array<std::uint8_t, kSize> bytes_{};
+};
+
+}  // namespace portcullis
+
+template <>
+struct std::hash<portcullis::ChangeHash> {
+  std::size_t operator()(const portcullis::ChangeHash& h) const noexcept {
+    // The hash is already uniformly distributed; its first word is as good as any.
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < sizeof out; ++i) out = (out << 8) | h.bytes()[i];
+    return out;
+  }
+};

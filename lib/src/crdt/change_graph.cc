@@ -1,0 +1,281 @@
+#include "portcullis/change_graph.h"
+
+#include <algorithm>
+#include <map>
+#include <queue>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "detail/assert.h"
+
+namespace portcullis {
+
+namespace {
+
+struct Node {
+  ChangeEnvelope env;
+  std::vector<std::uint32_t> deps;  // positions of env.deps in Impl::nodes
+};
+
+Error invalid(const ChangeEnvelope& env, const std::string& why) {
+  return Error(Errc::Malformed, "change " + env.hash.toHex().substr(0, 16) + " by " +
+                                    env.actor.toHex() + " seq " + std::to_string(env.seq) +
+                                    ": " + why);
+}
+
+}  // namespace
+
+struct ChangeGraph::Impl {
+  ChangeGraphOptions options;
+  std::vector<std::unique_ptr<Node>> nodes;  // in the order added (topological)
+  std::unordered_map<ChangeHash, std::uint32_t> index;
+  std::map<Bytes, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
+  std::set<ChangeHash> heads;
+  std::uint64_t maxOp = 0;
+
+  std::unordered_map<ChangeHash, ChangeEnvelope> pending;
+  std::unordered_multimap<ChangeHash, ChangeHash> waiting;  // missing dep -> pending change
+  std::size_t pendingBytes = 0;
+
+  // Rules that need nothing but the envelope.
+  static Result<void> checkShape(const ChangeEnvelope& env) {
+    for (std::size_t i = 1; i < env.deps.size(); ++i) {
+      if (!(env.deps[i - 1] < env.deps[i])) return invalid(env, "deps are not strictly ascending");
+    }
+    if (env.seq == 0 || env.seq > kMaxCounter) return invalid(env, "seq out of range");
+    if (env.startOp == 0 || env.startOp > kMaxCounter ||
+        env.opCount > kMaxCounter - env.startOp + 1) {
+      return invalid(env, "op counters out of range");
+    }
+    return {};
+  }
+
+  // Is the change at `target` in the causal past of `deps`? Only changes whose startOp is above
+  // target's last op can descend from it, which keeps the walk to what came after it.
+  bool inPast(std::uint32_t target, const std::vector<std::uint32_t>& deps) const {
+    const std::uint64_t floor = nodes[target]->env.maxOp();
+    std::vector<std::uint32_t> stack(deps.begin(), deps.end());
+    std::unordered_set<std::uint32_t> seen;
+    while (!stack.empty()) {
+      std::uint32_t n = stack.back();
+      stack.pop_back();
+      if (n == target) return true;
+      if (nodes[n]->env.startOp <= floor || !seen.insert(n).second) continue;
+      stack.insert(stack.end(), nodes[n]->deps.begin(), nodes[n]->deps.end());
+    }
+    return false;
+  }
+
+  // Rules against the graph, for an envelope whose deps are all present.
+  Result<void> checkReady(const ChangeEnvelope& env, std::vector<std::uint32_t>& deps) const {
+    std::uint64_t expectedStart = 1;
+    deps.clear();
+    for (const ChangeHash& d : env.deps) {
+      std::uint32_t pos = index.at(d);
+      deps.push_back(pos);
+      expectedStart = std::max(expectedStart, nodes[pos]->env.maxOp() + 1);
+    }
+    auto chain = byActor.find(env.actor.bytes());
+    std::uint64_t last = chain == byActor.end() ? 0 : chain->second.size();
+    if (env.seq <= last) {
+      return Error(Errc::Conflict, "equivocation: actor " + env.actor.toHex() +
+                                       " already has a different change with seq " +
+                                       std::to_string(env.seq));
+    }
+    if (env.seq != last + 1) {
+      return invalid(env, "seq does not follow the actor's last change (" +
+                              std::to_string(last) + ")");
+    }
+    if (last > 0 && !inPast(chain->second.back(), deps)) {
+      return invalid(env, "does not depend on its actor's previous change");
+    }
+    if (env.startOp != expectedStart) {
+      return invalid(env, "startOp " + std::to_string(env.startOp) + " should be " +
+                              std::to_string(expectedStart));
+    }
+    return {};
+  }
+
+  const ChangeEnvelope& insert(ChangeEnvelope env, std::vector<std::uint32_t> deps) {
+    auto pos = static_cast<std::uint32_t>(nodes.size());
+    for (const ChangeHash& d : env.deps) heads.erase(d);
+    heads.insert(env.hash);
+    index.emplace(env.hash, pos);
+    byActor[env.actor.bytes()].push_back(pos);
+    maxOp = std::max(maxOp, env.maxOp());
+    nodes.push_back(std::make_unique<Node>(Node{std::move(env), std::move(deps)}));
+    return nodes.back()->env;
+  }
+
+  // Moves queued changes whose last missing dep was `arrived` into the graph, transitively.
+  void release(const ChangeHash& arrived, std::vector<const ChangeEnvelope*>* applied,
+               std::vector<Error>* rejected) {
+    std::vector<ChangeHash> work{arrived};
+    std::vector<std::uint32_t> deps;
+    while (!work.empty()) {
+      ChangeHash h = work.back();
+      work.pop_back();
+      auto [first, last] = waiting.equal_range(h);
+      std::vector<ChangeHash> candidates;
+      for (auto it = first; it != last; ++it) candidates.push_back(it->second);
+      waiting.erase(first, last);
+      for (const ChangeHash& c : candidates) {
+        auto p = pending.find(c);
+        if (p == pending.end()) continue;
+        bool ready = std::ranges::all_of(p->second.deps,
+                                         [&](const ChangeHash& d) { return index.contains(d); });
+        if (!ready) continue;
+        ChangeEnvelope env = std::move(p->second);
+        pending.erase(p);
+        pendingBytes -= env.payload.size();
+        if (auto ok = checkReady(env, deps); !ok) {
+          if (rejected) rejected->push_back(ok.error());
+          continue;
+        }
+        const ChangeEnvelope& added = insert(std::move(env), deps);
+        if (applied) applied->push_back(&added);
+        work.push_back(added.hash);
+      }
+    }
+  }
+};
+
+ChangeGraph::ChangeGraph(ChangeGraphOptions options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+}
+ChangeGraph::~ChangeGraph() = default;
+ChangeGraph::ChangeGraph(ChangeGraph&&) noexcept = default;
+ChangeGraph& ChangeGraph::operator=(ChangeGraph&&) noexcept = default;
+
+Result<AddOutcome> ChangeGraph::add(ChangeEnvelope env, std::vector<const ChangeEnvelope*>* applied,
+                                    std::vector<Error>* rejected) {
+  Impl& g = *impl_;
+  if (g.index.contains(env.hash) || g.pending.contains(env.hash)) return AddOutcome::Duplicate;
+  if (auto ok = Impl::checkShape(env); !ok) return ok.error();
+
+  bool ready = std::ranges::all_of(env.deps, [&](const ChangeHash& d) { return g.index.contains(d); });
+  if (!ready) {
+    if (g.pending.size() >= g.options.maxPendingChanges ||
+        env.payload.size() > g.options.maxPendingBytes - g.pendingBytes) {
+      return Error(Errc::Overloaded, "too many changes are waiting for missing dependencies");
+    }
+    for (const ChangeHash& d : env.deps) {
+      if (!g.index.contains(d)) g.waiting.emplace(d, env.hash);
+    }
+    g.pendingBytes += env.payload.size();
+    ChangeHash hash = env.hash;
+    g.pending.emplace(hash, std::move(env));
+    return AddOutcome::Queued;
+  }
+
+  std::vector<std::uint32_t> deps;
+  if (auto ok = g.checkReady(env, deps); !ok) return ok.error();
+  const ChangeEnvelope& added = g.insert(std::move(env), std::move(deps));
+  if (applied) applied->push_back(&added);
+  g.release(added.hash, applied, rejected);
+  return AddOutcome::Applied;
+}
+
+const ChangeEnvelope& ChangeGraph::addLocal(ChangeEnvelope env) {
+  Impl& g = *impl_;
+  std::vector<std::uint32_t> deps;
+  PORTCULLIS_ASSERT(std::ranges::equal(env.deps, g.heads), "a local change must build on the heads");
+  auto ok = Impl::checkShape(env);
+  PORTCULLIS_ASSERT(ok.has_value(), "{}", ok ? "" : ok.error().message());
+  ok = g.checkReady(env, deps);
+  PORTCULLIS_ASSERT(ok.has_value(), "{}", ok ? "" : ok.error().message());
+  return g.insert(std::move(env), std::move(deps));
+}
+
+bool ChangeGraph::contains(const ChangeHash& hash) const { return impl_->index.contains(hash); }
+
+const ChangeEnvelope* ChangeGraph::find(const ChangeHash& hash) const {
+  auto it = impl_->index.find(hash);
+  return it == impl_->index.end() ? nullptr : &impl_->nodes[it->second]->env;
+}
+
+std::size_t ChangeGraph::size() const { return impl_->nodes.size(); }
+
+std::vector<ChangeHash> ChangeGraph::heads() const {
+  return {impl_->heads.begin(), impl_->heads.end()};
+}
+
+std::vector<ChangeHash> ChangeGraph::missingDeps() const {
+  std::set<ChangeHash> missing;
+  for (const auto& [dep, waiter] : impl_->waiting) {
+    if (!impl_->index.contains(dep) && !impl_->pending.contains(dep)) missing.insert(dep);
+  }
+  return {missing.begin(), missing.end()};
+}
+
+std::size_t ChangeGraph::pendingCount() const { return impl_->pending.size(); }
+
+std::uint64_t ChangeGraph::maxOp() const { return impl_->maxOp; }
+
+std::uint64_t ChangeGraph::lastSeq(const ActorId& actor) const {
+  auto it = impl_->byActor.find(actor.bytes());
+  return it == impl_->byActor.end() ? 0 : it->second.size();
+}
+
+std::vector<const ChangeEnvelope*> ChangeGraph::changesSince(
+    std::span<const ChangeHash> heads) const {
+  const Impl& g = *impl_;
+  std::vector<bool> known(g.nodes.size(), false);
+  std::vector<std::uint32_t> stack;
+  for (const ChangeHash& h : heads) {
+    if (auto it = g.index.find(h); it != g.index.end()) stack.push_back(it->second);
+  }
+  while (!stack.empty()) {
+    std::uint32_t n = stack.back();
+    stack.pop_back();
+    if (known[n]) continue;
+    known[n] = true;
+    stack.insert(stack.end(), g.nodes[n]->deps.begin(), g.nodes[n]->deps.end());
+  }
+  std::vector<const ChangeEnvelope*> out;
+  for (std::size_t i = 0; i < g.nodes.size(); ++i) {
+    if (!known[i]) out.push_back(&g.nodes[i]->env);
+  }
+  return out;
+}
+
+std::vector<const ChangeEnvelope*> ChangeGraph::changes() const {
+  std::vector<const ChangeEnvelope*> out;
+  out.reserve(impl_->nodes.size());
+  for (const auto& n : impl_->nodes) out.push_back(&n->env);
+  return out;
+}
+
+std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
+  const Impl& g = *impl_;
+  const std::size_t n = g.nodes.size();
+  std::vector<std::uint32_t> unmet(n);
+  std::vector<std::vector<std::uint32_t>> children(n);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    unmet[i] = static_cast<std::uint32_t>(g.nodes[i]->deps.size());
+    for (std::uint32_t d : g.nodes[i]->deps) children[d].push_back(i);
+  }
+  auto byHash = [&](std::uint32_t a, std::uint32_t b) {
+    return g.nodes[a]->env.hash > g.nodes[b]->env.hash;  // min-heap
+  };
+  std::priority_queue<std::uint32_t, std::vector<std::uint32_t>, decltype(byHash)> ready(byHash);
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (unmet[i] == 0) ready.push(i);
+  }
+  std::vector<const ChangeEnvelope*> out;
+  out.reserve(n);
+  while (!ready.empty()) {
+    std::uint32_t i = ready.top();
+    ready.pop();
+    out.push_back(&g.nodes[i]->env);
+    for (std::uint32_t c : children[i]) {
+      if (--unmet[c] == 0) ready.push(c);
+    }
+  }
+  PORTCULLIS_ASSERT(out.size() == n, "the change graph has a cycle");
+  return out;
+}
+
+}  // namespace portcullis

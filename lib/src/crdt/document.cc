@@ -1,0 +1,691 @@
+#include "portcullis/document.h"
+
+#include <nlohmann/json.hpp>
+#include <sodium.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+
+#include "crdt/op_set.h"
+#include "detail/assert.h"
+#include "detail/utf8.h"
+#include "wire/change_codec.h"
+
+namespace portcullis {
+namespace detail {
+
+class DocumentState {
+ public:
+  DocumentState(DocumentOptions options, ActorId actor)
+      : options_(options), actor_(std::move(actor)), graph_(options.graph) {
+    resetOps();
+  }
+
+  // Offers one parsed envelope to the graph and applies what became part of it.
+  Result<AddOutcome> add(ChangeEnvelope env, ApplyReport* report) {
+    PORTCULLIS_REQUIRE(!txOpen_, "changes cannot be applied while a transaction is open");
+    std::vector<const ChangeEnvelope*> applied;
+    auto outcome = graph_.add(std::move(env), &applied, report ? &report->rejected : nullptr);
+    for (const ChangeEnvelope* e : applied) applyOps(*e);
+    if (report) report->applied += applied.size();
+    return outcome;
+  }
+
+  ApplyReport applyChanges(std::span<const Bytes> changes) {
+    ApplyReport report;
+    for (const Bytes& bytes : changes) {
+      auto env = parseChange(bytes, options_.maxChangeBytes);
+      if (!env) {
+        report.rejected.push_back(std::move(env).error());
+        continue;
+      }
+      auto outcome = add(std::move(*env), &report);
+      if (!outcome) {
+        report.rejected.push_back(std::move(outcome).error());
+      } else if (*outcome == AddOutcome::Duplicate) {
+        ++report.duplicates;
+      }
+    }
+    report.queued = graph_.pendingCount();
+    return report;
+  }
+
+  // Copies every change of `other` this document lacks; both already checked them.
+  ApplyReport copyFrom(const DocumentState& other) {
+    ApplyReport report;
+    for (const ChangeEnvelope* e : other.graph_.changes()) {
+      if (graph_.contains(e->hash)) continue;
+      auto outcome = add(*e, &report);
+      if (!outcome) report.rejected.push_back(std::move(outcome).error());
+    }
+    report.queued = graph_.pendingCount();
+    return report;
+  }
+
+  // --- local transactions --------------------------------------------------------------------
+
+  void openTransaction() {
+    PORTCULLIS_REQUIRE(!txOpen_, "a transaction is already open on this document");
+    txOpen_ = true;
+    txOps_.clear();
+    txStart_ = graph_.maxOp() + 1;
+  }
+
+  Result<OpRef> localOp(Op op) {
+    PORTCULLIS_REQUIRE(txOpen_, "the transaction is closed");
+    const OpRef id{txStart_ + txOps_.size(), self_};
+    if (id.counter > kMaxCounter) return Error(Errc::Overloaded, "op counter space exhausted");
+    ops_->apply(op, id);
+    txOps_.push_back(std::move(op));
+    return id;
+  }
+
+  std::optional<ChangeHash> commit(CommitOptions options) {
+    PORTCULLIS_REQUIRE(txOpen_, "the transaction is closed");
+    txOpen_ = false;
+    if (txOps_.empty()) return std::nullopt;
+    ChangeData change{
+        .actor = actor_,
+        .seq = graph_.lastSeq(actor_) + 1,
+        .startOp = txStart_,
+        .time = options.time.value_or(std::chrono::duration_cast<std::chrono::seconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count()),
+        .message = std::move(options.message),
+        .deps = graph_.heads(),
+        .otherActors = {},
+        .ops = {},
+    };
+    // The change's actor table: the author, then every other actor its ops name, by bytes.
+    std::map<Bytes, std::uint32_t> others;
+    auto note = [&](OpRef r) {
+      if (r.counter != 0 && r.actor != self_) others.emplace(ops_->actors().at(r.actor).bytes(), 0);
+    };
+    for (const Op& op : txOps_) {
+      note(op.obj);
+      note(op.elem);
+      for (OpRef p : op.pred) note(p);
+    }
+    std::vector<std::uint32_t> local(others.size());  // unused slot kept for clarity of indexing
+    std::unordered_map<std::uint32_t, std::uint32_t> toLocal{{self_, 0}};
+    for (auto& [bytes, idx] : others) {
+      change.otherActors.push_back(*ActorId::fromBytes(bytes));
+      idx = static_cast<std::uint32_t>(change.otherActors.size());
+      toLocal.emplace(*ops_->actors().find(bytes), idx);
+    }
+    auto localRef = [&](OpRef r) { return r.counter == 0 ? r : OpRef{r.counter, toLocal.at(r.actor)}; };
+    change.ops = std::move(txOps_);
+    txOps_.clear();
+    for (Op& op : change.ops) {
+      op.obj = localRef(op.obj);
+      op.elem = localRef(op.elem);
+      for (OpRef& p : op.pred) p = localRef(p);
+      // pred must ascend by (counter, actor bytes) in the encoding.
+      std::sort(op.pred.begin(), op.pred.end(), [&](OpRef a, OpRef b) {
+        if (a.counter != b.counter) return a.counter < b.counter;
+        return actorBytes(change, a.actor) < actorBytes(change, b.actor);
+      });
+    }
+    return graph_.addLocal(encodeChange(change)).hash;
+  }
+
+  void rollback() {
+    PORTCULLIS_REQUIRE(txOpen_, "the transaction is closed");
+    txOpen_ = false;
+    if (txOps_.empty()) return;
+    txOps_.clear();
+    resetOps();
+    for (const ChangeEnvelope* e : graph_.changes()) applyOps(*e);
+  }
+
+  bool txOpen() const { return txOpen_; }
+  std::size_t txOpCount() const { return txOps_.size(); }
+
+  // --- lookups shared by reads and transactions ------------------------------------------------
+
+  std::optional<OpRef> toRef(const ObjId& id) const {
+    if (id.isRoot()) return kRoot;
+    auto actor = ops_->actors().find(id.actor());
+    if (!actor) return std::nullopt;
+    return OpRef{id.counter(), *actor};
+  }
+
+  ObjId toObjId(OpRef ref) const {
+    if (ref.counter == 0) return ObjId::root();
+    return ObjId(ref.counter, ops_->actors().at(ref.actor));
+  }
+
+  const Object* object(const ObjId& id) const {
+    auto ref = toRef(id);
+    return ref ? ops_->findObject(*ref) : nullptr;
+  }
+
+  Value read(const Entry& e) const {
+    if (e.object) return ObjectRef{*e.object, toObjId(e.id)};
+    if (std::holds_alternative<Counter>(e.value)) return Counter{ops_->counterValue(e)};
+    return std::visit([](const auto& v) -> Value { return v; }, e.value);
+  }
+
+  const ActorId& actor() const { return actor_; }
+  const ChangeGraph& graph() const { return graph_; }
+  const DocumentOptions& options() const { return options_; }
+
+ private:
+  static const Bytes& actorBytes(const ChangeData& c, std::uint32_t local) {
+    return local == 0 ? c.actor.bytes() : c.otherActors[local - 1].bytes();
+  }
+
+  void resetOps() {
+    ops_ = std::make_unique<OpSet>();
+    self_ = ops_->actors().intern(actor_);
+  }
+
+  void applyOps(const ChangeEnvelope& env) {
+    ChangeData change = decodeChange(env);
+    std::vector<std::uint32_t> table{ops_->actors().intern(change.actor)};
+    for (const ActorId& a : change.otherActors) table.push_back(ops_->actors().intern(a));
+    auto docRef = [&](OpRef r) { return r.counter == 0 ? r : OpRef{r.counter, table[r.actor]}; };
+    for (std::size_t i = 0; i < change.ops.size(); ++i) {
+      Op& op = change.ops[i];
+      op.obj = docRef(op.obj);
+      op.elem = docRef(op.elem);
+      for (OpRef& p : op.pred) p = docRef(p);
+      ops_->apply(op, OpRef{change.startOp + i, table[0]});
+    }
+  }
+
+  DocumentOptions options_;
+  ActorId actor_;
+  ChangeGraph graph_;
+
+ public:
+  // The state is read directly by Document and Transaction below.
+  std::unique_ptr<OpSet> ops_;
+
+ private:
+  std::uint32_t self_ = 0;
+  bool txOpen_ = false;
+  std::vector<Op> txOps_;
+  std::uint64_t txStart_ = 0;
+};
+
+}  // namespace detail
+
+using detail::Action;
+using detail::Elem;
+using detail::Entry;
+using detail::Object;
+using detail::Op;
+using detail::OpRef;
+using detail::Slot;
+
+namespace {
+
+Error notFound(const std::string& what) { return Error(Errc::NotFound, what); }
+
+const Slot* mapSlot(const Object& obj, std::string_view key) {
+  auto it = obj.map.find(key);
+  return it == obj.map.end() || it->second.entries.empty() ? nullptr : &it->second;
+}
+
+bool isSequence(const Object& obj) { return obj.type != ObjType::Map; }
+
+std::vector<OpRef> idsOf(const Slot& slot) {
+  std::vector<OpRef> ids;
+  ids.reserve(slot.entries.size());
+  for (const Entry& e : slot.entries) ids.push_back(e.id);
+  return ids;
+}
+
+// Increments name the counter that currently wins; anything else is not a counter to add to.
+Result<std::vector<OpRef>> counterTarget(const Slot* slot) {
+  if (slot == nullptr || slot->entries.back().object ||
+      !std::holds_alternative<Counter>(slot->entries.back().value)) {
+    return notFound("no counter there");
+  }
+  return std::vector<OpRef>{slot->entries.back().id};
+}
+
+Op mapOp(OpRef obj, std::string_view key, std::vector<OpRef> pred, Action action) {
+  Op op;
+  op.obj = obj;
+  op.mapKey = std::string(key);
+  op.pred = std::move(pred);
+  op.action = action;
+  return op;
+}
+
+Op elemOp(OpRef obj, OpRef elem, bool insert, std::vector<OpRef> pred, Action action) {
+  Op op;
+  op.obj = obj;
+  op.elemKey = true;
+  op.elem = elem;
+  op.insert = insert;
+  op.pred = std::move(pred);
+  op.action = action;
+  return op;
+}
+
+Action makeAction(ObjType type) {
+  switch (type) {
+    case ObjType::Map: return Action::MakeMap;
+    case ObjType::List: return Action::MakeList;
+    case ObjType::Text: return Action::MakeText;
+  }
+  PORTCULLIS_REQUIRE(false, "unknown object type");
+}
+
+}  // namespace
+
+// --- Transaction ----------------------------------------------------------------------------
+
+namespace {
+
+struct Target {
+  OpRef ref;
+  const Object* obj;
+};
+
+Result<Target> findTarget(const detail::DocumentState& s, const ObjId& id, bool wantMap) {
+  auto ref = s.toRef(id);
+  const Object* obj = ref ? s.ops_->findObject(*ref) : nullptr;
+  if (obj == nullptr) return notFound("no object " + id.toString());
+  if (isSequence(*obj) == wantMap) {
+    return notFound("object " + id.toString() + (wantMap ? " is not a map" : " is not a list"));
+  }
+  return Target{*ref, obj};
+}
+
+Result<const Elem*> findElem(const Target& t, std::size_t index) {
+  const Elem* e = t.obj->seq.at(index);
+  if (e == nullptr) return notFound("index " + std::to_string(index) + " is out of range");
+  return e;
+}
+
+// The element after which an insert at `index` goes (kRoot: the head).
+Result<OpRef> insertRef(const Target& t, std::size_t index) {
+  if (index > t.obj->seq.visibleCount()) {
+    return notFound("index " + std::to_string(index) + " is past the end");
+  }
+  return index == 0 ? detail::kRoot : t.obj->seq.at(index - 1)->id;
+}
+
+Result<void> checkDepth(const Target& t) {
+  if (t.obj->depth + 1 > detail::kMaxDepth) {
+    return Error(Errc::Overloaded, "objects nest at most " + std::to_string(detail::kMaxDepth) +
+                                       " deep");
+  }
+  return {};
+}
+
+Result<void> checkValue(const ScalarValue& v) {
+  if (auto* s = std::get_if<std::string>(&v); s && !detail::isValidUtf8(*s)) {
+    return Error(Errc::Malformed, "string is not valid UTF-8");
+  }
+  return {};
+}
+
+}  // namespace
+
+Transaction::Transaction(Transaction&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+
+Transaction::~Transaction() {
+  if (state_ && state_->txOpen()) state_->rollback();
+}
+
+Result<void> Transaction::put(const ObjId& map, std::string_view key, ScalarValue value) {
+  auto t = findTarget(*state_, map, true);
+  if (!t) return t.error();
+  if (auto ok = checkValue(value); !ok) return ok;
+  if (!detail::isValidUtf8(key)) return Error(Errc::Malformed, "key is not valid UTF-8");
+  const Slot* slot = mapSlot(*t->obj, key);
+  Op op = mapOp(t->ref, key, slot ? idsOf(*slot) : std::vector<OpRef>{}, Action::Set);
+  op.value = std::move(value);
+  auto id = state_->localOp(std::move(op));
+  if (!id) return id.error();
+  return {};
+}
+
+Result<ObjId> Transaction::putObject(const ObjId& map, std::string_view key, ObjType type) {
+  auto t = findTarget(*state_, map, true);
+  if (!t) return t.error();
+  if (auto ok = checkDepth(*t); !ok) return ok.error();
+  if (!detail::isValidUtf8(key)) return Error(Errc::Malformed, "key is not valid UTF-8");
+  const Slot* slot = mapSlot(*t->obj, key);
+  auto id = state_->localOp(
+      mapOp(t->ref, key, slot ? idsOf(*slot) : std::vector<OpRef>{}, makeAction(type)));
+  if (!id) return id.error();
+  return state_->toObjId(*id);
+}
+
+Result<void> Transaction::remove(const ObjId& map, std::string_view key) {
+  auto t = findTarget(*state_, map, true);
+  if (!t) return t.error();
+  const Slot* slot = mapSlot(*t->obj, key);
+  if (slot == nullptr) return notFound("no key '" + std::string(key) + "'");
+  auto id = state_->localOp(mapOp(t->ref, key, idsOf(*slot), Action::Delete));
+  if (!id) return id.error();
+  return {};
+}
+
+Result<void> Transaction::increment(const ObjId& map, std::string_view key, std::int64_t delta) {
+  auto t = findTarget(*state_, map, true);
+  if (!t) return t.error();
+  auto target = counterTarget(mapSlot(*t->obj, key));
+  if (!target) return target.error();
+  Op op = mapOp(t->ref, key, std::move(*target), Action::Increment);
+  op.delta = delta;
+  auto id = state_->localOp(std::move(op));
+  if (!id) return id.error();
+  return {};
+}
+
+Result<void> Transaction::insert(const ObjId& list, std::size_t index, ScalarValue value) {
+  auto t = findTarget(*state_, list, false);
+  if (!t) return t.error();
+  if (auto ok = checkValue(value); !ok) return ok;
+  auto ref = insertRef(*t, index);
+  if (!ref) return ref.error();
+  Op op = elemOp(t->ref, *ref, true, {}, Action::Set);
+  op.value = std::move(value);
+  auto id = state_->localOp(std::move(op));
+  if (!id) return id.error();
+  return {};
+}
+
+Result<ObjId> Transaction::insertObject(const ObjId& list, std::size_t index, ObjType type) {
+  auto t = findTarget(*state_, list, false);
+  if (!t) return t.error();
+  if (auto ok = checkDepth(*t); !ok) return ok.error();
+  auto ref = insertRef(*t, index);
+  if (!ref) return ref.error();
+  auto id = state_->localOp(elemOp(t->ref, *ref, true, {}, makeAction(type)));
+  if (!id) return id.error();
+  return state_->toObjId(*id);
+}
+
+Result<void> Transaction::set(const ObjId& list, std::size_t index, ScalarValue value) {
+  auto t = findTarget(*state_, list, false);
+  if (!t) return t.error();
+  if (auto ok = checkValue(value); !ok) return ok;
+  auto e = findElem(*t, index);
+  if (!e) return e.error();
+  Op op = elemOp(t->ref, (*e)->id, false, idsOf((*e)->slot), Action::Set);
+  op.value = std::move(value);
+  auto id = state_->localOp(std::move(op));
+  if (!id) return id.error();
+  return {};
+}
+
+Result<ObjId> Transaction::setObject(const ObjId& list, std::size_t index, ObjType type) {
+  auto t = findTarget(*state_, list, false);
+  if (!t) return t.error();
+  if (auto ok = checkDepth(*t); !ok) return ok.error();
+  auto e = findElem(*t, index);
+  if (!e) return e.error();
+  auto id = state_->localOp(elemOp(t->ref, (*e)->id, false, idsOf((*e)->slot), makeAction(type)));
+  if (!id) return id.error();
+  return state_->toObjId(*id);
+}
+
+Result<void> Transaction::remove(const ObjId& list, std::size_t index) {
+  auto t = findTarget(*state_, list, false);
+  if (!t) return t.error();
+  auto e = findElem(*t, index);
+  if (!e) return e.error();
+  auto id = state_->localOp(elemOp(t->ref, (*e)->id, false, idsOf((*e)->slot), Action::Delete));
+  if (!id) return id.error();
+  return {};
+}
+
+Result<void> Transaction::increment(const ObjId& list, std::size_t index, std::int64_t delta) {
+  auto t = findTarget(*state_, list, false);
+  if (!t) return t.error();
+  auto e = findElem(*t, index);
+  if (!e) return e.error();
+  auto target = counterTarget(&(*e)->slot);
+  if (!target) return target.error();
+  Op op = elemOp(t->ref, (*e)->id, false, std::move(*target), Action::Increment);
+  op.delta = delta;
+  auto id = state_->localOp(std::move(op));
+  if (!id) return id.error();
+  return {};
+}
+
+Result<void> Transaction::splice(const ObjId& textObj, std::size_t index, std::size_t deleteCount,
+                                 std::string_view text) {
+  auto t = findTarget(*state_, textObj, false);
+  if (!t) return t.error();
+  if (t->obj->type != ObjType::Text) return notFound("object " + textObj.toString() + " is not text");
+  if (!detail::isValidUtf8(text)) return Error(Errc::Malformed, "text is not valid UTF-8");
+  const std::size_t length = t->obj->seq.visibleCount();
+  if (index > length || deleteCount > length - index) {
+    return notFound("splice range is out of bounds");
+  }
+  for (std::size_t i = 0; i < deleteCount; ++i) {
+    if (auto ok = remove(textObj, index); !ok) return ok;
+  }
+  // Each character goes after the one before it: its reference is the previous op's id.
+  auto ref = insertRef(*t, index);
+  if (!ref) return ref.error();
+  OpRef after = *ref;
+  while (!text.empty()) {
+    std::size_t n = detail::utf8CodePointLength(text);
+    Op op = elemOp(t->ref, after, true, {}, Action::Set);
+    op.value = std::string(text.substr(0, n));
+    auto id = state_->localOp(std::move(op));
+    if (!id) return id.error();
+    after = *id;
+    text.remove_prefix(n);
+  }
+  return {};
+}
+
+std::size_t Transaction::pendingOps() const { return state_->txOpCount(); }
+
+std::optional<ChangeHash> Transaction::commit(CommitOptions options) {
+  return state_->commit(std::move(options));
+}
+
+void Transaction::rollback() { state_->rollback(); }
+
+// --- Document -------------------------------------------------------------------------------
+
+Document::Document(DocumentOptions options)
+    : state_(std::make_unique<detail::DocumentState>(options,
+                                                     options.actor.value_or(ActorId::random()))) {}
+Document::Document(std::unique_ptr<detail::DocumentState> state) : state_(std::move(state)) {}
+Document::~Document() = default;
+Document::Document(Document&&) noexcept = default;
+Document& Document::operator=(Document&&) noexcept = default;
+
+Result<Document> Document::load(ByteView snapshot, DocumentOptions options) {
+  auto changes = detail::parseSnapshot(snapshot, options.maxSnapshotBytes);
+  if (!changes) return std::move(changes).error();
+  Document doc(options);
+  for (std::size_t i = 0; i < changes->size(); ++i) {
+    auto fail = [&](const std::string& why) {
+      return Error(Errc::Malformed, "snapshot: change " + std::to_string(i) + ": " + why);
+    };
+    auto env = detail::parseChange((*changes)[i], options.maxChangeBytes);
+    if (!env) return fail(env.error().message());
+    auto outcome = doc.state_->add(std::move(*env), nullptr);
+    if (!outcome) return fail(outcome.error().message());
+    if (*outcome != AddOutcome::Applied) return fail("out of order or repeated");
+  }
+  return doc;
+}
+
+Bytes Document::save() const { return detail::encodeSnapshot(state_->graph().canonicalOrder()); }
+
+Document Document::fork(std::optional<ActorId> actor) const {
+  DocumentOptions options = state_->options();
+  options.actor = std::move(actor);
+  Document copy(options);
+  auto report = copy.state_->copyFrom(*state_);
+  PORTCULLIS_ASSERT(report.rejected.empty() && report.queued == 0, "fork lost changes");
+  return copy;
+}
+
+ApplyReport Document::merge(const Document& other) { return state_->copyFrom(*other.state_); }
+
+const ActorId& Document::actor() const { return state_->actor(); }
+
+Transaction Document::transaction() {
+  state_->openTransaction();
+  return Transaction(*state_);
+}
+
+std::optional<Value> Document::get(const ObjId& map, std::string_view key) const {
+  const Object* obj = state_->object(map);
+  if (obj == nullptr || isSequence(*obj)) return std::nullopt;
+  const Slot* slot = mapSlot(*obj, key);
+  if (slot == nullptr) return std::nullopt;
+  return state_->read(slot->entries.back());
+}
+
+std::optional<Value> Document::get(const ObjId& list, std::size_t index) const {
+  const Object* obj = state_->object(list);
+  if (obj == nullptr || !isSequence(*obj)) return std::nullopt;
+  const Elem* e = obj->seq.at(index);
+  if (e == nullptr) return std::nullopt;
+  return state_->read(e->slot.entries.back());
+}
+
+namespace {
+std::vector<Value> readAll(const detail::DocumentState& s, const Slot* slot) {
+  std::vector<Value> out;
+  if (slot == nullptr) return out;
+  for (const Entry& e : slot->entries) out.push_back(s.read(e));
+  return out;
+}
+}  // namespace
+
+std::vector<Value> Document::getConflicts(const ObjId& map, std::string_view key) const {
+  const Object* obj = state_->object(map);
+  if (obj == nullptr || isSequence(*obj)) return {};
+  return readAll(*state_, mapSlot(*obj, key));
+}
+
+std::vector<Value> Document::getConflicts(const ObjId& list, std::size_t index) const {
+  const Object* obj = state_->object(list);
+  if (obj == nullptr || !isSequence(*obj)) return {};
+  const Elem* e = obj->seq.at(index);
+  return readAll(*state_, e ? &e->slot : nullptr);
+}
+
+std::vector<std::string> Document::keys(const ObjId& map) const {
+  std::vector<std::string> out;
+  const Object* obj = state_->object(map);
+  if (obj == nullptr || isSequence(*obj)) return out;
+  for (const auto& [key, slot] : obj->map) {
+    if (!slot.entries.empty()) out.push_back(key);
+  }
+  return out;
+}
+
+std::size_t Document::length(const ObjId& id) const {
+  const Object* obj = state_->object(id);
+  if (obj == nullptr) return 0;
+  if (isSequence(*obj)) return obj->seq.visibleCount();
+  return static_cast<std::size_t>(std::count_if(
+      obj->map.begin(), obj->map.end(), [](const auto& kv) { return !kv.second.entries.empty(); }));
+}
+
+std::optional<ObjType> Document::objectType(const ObjId& id) const {
+  const Object* obj = state_->object(id);
+  if (obj == nullptr) return std::nullopt;
+  return obj->type;
+}
+
+namespace {
+
+constexpr std::string_view kReplacementObject = "\xEF\xBF\xBC";  // U+FFFC
+
+std::string textOf(const Object& obj) {
+  std::string out;
+  obj.seq.forEachVisible([&](const Elem& e) {
+    const Entry& w = e.slot.entries.back();
+    const auto* s = w.object ? nullptr : std::get_if<std::string>(&w.value);
+    out += s ? std::string_view(*s) : kReplacementObject;
+  });
+  return out;
+}
+
+std::string base64(const Bytes& b) {
+  std::string out(sodium_base64_encoded_len(b.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
+  sodium_bin2base64(out.data(), out.size(), b.data(), b.size(), sodium_base64_VARIANT_ORIGINAL);
+  out.pop_back();  // the terminating NUL
+  return out;
+}
+
+nlohmann::json toJsonValue(const detail::DocumentState& s, const Entry& e);
+
+nlohmann::json toJsonObject(const detail::DocumentState& s, const Object& obj) {
+  switch (obj.type) {
+    case ObjType::Map: {
+      auto out = nlohmann::json::object();
+      for (const auto& [key, slot] : obj.map) {
+        if (!slot.entries.empty()) out[key] = toJsonValue(s, slot.entries.back());
+      }
+      return out;
+    }
+    case ObjType::List: {
+      auto out = nlohmann::json::array();
+      obj.seq.forEachVisible([&](const Elem& e) { out.push_back(toJsonValue(s, e.slot.entries.back())); });
+      return out;
+    }
+    case ObjType::Text:
+      return textOf(obj);
+  }
+  return nullptr;
+}
+
+nlohmann::json toJsonValue(const detail::DocumentState& s, const Entry& e) {
+  if (e.object) return toJsonObject(s, *s.ops_->findObject(e.id));
+  return std::visit(
+      [&](const auto& v) -> nlohmann::json {
+        using V = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<V, Null>) return nullptr;
+        else if constexpr (std::is_same_v<V, Bytes>) return base64(v);
+        else if constexpr (std::is_same_v<V, Counter>) return s.ops_->counterValue(e);
+        else return v;
+      },
+      e.value);
+}
+
+}  // namespace
+
+std::string Document::text(const ObjId& textObj) const {
+  const Object* obj = state_->object(textObj);
+  return obj && isSequence(*obj) ? textOf(*obj) : std::string();
+}
+
+std::string Document::toJson() const {
+  return toJsonObject(*state_, *state_->ops_->findObject(detail::kRoot)).dump();
+}
+
+ApplyReport Document::applyChanges(std::span<const Bytes> changes) {
+  return state_->applyChanges(changes);
+}
+
+std::vector<ChangeHash> Document::getHeads() const { return state_->graph().heads(); }
+
+std::vector<ChangeHash> Document::getMissingDeps() const { return state_->graph().missingDeps(); }
+
+std::vector<Bytes> Document::getChangesSince(std::span<const ChangeHash> heads) const {
+  std::vector<Bytes> out;
+  for (const ChangeEnvelope* e : state_->graph().changesSince(heads)) out.push_back(e->payload);
+  return out;
+}
+
+std::optional<Bytes> Document::getChange(const ChangeHash& hash) const {
+  const ChangeEnvelope* e = state_->graph().find(hash);
+  if (e == nullptr) return std::nullopt;
+  return e->payload;
+}
+
+const ChangeGraph& Document::graph() const { return state_->graph(); }
+
+}  // namespace portcullis

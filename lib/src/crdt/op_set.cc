@@ -1,0 +1,137 @@
+#include "crdt/op_set.h"
+
+#include <algorithm>
+
+#include "detail/assert.h"
+
+namespace portcullis::detail {
+
+std::uint32_t ActorTable::intern(const ActorId& actor) {
+  if (auto it = index_.find(actor.bytes()); it != index_.end()) return it->second;
+  auto idx = static_cast<std::uint32_t>(actors_.size());
+  actors_.push_back(actor);
+  index_.emplace(actor.bytes(), idx);
+  // index_ iterates in byte order, which is the rank.
+  rank_.resize(actors_.size());
+  std::uint32_t r = 0;
+  for (const auto& [bytes, i] : index_) rank_[i] = r++;
+  return idx;
+}
+
+std::optional<std::uint32_t> ActorTable::find(const Bytes& actor) const {
+  auto it = index_.find(actor);
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+OpSet::OpSet() {
+  auto root = std::make_unique<Object>();
+  root->type = ObjType::Map;
+  objects_.emplace(kRoot, std::move(root));
+}
+
+const Object* OpSet::findObject(OpRef id) const {
+  auto it = objects_.find(id);
+  return it == objects_.end() ? nullptr : it->second.get();
+}
+
+std::int64_t OpSet::counterValue(const Entry& entry) const {
+  auto base = static_cast<std::uint64_t>(std::get<Counter>(entry.value).value);
+  if (auto it = increments_.find(entry.id); it != increments_.end()) base += it->second;
+  return static_cast<std::int64_t>(base);
+}
+
+void OpSet::apply(const Op& op, OpRef id) {
+  if (op.action == Action::Increment) {
+    for (OpRef p : op.pred) increments_[p] += static_cast<std::uint64_t>(op.delta);
+    return;
+  }
+  for (OpRef p : op.pred) supersede(p);
+  if (op.action == Action::Delete) return;
+  place(op, id);
+  // Ops that waited for what was just placed, and what they place in turn. The order does not
+  // matter: every rule above gives the same state in any order.
+  while (!arrived_.empty()) {
+    OpRef a = arrived_.back();
+    arrived_.pop_back();
+    auto [first, last] = waiting_.equal_range(a);
+    std::vector<std::pair<Op, OpRef>> ready;
+    for (auto it = first; it != last; ++it) ready.push_back(std::move(it->second));
+    waiting_.erase(first, last);
+    for (auto& [w, wid] : ready) place(w, wid);
+  }
+}
+
+void OpSet::supersede(OpRef id) {
+  superseded_.insert(id);
+  auto it = visibleAt_.find(id);
+  if (it == visibleAt_.end()) return;
+  Slot& slot = *it->second;
+  visibleAt_.erase(it);
+  auto e = std::find_if(slot.entries.begin(), slot.entries.end(),
+                        [&](const Entry& x) { return x.id == id; });
+  PORTCULLIS_ASSERT(e != slot.entries.end(), "visible value missing from its slot");
+  slot.entries.erase(e);
+  if (slot.elem && slot.entries.empty()) slot.elem->owner->seq.updateVisibility(slot.elem, true);
+}
+
+void OpSet::addEntry(Slot& slot, Entry entry) {
+  if (superseded_.contains(entry.id)) return;  // named in a pred before it arrived
+  const bool wasVisible = !slot.entries.empty();
+  auto pos = std::find_if(slot.entries.begin(), slot.entries.end(),
+                          [&](const Entry& x) { return actors_.less(entry.id, x.id); });
+  visibleAt_[entry.id] = &slot;
+  slot.entries.insert(pos, std::move(entry));
+  if (slot.elem) slot.elem->owner->seq.updateVisibility(slot.elem, wasVisible);
+}
+
+void OpSet::wait(OpRef missing, const Op& op, OpRef id) { waiting_.emplace(missing, std::pair{op, id}); }
+
+void OpSet::place(const Op& op, OpRef id) {
+  auto objIt = objects_.find(op.obj);
+  if (objIt == objects_.end()) return wait(op.obj, op, id);
+  Object& obj = *objIt->second;
+  if (op.elemKey != (obj.type != ObjType::Map)) return;  // wrong key kind: ignored everywhere
+
+  Slot* slot = nullptr;
+  Elem* placed = nullptr;
+  if (!op.elemKey) {
+    slot = &obj.map.try_emplace(op.mapKey).first->second;
+  } else {
+    Elem* ref = nullptr;
+    if (!(op.insert && op.elem == kRoot)) {
+      auto r = elems_.find(op.elem);
+      if (r == elems_.end()) return wait(op.elem, op, id);
+      ref = r->second;
+      if (ref->owner != &obj) return;  // an element of another object: ignored everywhere
+    }
+    if (op.insert) {
+      placed = obj.seq.newElem(id, &obj);
+      obj.seq.place(ref, placed, actors_);
+      elems_.emplace(id, placed);
+      slot = &placed->slot;
+    } else {
+      slot = &ref->slot;
+    }
+  }
+
+  Entry entry{.id = id, .object = std::nullopt, .value = {}};
+  if (isMake(op.action)) {
+    if (obj.depth + 1 <= kMaxDepth) {
+      auto made = std::make_unique<Object>();
+      made->type = madeType(op.action);
+      made->depth = obj.depth + 1;
+      objects_.emplace(id, std::move(made));
+      entry.object = madeType(op.action);
+    } else {
+      entry.value = Null{};  // too deep: reads as null, alike everywhere
+    }
+  } else {
+    entry.value = op.value;
+  }
+  addEntry(*slot, std::move(entry));
+  if (!waiting_.empty()) arrived_.push_back(id);
+}
+
+}  // namespace portcullis::detail
+

@@ -1,0 +1,93 @@
+// The materialised state of a document: every object, the visible values at each map key and
+// list element, counters and their increments.
+//
+// The state is a pure function of the set of ops applied, whatever their order, even for ops
+// from a hostile author that refer to ops outside their change's causal past:
+// - an op is visible unless some op (other than an increment) names it in `pred`, whenever
+//   either arrives;
+// - increments add to the op they name, whenever either arrives;
+// - an op whose object or reference element has not arrived waits for it; one that names an
+//   element of another object, or uses the wrong key kind for its object, is ignored;
+// - list elements are ordered by RGA, with every reference to an earlier counter (checked by
+//   the codec), so an element always sorts after the element it was inserted after.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "crdt/op.h"
+#include "crdt/sequence.h"
+
+namespace portcullis::detail {
+
+// The document's actors, indexed in the order first seen, with a rank giving their byte order.
+class ActorTable {
+ public:
+  std::uint32_t intern(const ActorId& actor);
+  std::optional<std::uint32_t> find(const Bytes& actor) const;
+  const ActorId& at(std::uint32_t index) const { return actors_[index]; }
+  // OpIds order by counter, then by actor bytes.
+  bool less(OpRef a, OpRef b) const {
+    if (a.counter != b.counter) return a.counter < b.counter;
+    return rank_[a.actor] < rank_[b.actor];
+  }
+
+ private:
+  std::vector<ActorId> actors_;
+  std::map<Bytes, std::uint32_t> index_;
+  std::vector<std::uint32_t> rank_;
+};
+
+struct Object {
+  ObjType type = ObjType::Map;
+  std::uint32_t depth = 0;                        // the root is 0
+  std::map<std::string, Slot, std::less<>> map;   // for maps; keys may hold an empty slot
+  Sequence seq;                                   // for lists and text
+};
+
+// Nesting beyond this is refused locally and ignored from peers, so that reading a document
+// (which recurses) stays bounded.
+inline constexpr std::uint32_t kMaxDepth = 100;
+
+inline constexpr OpRef kRoot{};
+
+class OpSet {
+ public:
+  OpSet();
+  OpSet(const OpSet&) = delete;
+  OpSet& operator=(const OpSet&) = delete;
+
+  ActorTable& actors() { return actors_; }
+  const ActorTable& actors() const { return actors_; }
+
+  // Applies the op with id `id`; every OpRef in `op` uses document actor indexes.
+  void apply(const Op& op, OpRef id);
+
+  const Object* findObject(OpRef id) const;
+  // The counter's current value: its initial value plus every increment naming it, wrapping.
+  std::int64_t counterValue(const Entry& entry) const;
+
+ private:
+  void place(const Op& op, OpRef id);
+  void supersede(OpRef id);
+  void addEntry(Slot& slot, Entry entry);
+  void wait(OpRef missing, const Op& op, OpRef id);
+
+  ActorTable actors_;
+  std::unordered_map<OpRef, std::unique_ptr<Object>> objects_;
+  std::unordered_map<OpRef, Elem*> elems_;
+  std::unordered_map<OpRef, Slot*> visibleAt_;  // where each visible value sits
+  std::unordered_set<OpRef> superseded_;
+  std::unordered_map<OpRef, std::uint64_t> increments_;
+  std::unordered_multimap<OpRef, std::pair<Op, OpRef>> waiting_;  // missing id -> op, its id
+  std::vector<OpRef> arrived_;  // placed ids whose waiters are still to be released
+};
+
+}  // namespace portcullis::detail

@@ -1,0 +1,33 @@
+// The plain change format: a change is its canonical Cap'n Proto encoding (lib/schema/change.capnp)
+// and its hash is BLAKE2b-256 of those bytes. This file and its .cc are the only code that
+// touches capnp for changes and snapshots.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+#include "crdt/op.h"
+#include "portcullis/change_graph.h"
+#include "portcullis/result.h"
+#include "portcullis/types.h"
+
+namespace portcullis::detail {
+
+// Reads untrusted bytes as one plain change and checks everything that can be checked without
+// the document: size (at most `maxBytes`), canonical encoding, field ranges and every op's
+// structure. The DAG rules (seq, startOp against deps) are ChangeGraph's.
+Result<ChangeEnvelope> parseChange(ByteView bytes, std::size_t maxBytes);
+
+// Decodes the ops of an envelope that parseChange accepted (or encodeChange made).
+ChangeData decodeChange(const ChangeEnvelope& envelope);
+
+// Encodes a change made locally. Preconditions (bugs if violated): the same rules parseChange
+// checks.
+ChangeEnvelope encodeChange(const ChangeData& change);
+
+// Snapshots: every change's payload, in the order given.
+Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes);
+// Splits a snapshot into its changes' bytes (each still to be parsed). At most `maxBytes`.
+Result<std::vector<Bytes>> parseSnapshot(ByteView bytes, std::size_t maxBytes);
+
+}  // namespace portcullis::detail
