@@ -10,8 +10,8 @@
 // the objects only one replica edits, counters everyone increments but nobody overwrites, and
 // the winner of a concurrent `putObject` race that has a fixed outcome.
 //
-// Seeds: gtest's random seed * 1000 + the test parameter. A failure prints the seed;
-// `--gtest_random_seed=<seed / 1000> --gtest_filter='*/<seed % 1000>'` replays it.
+// Seeds: gtest's random seed * 1000 + the test parameter. A failure prints the seed and the
+// flags that replay it: `--gtest_random_seed=<seed / 1000> --gtest_filter=<the test>`.
 
 #include <gtest/gtest.h>
 
@@ -53,9 +53,10 @@ std::uint64_t seedFor(int param) {
 }
 
 std::string seedNote(std::uint64_t seed) {
+  const testing::TestInfo& test = *testing::UnitTest::GetInstance()->current_test_info();
   std::ostringstream out;
   out << "seed " << seed << " (replay: --gtest_random_seed=" << seed / 1000
-      << " --gtest_filter='*/" << seed % 1000 << "')";
+      << " --gtest_filter='" << test.test_suite_name() << "." << test.name() << "')";
   return out.str();
 }
 
@@ -305,8 +306,9 @@ struct Config {
   std::size_t editsPerReplica;
 };
 
-// Most seeds run a smaller workload; the last one is the full 5 replicas x 1,000 edits.
-constexpr Config kConfigs[] = {{3, 1000}, {4, 400}, {5, 400}, {3, 400}, {4, 1000}, {5, 1000}};
+// One workload per test parameter: 3 to 5 replicas x 1,000 edits each, and one longer history.
+constexpr Config kConfigs[] = {{3, 1000}, {4, 1000}, {5, 1000}, {3, 1000},
+                               {4, 1000}, {5, 1000}, {5, 5000}};
 
 constexpr std::size_t kSharedRootKeys = 6;   // "k0".."k5": everyone writes, conflicts
 constexpr std::size_t kCounterKeys = 4;      // "counters"."c0".."c3": increments only
@@ -456,13 +458,30 @@ class Simulation {
   }
 
   void deliver(Replica& rep, const std::vector<Bytes>& changes) {
+    const std::size_t pendingBefore = rep.doc->graph().pendingCount();
     const ApplyReport report = rep.doc->applyChanges(changes);
+    stats_.offered += changes.size();
+    stats_.applied += report.applied;
+    stats_.duplicates += report.duplicates;
+    const std::size_t pendingAfter = rep.doc->graph().pendingCount();
+    if (pendingAfter > pendingBefore) ++stats_.batchesThatQueued;
+    if (report.applied > 0 && pendingAfter < pendingBefore) ++stats_.batchesThatUnblocked;
     ASSERT_TRUE(report.rejected.empty())
         << "replica " << rep.index << " rejected " << report.rejected.size() << " of "
         << changes.size() << " valid changes; first: "
         << errcName(report.rejected.front().code()) << ": "
         << report.rejected.front().message();
   }
+
+  // How hard the network tried: the test checks that queueing and duplicates happened.
+  struct Stats {
+    std::size_t offered = 0;
+    std::size_t applied = 0;
+    std::size_t duplicates = 0;
+    std::size_t batchesThatQueued = 0;
+    std::size_t batchesThatUnblocked = 0;
+  };
+  const Stats& stats() const { return stats_; }
 
   // What the model says, once everyone has everything.
   const std::vector<std::int64_t>& counterSums() const { return counterSums_; }
@@ -494,7 +513,8 @@ class Simulation {
       }
       ++rep.edits;
     }
-    ASSERT_EQ(tx.pendingOps(), ops);
+    // A splice is one op per character deleted or inserted.
+    ASSERT_GE(tx.pendingOps(), ops);
     CommitOptions options;
     options.time = static_cast<std::int64_t>(step_);
     if (chance(rng_, 0.2)) options.message = toUtf8(randomText(rng_, 12));
@@ -722,6 +742,16 @@ class Simulation {
     }
   }
 
+  // What a sync would send: the changes `from` has and `to` has not applied, in `from`'s order.
+  // (getChangesSince(to's heads) would resend everything once `to` has heads `from` lacks.)
+  static std::vector<Bytes> lacking(const Replica& from, const Replica& to) {
+    std::vector<Bytes> out;
+    for (const ChangeEnvelope* c : from.doc->graph().changes()) {
+      if (!to.doc->graph().contains(c->hash)) out.push_back(c->payload);
+    }
+    return out;
+  }
+
   // One delivery to one replica, of one of several shapes.
   void randomDelivery() {
     Replica& to = replicas_[pick(rng_, replicas_.size())];
@@ -737,8 +767,7 @@ class Simulation {
       }
       case 1: {
         // A sync from a peer that loses some changes and repeats others.
-        const auto heads = to.doc->getHeads();
-        for (auto& c : from.doc->getChangesSince(heads)) {
+        for (auto& c : lacking(from, to)) {
           if (chance(rng_, 0.25)) continue;
           if (chance(rng_, 0.1)) batch.push_back(c);
           batch.push_back(std::move(c));
@@ -748,8 +777,7 @@ class Simulation {
       }
       case 2: {
         // A complete sync from a peer in reverse order: everything but the last queues first.
-        const auto heads = to.doc->getHeads();
-        batch = from.doc->getChangesSince(heads);
+        batch = lacking(from, to);
         std::reverse(batch.begin(), batch.end());
         break;
       }
@@ -782,6 +810,7 @@ class Simulation {
   std::vector<std::int64_t> counterSums_;
   std::vector<std::int64_t> counterElemSums_;
   std::vector<ObjId> sharedMapIds_;
+  Stats stats_;
 };
 
 class DocumentConvergence : public testing::TestWithParam<int> {};
@@ -803,6 +832,16 @@ TEST_P(DocumentConvergence, EveryReplicaSavesTheSameBytesAndReadsTheModelAfterFu
   }
   SCOPED_TRACE(testing::Message() << "after step " << sim.step() << ", " << sim.pool().size()
                                   << " changes");
+
+  // The network did what it is for: changes arrived before their deps and more than once.
+  const auto& stats = sim.stats();
+  EXPECT_GT(stats.batchesThatQueued, 0u);
+  EXPECT_GT(stats.batchesThatUnblocked, 0u);
+  EXPECT_GT(stats.duplicates, 0u);
+  RecordProperty("changes", static_cast<int>(sim.pool().size()));
+  RecordProperty("offered", static_cast<int>(stats.offered));
+  RecordProperty("duplicates", static_cast<int>(stats.duplicates));
+  RecordProperty("batchesThatQueued", static_cast<int>(stats.batchesThatQueued));
 
   auto& reps = sim.replicas();
   for (const auto& rep : reps) {
@@ -875,7 +914,7 @@ TEST_P(DocumentConvergence, EveryReplicaSavesTheSameBytesAndReadsTheModelAfterFu
 }
 
 // gtest's random seed * 1000 + this parameter is the seed; see kConfigs for each workload.
-INSTANTIATE_TEST_SUITE_P(Seeds, DocumentConvergence, testing::Range(0, 6));
+INSTANTIATE_TEST_SUITE_P(Seeds, DocumentConvergence, testing::Range(0, 7));
 
 class DocumentApplicationOrder : public testing::TestWithParam<int> {};
 
@@ -922,7 +961,9 @@ TEST_P(DocumentApplicationOrder, SavesTheSameBytesWhateverOrderTheSameChangesArr
   EXPECT_TRUE(docs[0].getMissingDeps().empty());
   // The replicas that made the changes only saw part of them, but merging them all gives the
   // same document again.
-  Document merged(DocumentOptions{.actor = actorFor(4)});
+  DocumentOptions options;
+  options.actor = actorFor(4);
+  Document merged(std::move(options));
   for (const auto& rep : sim.replicas()) {
     const ApplyReport report = merged.merge(*rep.doc);
     EXPECT_TRUE(report.rejected.empty());

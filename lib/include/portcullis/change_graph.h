@@ -97,8 +97,9 @@ class PORTCULLIS_EXPORT ChangeGraph {
   std::vector<const ChangeEnvelope*> changesSince(std::span<const ChangeHash> heads) const;
   // Every change in the order they were added.
   std::vector<const ChangeEnvelope*> changes() const;
-  // Every change in the canonical order: topological, ties broken by ascending hash. The same
-  // set of changes gives the same order on every replica.
+  // Every change in the canonical order: by generation (1 for a change without deps, else 1 +
+  // the largest generation among its deps), then by ascending hash. That is a topological order
+  // with hash tie-break, and the same set of changes gives the same order on every replica.
   std::vector<const ChangeEnvelope*> canonicalOrder() const;
 
  private:

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <map>
-#include <queue>
+#include <deque>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -17,6 +17,7 @@ namespace {
 struct Node {
   ChangeEnvelope env;
   std::vector<std::uint32_t> deps;  // positions of env.deps in Impl::nodes
+  std::uint64_t generation = 1;     // 1 + the largest generation among deps
 };
 
 Error invalid(const ChangeEnvelope& env, const std::string& why) {
@@ -29,11 +30,22 @@ Error invalid(const ChangeEnvelope& env, const std::string& why) {
 
 struct ChangeGraph::Impl {
   ChangeGraphOptions options;
-  std::vector<std::unique_ptr<Node>> nodes;  // in the order added (topological)
+  std::deque<Node> nodes;  // in the order added (topological)
   std::unordered_map<ChangeHash, std::uint32_t> index;
   std::map<Bytes, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
-  std::set<ChangeHash> heads;
+  std::vector<ChangeHash> heads;                        // ascending; usually one or two
   std::uint64_t maxOp = 0;
+  // The canonical order: positions sorted by (generation, hash), which is topological with
+  // hash tie-break. Positions past `sortedPrefix` are appended unsorted and merged in lazily.
+  mutable std::vector<std::uint32_t> canonical;
+  mutable std::size_t sortedPrefix = 0;
+
+  bool canonicalLess(std::uint32_t a, std::uint32_t b) const {
+    if (nodes[a].generation != nodes[b].generation) {
+      return nodes[a].generation < nodes[b].generation;
+    }
+    return nodes[a].env.hash < nodes[b].env.hash;
+  }
 
   std::unordered_map<ChangeHash, ChangeEnvelope> pending;
   std::unordered_multimap<ChangeHash, ChangeHash> waiting;  // missing dep -> pending change
@@ -55,15 +67,16 @@ struct ChangeGraph::Impl {
   // Is the change at `target` in the causal past of `deps`? Only changes whose startOp is above
   // target's last op can descend from it, which keeps the walk to what came after it.
   bool inPast(std::uint32_t target, const std::vector<std::uint32_t>& deps) const {
-    const std::uint64_t floor = nodes[target]->env.maxOp();
+    if (std::ranges::find(deps, target) != deps.end()) return true;  // the usual case
+    const std::uint64_t floor = nodes[target].env.maxOp();
     std::vector<std::uint32_t> stack(deps.begin(), deps.end());
     std::unordered_set<std::uint32_t> seen;
     while (!stack.empty()) {
       std::uint32_t n = stack.back();
       stack.pop_back();
       if (n == target) return true;
-      if (nodes[n]->env.startOp <= floor || !seen.insert(n).second) continue;
-      stack.insert(stack.end(), nodes[n]->deps.begin(), nodes[n]->deps.end());
+      if (nodes[n].env.startOp <= floor || !seen.insert(n).second) continue;
+      stack.insert(stack.end(), nodes[n].deps.begin(), nodes[n].deps.end());
     }
     return false;
   }
@@ -75,7 +88,7 @@ struct ChangeGraph::Impl {
     for (const ChangeHash& d : env.deps) {
       std::uint32_t pos = index.at(d);
       deps.push_back(pos);
-      expectedStart = std::max(expectedStart, nodes[pos]->env.maxOp() + 1);
+      expectedStart = std::max(expectedStart, nodes[pos].env.maxOp() + 1);
     }
     auto chain = byActor.find(env.actor.bytes());
     std::uint64_t last = chain == byActor.end() ? 0 : chain->second.size();
@@ -100,13 +113,21 @@ struct ChangeGraph::Impl {
 
   const ChangeEnvelope& insert(ChangeEnvelope env, std::vector<std::uint32_t> deps) {
     auto pos = static_cast<std::uint32_t>(nodes.size());
-    for (const ChangeHash& d : env.deps) heads.erase(d);
-    heads.insert(env.hash);
+    std::erase_if(heads, [&](const ChangeHash& h) {
+      return std::ranges::binary_search(env.deps, h);
+    });
+    heads.insert(std::ranges::upper_bound(heads, env.hash), env.hash);
     index.emplace(env.hash, pos);
     byActor[env.actor.bytes()].push_back(pos);
     maxOp = std::max(maxOp, env.maxOp());
-    nodes.push_back(std::make_unique<Node>(Node{std::move(env), std::move(deps)}));
-    return nodes.back()->env;
+    std::uint64_t generation = 1;
+    for (std::uint32_t d : deps) generation = std::max(generation, nodes[d].generation + 1);
+    nodes.push_back(Node{std::move(env), std::move(deps), generation});
+    if (sortedPrefix + 1 == nodes.size() && (canonical.empty() || canonicalLess(canonical.back(), pos))) {
+      ++sortedPrefix;
+    }
+    canonical.push_back(pos);
+    return nodes.back().env;
   }
 
   // Moves queued changes whose last missing dep was `arrived` into the graph, transitively.
@@ -193,13 +214,13 @@ bool ChangeGraph::contains(const ChangeHash& hash) const { return impl_->index.c
 
 const ChangeEnvelope* ChangeGraph::find(const ChangeHash& hash) const {
   auto it = impl_->index.find(hash);
-  return it == impl_->index.end() ? nullptr : &impl_->nodes[it->second]->env;
+  return it == impl_->index.end() ? nullptr : &impl_->nodes[it->second].env;
 }
 
 std::size_t ChangeGraph::size() const { return impl_->nodes.size(); }
 
 std::vector<ChangeHash> ChangeGraph::heads() const {
-  return {impl_->heads.begin(), impl_->heads.end()};
+  return impl_->heads;
 }
 
 std::vector<ChangeHash> ChangeGraph::missingDeps() const {
@@ -232,11 +253,11 @@ std::vector<const ChangeEnvelope*> ChangeGraph::changesSince(
     stack.pop_back();
     if (known[n]) continue;
     known[n] = true;
-    stack.insert(stack.end(), g.nodes[n]->deps.begin(), g.nodes[n]->deps.end());
+    stack.insert(stack.end(), g.nodes[n].deps.begin(), g.nodes[n].deps.end());
   }
   std::vector<const ChangeEnvelope*> out;
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
-    if (!known[i]) out.push_back(&g.nodes[i]->env);
+    if (!known[i]) out.push_back(&g.nodes[i].env);
   }
   return out;
 }
@@ -244,37 +265,22 @@ std::vector<const ChangeEnvelope*> ChangeGraph::changesSince(
 std::vector<const ChangeEnvelope*> ChangeGraph::changes() const {
   std::vector<const ChangeEnvelope*> out;
   out.reserve(impl_->nodes.size());
-  for (const auto& n : impl_->nodes) out.push_back(&n->env);
+  for (const Node& n : impl_->nodes) out.push_back(&n.env);
   return out;
 }
 
 std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
   const Impl& g = *impl_;
-  const std::size_t n = g.nodes.size();
-  std::vector<std::uint32_t> unmet(n);
-  std::vector<std::vector<std::uint32_t>> children(n);
-  for (std::uint32_t i = 0; i < n; ++i) {
-    unmet[i] = static_cast<std::uint32_t>(g.nodes[i]->deps.size());
-    for (std::uint32_t d : g.nodes[i]->deps) children[d].push_back(i);
-  }
-  auto byHash = [&](std::uint32_t a, std::uint32_t b) {
-    return g.nodes[a]->env.hash > g.nodes[b]->env.hash;  // min-heap
-  };
-  std::priority_queue<std::uint32_t, std::vector<std::uint32_t>, decltype(byHash)> ready(byHash);
-  for (std::uint32_t i = 0; i < n; ++i) {
-    if (unmet[i] == 0) ready.push(i);
+  auto less = [&](std::uint32_t a, std::uint32_t b) { return g.canonicalLess(a, b); };
+  if (g.sortedPrefix < g.canonical.size()) {
+    auto middle = g.canonical.begin() + static_cast<std::ptrdiff_t>(g.sortedPrefix);
+    std::sort(middle, g.canonical.end(), less);
+    std::inplace_merge(g.canonical.begin(), middle, g.canonical.end(), less);
+    g.sortedPrefix = g.canonical.size();
   }
   std::vector<const ChangeEnvelope*> out;
-  out.reserve(n);
-  while (!ready.empty()) {
-    std::uint32_t i = ready.top();
-    ready.pop();
-    out.push_back(&g.nodes[i]->env);
-    for (std::uint32_t c : children[i]) {
-      if (--unmet[c] == 0) ready.push(c);
-    }
-  }
-  PORTCULLIS_ASSERT(out.size() == n, "the change graph has a cycle");
+  out.reserve(g.canonical.size());
+  for (std::uint32_t i : g.canonical) out.push_back(&g.nodes[i].env);
   return out;
 }
 

@@ -22,25 +22,35 @@ class DocumentState {
     resetOps();
   }
 
-  // Offers one parsed envelope to the graph and applies what became part of it.
-  Result<AddOutcome> add(ChangeEnvelope env, ApplyReport* report) {
+  // Offers one envelope to the graph and applies what became part of it. `decoded`, if given,
+  // is the envelope's decoded change, which spares decoding it again.
+  Result<AddOutcome> add(ChangeEnvelope env, ChangeData* decoded, ApplyReport* report) {
     PORTCULLIS_REQUIRE(!txOpen_, "changes cannot be applied while a transaction is open");
     std::vector<const ChangeEnvelope*> applied;
+    const ChangeHash offered = env.hash;
     auto outcome = graph_.add(std::move(env), &applied, report ? &report->rejected : nullptr);
-    for (const ChangeEnvelope* e : applied) applyOps(*e);
+    for (const ChangeEnvelope* e : applied) {
+      if (decoded && e->hash == offered) {
+        applyOps(*decoded);
+      } else {
+        applyEnvelope(*e);
+      }
+    }
     if (report) report->applied += applied.size();
     return outcome;
+  }
+
+  // Parses untrusted bytes and offers them.
+  Result<AddOutcome> addBytes(Bytes bytes, ApplyReport* report) {
+    auto parsed = parseChange(std::move(bytes), options_.maxChangeBytes);
+    if (!parsed) return std::move(parsed).error();
+    return add(std::move(parsed->envelope), &parsed->data, report);
   }
 
   ApplyReport applyChanges(std::span<const Bytes> changes) {
     ApplyReport report;
     for (const Bytes& bytes : changes) {
-      auto env = parseChange(bytes, options_.maxChangeBytes);
-      if (!env) {
-        report.rejected.push_back(std::move(env).error());
-        continue;
-      }
-      auto outcome = add(std::move(*env), &report);
+      auto outcome = addBytes(bytes, &report);
       if (!outcome) {
         report.rejected.push_back(std::move(outcome).error());
       } else if (*outcome == AddOutcome::Duplicate) {
@@ -56,7 +66,7 @@ class DocumentState {
     ApplyReport report;
     for (const ChangeEnvelope* e : other.graph_.changes()) {
       if (graph_.contains(e->hash)) continue;
-      auto outcome = add(*e, &report);
+      auto outcome = add(*e, nullptr, &report);
       if (!outcome) report.rejected.push_back(std::move(outcome).error());
     }
     report.queued = graph_.pendingCount();
@@ -136,7 +146,7 @@ class DocumentState {
     if (txOps_.empty()) return;
     txOps_.clear();
     resetOps();
-    for (const ChangeEnvelope* e : graph_.changes()) applyOps(*e);
+    for (const ChangeEnvelope* e : graph_.changes()) applyEnvelope(*e);
   }
 
   bool txOpen() const { return txOpen_; }
@@ -181,8 +191,13 @@ class DocumentState {
     self_ = ops_->actors().intern(actor_);
   }
 
-  void applyOps(const ChangeEnvelope& env) {
+  void applyEnvelope(const ChangeEnvelope& env) {
     ChangeData change = decodeChange(env);
+    applyOps(change);
+  }
+
+  // Applies a decoded change's ops, rewriting their actor indexes to the document's.
+  void applyOps(ChangeData& change) {
     std::vector<std::uint32_t> table{ops_->actors().intern(change.actor)};
     for (const ActorId& a : change.otherActors) table.push_back(ops_->actors().intern(a));
     auto docRef = [&](OpRef r) { return r.counter == 0 ? r : OpRef{r.counter, table[r.actor]}; };
@@ -508,9 +523,7 @@ Result<Document> Document::load(ByteView snapshot, DocumentOptions options) {
     auto fail = [&](const std::string& why) {
       return Error(Errc::Malformed, "snapshot: change " + std::to_string(i) + ": " + why);
     };
-    auto env = detail::parseChange((*changes)[i], options.maxChangeBytes);
-    if (!env) return fail(env.error().message());
-    auto outcome = doc.state_->add(std::move(*env), nullptr);
+    auto outcome = doc.state_->addBytes(std::move((*changes)[i]), nullptr);
     if (!outcome) return fail(outcome.error().message());
     if (*outcome != AddOutcome::Applied) return fail("out of order or repeated");
   }

@@ -53,15 +53,13 @@ capnp::ReaderOptions readerOptions(std::size_t words) {
 ByteView view(capnp::Data::Reader d) { return ByteView(d.begin(), d.size()); }
 std::string_view view(capnp::Text::Reader t) { return std::string_view(t.begin(), t.size()); }
 
-// Validates a decoded Change and, when `out` is given, fills it. `table` holds the change's
-// actor table (author first).
+// Validates a Change while decoding it. `table_` holds the change's actor table (author first).
 class ChangeReader {
  public:
   explicit ChangeReader(schema::Change::Reader change) : change_(change) {}
 
-  Result<void> read(ChangeData* out) {
-    auto actor = ActorId::fromBytes(view(change_.getActor()));
-    if (!actor) return malformed(actor.error().message());
+  // Fills `out`, whose actor the caller has already read.
+  Result<void> read(ChangeData& out) {
     table_.push_back(change_.getActor());
     seq_ = change_.getSeq();
     startOp_ = change_.getStartOp();
@@ -79,7 +77,7 @@ class ChangeReader {
       if (i > 0 && !lessBytes(deps[i - 1], deps[i])) {
         return malformed("deps are not strictly ascending");
       }
-      if (out) out->deps.push_back(*dep);
+      out.deps.push_back(*dep);
     }
     auto others = change_.getOtherActors();
     for (unsigned i = 0; i < others.size(); ++i) {
@@ -92,22 +90,17 @@ class ChangeReader {
         return malformed("other actors repeat the author");
       }
       table_.push_back(others[i]);
-      if (out) out->otherActors.push_back(std::move(*other));
+      out.otherActors.push_back(std::move(*other));
     }
-    if (out) {
-      out->actor = std::move(*actor);
-      out->seq = seq_;
-      out->startOp = startOp_;
-      out->time = change_.getTime();
-      out->message = std::string(view(change_.getMessage()));
-      out->ops.reserve(ops.size());
-    }
+    out.seq = seq_;
+    out.startOp = startOp_;
+    out.time = change_.getTime();
+    out.message = std::string(view(change_.getMessage()));
+    out.ops.resize(ops.size());
     for (unsigned i = 0; i < ops.size(); ++i) {
-      Op op;
-      if (auto ok = readOp(ops[i], startOp_ + i, out ? &op : nullptr); !ok) {
+      if (auto ok = readOp(ops[i], startOp_ + i, out.ops[i]); !ok) {
         return malformed("op " + std::to_string(i) + ": " + ok.error().message());
       }
-      if (out) out->ops.push_back(std::move(op));
     }
     return {};
   }
@@ -134,7 +127,7 @@ class ChangeReader {
     return r;
   }
 
-  Result<void> readOp(schema::Op::Reader op, std::uint64_t self, Op* out) const {
+  Result<void> readOp(schema::Op::Reader op, std::uint64_t self, Op& out) const {
     auto obj = readRef(op.getObj(), self, /*allowZero=*/true);
     if (!obj) return obj.error();
     bool insert = op.getInsert();
@@ -178,12 +171,12 @@ class ChangeReader {
       case schema::Op::Action::STR: {
         auto s = view(action.getStr());
         if (!isValidUtf8(s)) return Error(Errc::Malformed, "string is not UTF-8");
-        if (out) value = std::string(s);
+        value = std::string(s);
         break;
       }
       case schema::Op::Action::BYTES: {
         auto b = view(action.getBytes());
-        if (out) value = Bytes(b.begin(), b.end());
+        value = Bytes(b.begin(), b.end());
         break;
       }
       case schema::Op::Action::COUNTER: value = Counter{action.getCounter()}; break;
@@ -200,18 +193,16 @@ class ChangeReader {
     if ((kind == Action::Delete || kind == Action::Increment) && (insert || pred.size() == 0)) {
       return Error(Errc::Malformed, "a delete or increment must name ops and cannot insert");
     }
-    if (out) {
-      out->obj = *obj;
-      out->elemKey = elemKey;
-      if (!elemKey) out->mapKey = std::string(view(op.getKey().getMap()));
-      out->elem = elem;
-      out->insert = insert;
-      out->pred.reserve(pred.size());
-      for (auto p : pred) out->pred.push_back(OpRef{p.getCounter(), p.getActor()});
-      out->action = kind;
-      out->value = std::move(value);
-      out->delta = delta;
-    }
+    out.obj = *obj;
+    out.elemKey = elemKey;
+    if (!elemKey) out.mapKey = std::string(view(op.getKey().getMap()));
+    out.elem = elem;
+    out.insert = insert;
+    out.pred.reserve(pred.size());
+    for (auto p : pred) out.pred.push_back(OpRef{p.getCounter(), p.getActor()});
+    out.action = kind;
+    out.value = std::move(value);
+    out.delta = delta;
     return {};
   }
 
@@ -247,29 +238,30 @@ Bytes canonicalBytes(kj::Array<capnp::word> words) {
 
 }  // namespace
 
-Result<ChangeEnvelope> parseChange(ByteView bytes, std::size_t maxBytes) {
-  if (auto ok = checkFrame(bytes, maxBytes, "change"); !ok) return ok.error();
+Result<ParsedChange> parseChange(Bytes payload, std::size_t maxBytes) {
+  if (auto ok = checkFrame(payload, maxBytes, "change"); !ok) return ok.error();
   try {
-    Bytes payload(bytes.begin(), bytes.end());  // operator new aligns it for capnp
+    // operator new aligns the vector's storage for capnp.
     kj::ArrayPtr<const capnp::word> segment[1] = {
         kj::arrayPtr(reinterpret_cast<const capnp::word*>(payload.data()),
                      payload.size() / sizeof(capnp::word))};
     capnp::SegmentArrayMessageReader message(segment, readerOptions(segment[0].size()));
     if (!message.isCanonical()) return malformed("not canonically encoded");
     auto change = message.getRoot<schema::Change>();
-    if (auto ok = ChangeReader(change).read(nullptr); !ok) return ok.error();
-    std::vector<ChangeHash> deps;
-    deps.reserve(change.getDeps().size());
-    for (auto dep : change.getDeps()) deps.push_back(*ChangeHash::fromBytes(view(dep)));
-    return ChangeEnvelope{
+    auto actor = ActorId::fromBytes(view(change.getActor()));
+    if (!actor) return malformed(actor.error().message());
+    ChangeData data{.actor = std::move(*actor)};
+    if (auto ok = ChangeReader(change).read(data); !ok) return ok.error();
+    ChangeEnvelope envelope{
         .hash = ChangeHash::of(payload),
-        .actor = *ActorId::fromBytes(view(change.getActor())),
-        .seq = change.getSeq(),
-        .startOp = change.getStartOp(),
-        .opCount = change.getOps().size(),
-        .deps = std::move(deps),
+        .actor = data.actor,
+        .seq = data.seq,
+        .startOp = data.startOp,
+        .opCount = data.ops.size(),
+        .deps = data.deps,
         .payload = std::move(payload),
     };
+    return ParsedChange{std::move(envelope), std::move(data)};
   } catch (const kj::Exception& e) {
     return malformed(e.getDescription().cStr());
   }
@@ -281,7 +273,7 @@ ChangeData decodeChange(const ChangeEnvelope& envelope) {
                    envelope.payload.size() / sizeof(capnp::word))};
   capnp::SegmentArrayMessageReader message(segment, readerOptions(segment[0].size()));
   ChangeData out{.actor = envelope.actor};
-  auto ok = ChangeReader(message.getRoot<schema::Change>()).read(&out);
+  auto ok = ChangeReader(message.getRoot<schema::Change>()).read(out);
   PORTCULLIS_ASSERT(ok.has_value(), "a checked change no longer decodes");
   return out;
 }
@@ -349,12 +341,19 @@ ChangeEnvelope encodeChange(const ChangeData& change) {
 }
 
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
-  capnp::MallocMessageBuilder builder;
+  // The size is known exactly, so the snapshot is built in place in the output buffer, in one
+  // segment laid out in preorder: the canonical form, with no second pass or copy.
+  constexpr std::size_t kWord = sizeof(capnp::word);
+  std::size_t words = 1 + 2 + changes.size();  // root pointer, Snapshot struct, list pointers
+  for (const ChangeEnvelope* c : changes) words += c->payload.size() / kWord;
+  Bytes out(words * kWord);
+  capnp::FlatMessageBuilder builder(kj::arrayPtr(reinterpret_cast<capnp::word*>(out.data()), words));
   auto s = builder.initRoot<schema::Snapshot>();
   s.setVersion(kSnapshotVersion);
-  auto list = s.initChanges(changes.size());
+  auto list = s.initChanges(static_cast<unsigned>(changes.size()));
   for (unsigned i = 0; i < changes.size(); ++i) list.set(i, asData(changes[i]->payload));
-  return canonicalBytes(capnp::canonicalize(s.asReader()));
+  builder.requireFilled();
+  return out;
 }
 
 Result<std::vector<Bytes>> parseSnapshot(ByteView bytes, std::size_t maxBytes) {

@@ -13,10 +13,15 @@
 
 namespace portcullis::detail {
 
+struct ParsedChange {
+  ChangeEnvelope envelope;  // owns the bytes
+  ChangeData data;
+};
+
 // Reads untrusted bytes as one plain change and checks everything that can be checked without
 // the document: size (at most `maxBytes`), canonical encoding, field ranges and every op's
 // structure. The DAG rules (seq, startOp against deps) are ChangeGraph's.
-Result<ChangeEnvelope> parseChange(ByteView bytes, std::size_t maxBytes);
+Result<ParsedChange> parseChange(Bytes bytes, std::size_t maxBytes);
 
 // Decodes the ops of an envelope that parseChange accepted (or encodeChange made).
 ChangeData decodeChange(const ChangeEnvelope& envelope);

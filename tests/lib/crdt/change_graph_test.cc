@@ -16,6 +16,7 @@
 
 namespace portcullis {
 
+void PrintTo(Errc code, std::ostream* os) { *os << errcName(code); }
 void PrintTo(const ChangeHash& h, std::ostream* os) { *os << h.toHex().substr(0, 16); }
 
 namespace {
@@ -288,7 +289,8 @@ TEST(ChangeGraph, RejectsASeqGap) {
   ChangeEnvelope a1 = envelope(kA, 1, 1, 1, {});
   EXPECT_EQ(addOk(graph, a1), AddOutcome::Applied);
   expectRejected(graph, envelope(kA, 3, 2, 1, {a1.hash}), Errc::Malformed);
-  expectRejected(graph, envelope(kA, 1, 2, 1, {a1.hash}), Errc::Malformed);  // seq repeated
+  // A repeated seq is a second change with that (actor, seq): equivocation.
+  expectRejected(graph, envelope(kA, 1, 2, 1, {a1.hash}), Errc::Conflict);
   EXPECT_EQ(graph.lastSeq(kA), 1u);
   EXPECT_EQ(addOk(graph, envelope(kA, 2, 2, 1, {a1.hash})), AddOutcome::Applied);
 }

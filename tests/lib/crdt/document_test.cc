@@ -29,6 +29,7 @@ void PrintTo(const ObjectRef& r, std::ostream* os) {
   static constexpr const char* kNames[] = {"Map", "List", "Text"};
   *os << kNames[static_cast<int>(r.type)] << "@" << r.id.toString();
 }
+void PrintTo(Errc code, std::ostream* os) { *os << errcName(code); }
 void PrintTo(const ChangeHash& h, std::ostream* os) { *os << h.toHex(); }
 
 namespace {
@@ -529,6 +530,100 @@ TEST(Document, ConcurrentInsertsAtOnePlaceAreOrderedAlikeEverywhere) {
   }
   EXPECT_EQ(a.save(), b.save());
   EXPECT_EQ(a.save(), c.save());
+}
+
+TEST(Document, AnInsertAfterAConcurrentlyDeletedElementKeepsItsPlace) {
+  Document a(optionsFor(1));
+  ObjId list = ObjId::root();
+  {
+    Transaction tx = a.transaction();
+    list = tx.putObject(kRoot, "l", ObjType::List).value();
+    for (const char* s : {"a", "b", "c"}) {
+      ASSERT_TRUE(tx.insert(list, a.length(list), std::string(s)));
+    }
+    ASSERT_TRUE(tx.commit());
+  }
+  Document b = a.fork(actorOf(2));
+  {
+    Transaction tx = a.transaction();
+    ASSERT_TRUE(tx.remove(list, 1));  // "b"
+    ASSERT_TRUE(tx.remove(list, 0));  // "a"
+    ASSERT_TRUE(tx.commit());
+  }
+  {
+    Transaction tx = b.transaction();
+    ASSERT_TRUE(tx.insert(list, 2, std::string("after b")));
+    ASSERT_TRUE(tx.insert(list, 0, std::string("head")));
+    ASSERT_TRUE(tx.commit());
+  }
+  mergeBothWays(a, b);
+  EXPECT_EQ(elements(a, list), (std::vector<Value>{str("head"), str("after b"), str("c")}));
+  EXPECT_EQ(elements(b, list), elements(a, list));
+}
+
+TEST(Document, ConcurrentRemovalsOfOneElementRemoveItOnce) {
+  Document a(optionsFor(1));
+  ObjId list = ObjId::root();
+  {
+    Transaction tx = a.transaction();
+    list = tx.putObject(kRoot, "l", ObjType::List).value();
+    for (std::int64_t i = 0; i < 4; ++i) ASSERT_TRUE(tx.insert(list, 0, i));
+    ASSERT_TRUE(tx.commit());
+  }
+  Document b = a.fork(actorOf(2));
+  for (Document* d : {&a, &b}) {
+    Transaction tx = d->transaction();
+    ASSERT_TRUE(tx.remove(list, 1));
+    ASSERT_TRUE(tx.commit());
+  }
+  mergeBothWays(a, b);
+  EXPECT_EQ(elements(a, list), (std::vector<Value>{i64(3), i64(1), i64(0)}));
+}
+
+TEST(Document, ConcurrentSplicesOfOneTextMergeCharacterByCharacter) {
+  Document a(optionsFor(1));
+  ObjId text = ObjId::root();
+  {
+    Transaction tx = a.transaction();
+    text = tx.putObject(kRoot, "t", ObjType::Text).value();
+    ASSERT_TRUE(tx.splice(text, 0, 0, "the cat"));
+    ASSERT_TRUE(tx.commit());
+  }
+  Document b = a.fork(actorOf(2));
+  {
+    Transaction tx = a.transaction();
+    ASSERT_TRUE(tx.splice(text, 4, 3, "dög"));
+    ASSERT_TRUE(tx.commit());
+  }
+  {
+    Transaction tx = b.transaction();
+    ASSERT_TRUE(tx.splice(text, 0, 3, "a"));
+    ASSERT_TRUE(tx.splice(text, 5, 0, "s"));
+    ASSERT_TRUE(tx.commit());
+  }
+  mergeBothWays(a, b);
+  // b's "s" follows the (deleted) final "t" of "cat", so it lands after a's "dög", which a put
+  // right after the space.
+  EXPECT_EQ(a.text(text), "a dögs");
+  EXPECT_EQ(b.text(text), "a dögs");
+}
+
+TEST(Document, ReportsAnActorThatEquivocates) {
+  // Two documents wrongly sharing one actor each make a different first change.
+  Document a(optionsFor(1));
+  Document b(optionsFor(1));
+  for (auto [doc, value] : {std::pair{&a, 1}, std::pair{&b, 2}}) {
+    Transaction tx = doc->transaction();
+    ASSERT_TRUE(tx.put(kRoot, "k", std::int64_t{value}));
+    ASSERT_TRUE(tx.commit());
+  }
+  const Bytes saved = a.save();
+  ApplyReport report = a.merge(b);
+  EXPECT_EQ(report.applied, 0u);
+  ASSERT_EQ(report.rejected.size(), 1u);
+  EXPECT_EQ(report.rejected[0].code(), Errc::Conflict) << report.rejected[0].message();
+  EXPECT_EQ(a.save(), saved);
+  EXPECT_EQ(a.get(kRoot, "k"), i64(1));
 }
 
 TEST(Document, ConcurrentListSetsConflictLikeMapPuts) {
@@ -1076,6 +1171,51 @@ TEST(Document, ApplyChangesRejectsGarbageAndKeepsTheRest) {
   ASSERT_EQ(report.rejected.size(), 1u);
   EXPECT_EQ(report.rejected[0].code(), Errc::Malformed);
   EXPECT_EQ(doc.toJson(), source.toJson());
+}
+
+TEST(Document, RandomSplicesMatchAModelAndSurviveEncoding) {
+  const std::vector<std::string> alphabet{"a", "b", "é", "€", "😀", " "};
+  std::mt19937 rng(2024);
+  Document doc(optionsFor(1));
+  ObjId text = ObjId::root();
+  {
+    Transaction tx = doc.transaction();
+    text = tx.putObject(kRoot, "t", ObjType::Text).value();
+    ASSERT_TRUE(tx.commit());
+  }
+  std::vector<std::string> model;  // one code point per element
+  auto modelText = [&model] {
+    std::string out;
+    for (const std::string& c : model) out += c;
+    return out;
+  };
+  for (int round = 0; round < 20; ++round) {
+    Transaction tx = doc.transaction();
+    for (int step = 0; step < 50; ++step) {
+      SCOPED_TRACE(::testing::Message() << "round " << round << " step " << step);
+      const std::size_t index = rng() % (model.size() + 1);
+      const std::size_t deleteCount = std::min<std::size_t>(rng() % 4, model.size() - index);
+      std::vector<std::string> inserted;
+      for (std::size_t n = rng() % 4; n > 0; --n) inserted.push_back(alphabet[rng() % 6]);
+      std::string insertedText;
+      for (const std::string& c : inserted) insertedText += c;
+      ASSERT_TRUE(tx.splice(text, index, deleteCount, insertedText));
+      model.erase(model.begin() + static_cast<std::ptrdiff_t>(index),
+                  model.begin() + static_cast<std::ptrdiff_t>(index + deleteCount));
+      model.insert(model.begin() + static_cast<std::ptrdiff_t>(index), inserted.begin(),
+                   inserted.end());
+      ASSERT_EQ(doc.length(text), model.size());
+    }
+    ASSERT_EQ(doc.text(text), modelText());
+    ASSERT_TRUE(tx.commit());
+  }
+  Document copy(optionsFor(2));
+  EXPECT_TRUE(copy.merge(doc).rejected.empty());
+  EXPECT_EQ(copy.text(text), modelText());
+  Result<Document> loaded = Document::load(doc.save());
+  ASSERT_TRUE(loaded) << loaded.error().message();
+  EXPECT_EQ(loaded->text(text), modelText());
+  EXPECT_EQ(loaded->length(text), model.size());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,0 +1,191 @@
+// The plain change format: canonical encoding, hashing, and every structural reject path.
+#include "wire/change_codec.h"
+
+#include <gtest/gtest.h>
+
+namespace portcullis::detail {
+namespace {
+
+ActorId actor(std::uint8_t fill) { return *ActorId::fromBytes(Bytes(16, fill)); }
+
+Op setOp(std::string key, std::int64_t value) {
+  Op op;
+  op.mapKey = std::move(key);
+  op.action = Action::Set;
+  op.value = value;
+  return op;
+}
+
+ChangeData sample() {
+  ChangeData c{.actor = actor(1)};
+  c.seq = 1;
+  c.startOp = 1;
+  c.time = 1;
+  c.message = "m";
+  c.ops.push_back(setOp("a", 1));
+  return c;
+}
+
+Result<ParsedChange> reparse(const ChangeData& c) {
+  return parseChange(encodeChange(c).payload, 1 << 20);
+}
+
+void expectRejected(const ChangeData& c, Errc code = Errc::Malformed) {
+  auto parsed = reparse(c);
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_EQ(parsed.error().code(), code) << parsed.error().message();
+}
+
+TEST(ChangeCodec, ParsesWhatItEncodes) {
+  ChangeData c = sample();
+  c.deps = {ChangeHash::of(Bytes{1}), ChangeHash::of(Bytes{2})};
+  std::sort(c.deps.begin(), c.deps.end());
+  c.otherActors = {actor(2)};
+  Op del;
+  del.mapKey = "a";
+  del.action = Action::Delete;
+  del.pred = {OpRef{1, 1}};
+  c.startOp = 5;
+  c.ops.push_back(std::move(del));
+  ChangeEnvelope env = encodeChange(c);
+  auto parsed = parseChange(env.payload, 1 << 20);
+  ASSERT_TRUE(parsed.has_value()) << parsed.error().message();
+  EXPECT_EQ(parsed->envelope.hash, env.hash);
+  EXPECT_EQ(parsed->envelope.deps, c.deps);
+  EXPECT_EQ(parsed->envelope.opCount, 2u);
+  EXPECT_EQ(parsed->data.message, "m");
+  EXPECT_EQ(parsed->data.otherActors.size(), 1u);
+  ASSERT_EQ(parsed->data.ops.size(), 2u);
+  EXPECT_EQ(std::get<std::int64_t>(parsed->data.ops[0].value), 1);
+  EXPECT_EQ(parsed->data.ops[1].pred, (std::vector<OpRef>{OpRef{1, 1}}));
+}
+
+TEST(ChangeCodec, HashesTheSameChangeIdenticallyEveryTime) {
+  // Pinned: a change of the format must never change its hash, or history breaks.
+  ChangeEnvelope a = encodeChange(sample());
+  ChangeEnvelope b = encodeChange(sample());
+  EXPECT_EQ(a.payload, b.payload);
+  EXPECT_EQ(a.hash.toHex(), "1ec8c4f0041550736c12c57b8ff2509798b07ef72dc8803c48c0759705ed0ff1");
+}
+
+TEST(ChangeCodec, RejectsBytesThatAreNotCanonical) {
+  Bytes payload = encodeChange(sample()).payload;
+  payload.insert(payload.end(), 8, 0);  // a trailing word no canonical message has
+  EXPECT_FALSE(parseChange(payload, 1 << 20).has_value());
+}
+
+TEST(ChangeCodec, RejectsOversizedAndRaggedInput) {
+  Bytes payload = encodeChange(sample()).payload;
+  auto big = parseChange(payload, payload.size() - 8);
+  ASSERT_FALSE(big.has_value());
+  EXPECT_EQ(big.error().code(), Errc::Overloaded);
+  payload.pop_back();
+  EXPECT_FALSE(parseChange(payload, 1 << 20).has_value());
+  EXPECT_FALSE(parseChange(Bytes{}, 1 << 20).has_value());
+}
+
+TEST(ChangeCodec, RejectsAReferenceToALaterOrOwnOp) {
+  ChangeData c = sample();
+  c.ops[0].pred = {OpRef{1, 0}};  // the op itself has counter 1
+  expectRejected(c);
+}
+
+TEST(ChangeCodec, RejectsAnActorIndexOutOfRange) {
+  ChangeData c = sample();
+  c.startOp = 3;
+  c.ops[0].pred = {OpRef{1, 1}};  // no other actors
+  expectRejected(c);
+}
+
+TEST(ChangeCodec, RejectsPredNotStrictlyAscending) {
+  ChangeData c = sample();
+  c.startOp = 5;
+  c.ops[0].pred = {OpRef{2, 0}, OpRef{1, 0}};
+  expectRejected(c);
+  c.ops[0].pred = {OpRef{2, 0}, OpRef{2, 0}};
+  expectRejected(c);
+}
+
+TEST(ChangeCodec, RejectsDepsNotStrictlyAscending) {
+  ChangeData c = sample();
+  c.deps = {ChangeHash::of(Bytes{1}), ChangeHash::of(Bytes{2})};
+  std::sort(c.deps.rbegin(), c.deps.rend());
+  expectRejected(c);
+}
+
+TEST(ChangeCodec, RejectsOtherActorsThatRepeatTheAuthorOrAreUnsorted) {
+  ChangeData c = sample();
+  c.otherActors = {actor(1)};
+  expectRejected(c);
+  c.otherActors = {actor(3), actor(2)};
+  expectRejected(c);
+}
+
+TEST(ChangeCodec, RejectsInvalidUtf8) {
+  ChangeData c = sample();
+  c.ops[0].mapKey = "\xC0\xAF";  // overlong
+  expectRejected(c);
+  c = sample();
+  c.ops[0].value = std::string("\xED\xA0\x80");  // a surrogate
+  expectRejected(c);
+  c = sample();
+  c.message = "\xFF";
+  expectRejected(c);
+}
+
+TEST(ChangeCodec, RejectsADeleteOrIncrementThatNamesNothing) {
+  ChangeData c = sample();
+  c.ops[0].action = Action::Delete;
+  expectRejected(c);
+  c.ops[0].action = Action::Increment;
+  expectRejected(c);
+}
+
+TEST(ChangeCodec, RejectsAnInsertWithAMapKeyOrASetOfTheHead) {
+  ChangeData c = sample();
+  c.ops[0].insert = true;
+  expectRejected(c);
+  c = sample();
+  c.ops[0].elemKey = true;  // set (not insert) at the head
+  expectRejected(c);
+}
+
+TEST(ChangeCodec, RejectsCountersOutOfRange) {
+  ChangeData c = sample();
+  c.startOp = kMaxCounter;
+  c.ops.push_back(setOp("b", 2));  // the second op would pass kMaxCounter
+  expectRejected(c);
+  c = sample();
+  c.seq = 0;
+  expectRejected(c);
+}
+
+TEST(ChangeCodec, SnapshotRoundTripsItsChanges) {
+  ChangeEnvelope a = encodeChange(sample());
+  ChangeData second = sample();
+  second.seq = 2;
+  second.startOp = 2;
+  second.deps = {a.hash};
+  ChangeEnvelope b = encodeChange(second);
+  Bytes snapshot = encodeSnapshot({&a, &b});
+  auto parts = parseSnapshot(snapshot, 1 << 20);
+  ASSERT_TRUE(parts.has_value()) << parts.error().message();
+  ASSERT_EQ(parts->size(), 2u);
+  EXPECT_EQ((*parts)[0], a.payload);
+  EXPECT_EQ((*parts)[1], b.payload);
+}
+
+TEST(ChangeCodec, SnapshotRejectsTruncationAndSize) {
+  ChangeEnvelope a = encodeChange(sample());
+  Bytes snapshot = encodeSnapshot({&a});
+  for (std::size_t n = 0; n < snapshot.size(); ++n) {
+    Bytes cut(snapshot.begin(), snapshot.begin() + static_cast<std::ptrdiff_t>(n));
+    EXPECT_FALSE(parseSnapshot(cut, 1 << 20).has_value()) << "length " << n;
+  }
+  auto big = parseSnapshot(snapshot, snapshot.size() - 8);
+  ASSERT_FALSE(big.has_value());
+  EXPECT_EQ(big.error().code(), Errc::Overloaded);
+}
+
+}  // namespace
+}  // namespace portcullis::detail
