@@ -90,7 +90,7 @@ struct DocumentOptions {
 struct ApplyReport {
   std::size_t applied = 0;     // includes queued changes that this batch unblocked
   std::size_t duplicates = 0;
-  std::size_t queued = 0;      // still waiting for deps at the end of the batch
+  std::size_t queued = 0;      // all changes the document holds waiting for deps after the batch
   std::vector<Error> rejected;
 };
 

@@ -117,7 +117,6 @@ class DocumentState {
       note(op.elem);
       for (OpRef p : op.pred) note(p);
     }
-    std::vector<std::uint32_t> local(others.size());  // unused slot kept for clarity of indexing
     std::unordered_map<std::uint32_t, std::uint32_t> toLocal{{self_, 0}};
     for (auto& [bytes, idx] : others) {
       change.otherActors.push_back(*ActorId::fromBytes(bytes));

@@ -231,6 +231,19 @@ void setRef(schema::OpRef::Builder b, OpRef r) {
 capnp::Data::Reader asData(ByteView b) { return capnp::Data::Reader(b.data(), b.size()); }
 capnp::Text::Reader text(const std::string& s) { return capnp::Text::Reader(s.c_str(), s.size()); }
 
+// The envelope of a plain change: its header, and its canonical bytes as payload and hash.
+ChangeEnvelope envelopeOf(const ChangeData& change, Bytes payload) {
+  return ChangeEnvelope{
+      .hash = ChangeHash::of(payload),
+      .actor = change.actor,
+      .seq = change.seq,
+      .startOp = change.startOp,
+      .opCount = change.ops.size(),
+      .deps = change.deps,
+      .payload = std::move(payload),
+  };
+}
+
 Bytes canonicalBytes(kj::Array<capnp::word> words) {
   auto bytes = words.asBytes();
   return Bytes(bytes.begin(), bytes.end());
@@ -252,15 +265,7 @@ Result<ParsedChange> parseChange(Bytes payload, std::size_t maxBytes) {
     if (!actor) return malformed(actor.error().message());
     ChangeData data{.actor = std::move(*actor)};
     if (auto ok = ChangeReader(change).read(data); !ok) return ok.error();
-    ChangeEnvelope envelope{
-        .hash = ChangeHash::of(payload),
-        .actor = data.actor,
-        .seq = data.seq,
-        .startOp = data.startOp,
-        .opCount = data.ops.size(),
-        .deps = data.deps,
-        .payload = std::move(payload),
-    };
+    ChangeEnvelope envelope = envelopeOf(data, std::move(payload));
     return ParsedChange{std::move(envelope), std::move(data)};
   } catch (const kj::Exception& e) {
     return malformed(e.getDescription().cStr());
@@ -328,16 +333,7 @@ ChangeEnvelope encodeChange(const ChangeData& change) {
         break;
     }
   }
-  Bytes payload = canonicalBytes(capnp::canonicalize(c.asReader()));
-  return ChangeEnvelope{
-      .hash = ChangeHash::of(payload),
-      .actor = change.actor,
-      .seq = change.seq,
-      .startOp = change.startOp,
-      .opCount = change.ops.size(),
-      .deps = change.deps,
-      .payload = std::move(payload),
-  };
+  return envelopeOf(change, canonicalBytes(capnp::canonicalize(c.asReader())));
 }
 
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
