@@ -123,10 +123,10 @@ struct ChangeGraph::Impl {
     std::uint64_t generation = 1;
     for (std::uint32_t d : deps) generation = std::max(generation, nodes[d].generation + 1);
     nodes.push_back(Node{std::move(env), std::move(deps), generation});
-    if (sortedPrefix + 1 == nodes.size() && (canonical.empty() || canonicalLess(canonical.back(), pos))) {
-      ++sortedPrefix;
-    }
+    const bool stillSorted = sortedPrefix == canonical.size() &&
+                             (canonical.empty() || canonicalLess(canonical.back(), pos));
     canonical.push_back(pos);
+    if (stillSorted) ++sortedPrefix;
     return nodes.back().env;
   }
 

@@ -91,6 +91,13 @@ class DocumentState {
     return id;
   }
 
+  // A local op whose id the caller does not need.
+  Result<void> localEdit(Op op) {
+    auto id = localOp(std::move(op));
+    if (!id) return id.error();
+    return {};
+  }
+
   std::optional<ChangeHash> commit(CommitOptions options) {
     PORTCULLIS_REQUIRE(txOpen_, "the transaction is closed");
     txOpen_ = false;
@@ -356,9 +363,7 @@ Result<void> Transaction::put(const ObjId& map, std::string_view key, ScalarValu
   const Slot* slot = mapSlot(*t->obj, key);
   Op op = mapOp(t->ref, key, slot ? idsOf(*slot) : std::vector<OpRef>{}, Action::Set);
   op.value = std::move(value);
-  auto id = state_->localOp(std::move(op));
-  if (!id) return id.error();
-  return {};
+  return state_->localEdit(std::move(op));
 }
 
 Result<ObjId> Transaction::putObject(const ObjId& map, std::string_view key, ObjType type) {
@@ -378,9 +383,7 @@ Result<void> Transaction::remove(const ObjId& map, std::string_view key) {
   if (!t) return t.error();
   const Slot* slot = mapSlot(*t->obj, key);
   if (slot == nullptr) return notFound("no key '" + std::string(key) + "'");
-  auto id = state_->localOp(mapOp(t->ref, key, idsOf(*slot), Action::Delete));
-  if (!id) return id.error();
-  return {};
+  return state_->localEdit(mapOp(t->ref, key, idsOf(*slot), Action::Delete));
 }
 
 Result<void> Transaction::increment(const ObjId& map, std::string_view key, std::int64_t delta) {
@@ -390,9 +393,7 @@ Result<void> Transaction::increment(const ObjId& map, std::string_view key, std:
   if (!target) return target.error();
   Op op = mapOp(t->ref, key, std::move(*target), Action::Increment);
   op.delta = delta;
-  auto id = state_->localOp(std::move(op));
-  if (!id) return id.error();
-  return {};
+  return state_->localEdit(std::move(op));
 }
 
 Result<void> Transaction::insert(const ObjId& list, std::size_t index, ScalarValue value) {
@@ -403,9 +404,7 @@ Result<void> Transaction::insert(const ObjId& list, std::size_t index, ScalarVal
   if (!ref) return ref.error();
   Op op = elemOp(t->ref, *ref, true, {}, Action::Set);
   op.value = std::move(value);
-  auto id = state_->localOp(std::move(op));
-  if (!id) return id.error();
-  return {};
+  return state_->localEdit(std::move(op));
 }
 
 Result<ObjId> Transaction::insertObject(const ObjId& list, std::size_t index, ObjType type) {
@@ -427,9 +426,7 @@ Result<void> Transaction::set(const ObjId& list, std::size_t index, ScalarValue 
   if (!e) return e.error();
   Op op = elemOp(t->ref, (*e)->id, false, idsOf((*e)->slot), Action::Set);
   op.value = std::move(value);
-  auto id = state_->localOp(std::move(op));
-  if (!id) return id.error();
-  return {};
+  return state_->localEdit(std::move(op));
 }
 
 Result<ObjId> Transaction::setObject(const ObjId& list, std::size_t index, ObjType type) {
@@ -448,9 +445,7 @@ Result<void> Transaction::remove(const ObjId& list, std::size_t index) {
   if (!t) return t.error();
   auto e = findElem(*t, index);
   if (!e) return e.error();
-  auto id = state_->localOp(elemOp(t->ref, (*e)->id, false, idsOf((*e)->slot), Action::Delete));
-  if (!id) return id.error();
-  return {};
+  return state_->localEdit(elemOp(t->ref, (*e)->id, false, idsOf((*e)->slot), Action::Delete));
 }
 
 Result<void> Transaction::increment(const ObjId& list, std::size_t index, std::int64_t delta) {
@@ -462,9 +457,7 @@ Result<void> Transaction::increment(const ObjId& list, std::size_t index, std::i
   if (!target) return target.error();
   Op op = elemOp(t->ref, (*e)->id, false, std::move(*target), Action::Increment);
   op.delta = delta;
-  auto id = state_->localOp(std::move(op));
-  if (!id) return id.error();
-  return {};
+  return state_->localEdit(std::move(op));
 }
 
 Result<void> Transaction::splice(const ObjId& textObj, std::size_t index, std::size_t deleteCount,
