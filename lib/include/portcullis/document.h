@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "portcullis/change_graph.h"
+#include "portcullis/change_sealer.h"
 #include "portcullis/export.h"
 #include "portcullis/result.h"
 #include "portcullis/types.h"
@@ -83,6 +84,9 @@ struct DocumentOptions {
   std::size_t maxChangeBytes = 16u << 20;
   // The largest snapshot `load()` accepts.
   std::size_t maxSnapshotBytes = 1u << 30;
+  // Seals local commits and opens received changes (DESIGN §4); null for plain changes. The
+  // sealer must be able to open (canOpen()).
+  std::shared_ptr<const ChangeSealer> sealer;
 };
 
 // What `applyChanges` did with a batch. Each change is all-or-nothing; one bad change does not

@@ -1,0 +1,135 @@
+// portcullis/repo.h — the Repo: documents, storage and peers, with the auth provider consulted at
+// every decision (DESIGN §1, §3, §5). The top of the public API.
+//
+// A Repo runs on one executor (one io_context on one thread). Every method, and every
+// DocHandle method, must be called on that executor; other threads `asio::post` to it. Event
+// callbacks run on it too. Destroying the Repo closes every session and abandons unsaved work:
+// call `shutdown()` first for a clean stop.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "portcullis/asio.h"
+#include "portcullis/auth_provider.h"
+#include "portcullis/document.h"
+#include "portcullis/export.h"
+#include "portcullis/ids.h"
+#include "portcullis/network_adapter.h"
+#include "portcullis/result.h"
+#include "portcullis/storage_adapter.h"
+
+namespace portcullis {
+
+namespace detail {
+class RepoImpl;
+struct DocEntry;
+}  // namespace detail
+
+// What a Repo reports. Every callback is optional.
+struct RepoEvents {
+  std::function<void(const PeerIdentity&)> peerAuthenticated;
+  // A stream whose handshake failed or was refused; `remote` is the stream's remoteAddress().
+  std::function<void(const std::string& remote, const Error&)> peerRefused;
+  std::function<void(const PeerId&, const std::string& reason)> peerGone;
+  // A document's state changed, by a local edit or by changes from a peer.
+  std::function<void(const DocumentId&)> documentChanged;
+  // `okToReceive` refused `count` changes from `peer`; they were dropped, not stored.
+  std::function<void(const PeerId& peer, const DocumentId&, std::size_t count)> changesRefused;
+  // An ephemeral message for a document from a peer that passes okToSend for it.
+  std::function<void(const DocumentId&, const PeerId& sender, const Bytes& data)> ephemeral;
+};
+
+// Bounds a Repo keeps against every peer (DESIGN §5 quotas). Over a quota the session closes.
+struct PeerQuotas {
+  std::size_t framesPerSecond = 5'000;
+  std::size_t bytesPerSecond = 64u << 20;
+  std::size_t documentsCreated = 10'000;  // new documents a peer may bring us per session
+  std::size_t pendingChanges = 10'000;    // changes from the peer waiting for missing deps
+};
+
+struct RepoOptions {
+  std::vector<std::shared_ptr<NetworkAdapter>> network;
+  std::shared_ptr<StorageAdapter> storage;  // null: memory only
+  std::shared_ptr<AuthProvider> auth;       // required; makeOpenProvider() for "no auth"
+  std::optional<PeerId> peerId;             // random if unset
+  RepoEvents events;
+  std::size_t maxFrameBytes = kDefaultMaxFrameBytes;
+  // A peer that has not finished its handshake and hello by then is dropped.
+  std::chrono::milliseconds handshakeTimeout{10'000};
+  // How long find() waits for peers before failing "unavailable".
+  std::chrono::milliseconds findTimeout{10'000};
+  // Changes are written to storage this long after the first unsaved one (flush() forces it).
+  std::chrono::milliseconds saveDelay{100};
+  PeerQuotas quotas;
+  DocumentOptions document;
+};
+
+// A document held by a Repo. Cheap to copy; it keeps the document in memory while it lives.
+class PORTCULLIS_EXPORT DocHandle {
+ public:
+  const DocumentId& id() const;
+  // False for a document whose changes this node cannot open (it relays them blind).
+  bool isOpen() const;
+  // The current state. Precondition: isOpen(). Valid until the next change to the document.
+  const Document& doc() const;
+  std::vector<ChangeHash> heads() const;
+  std::string toJson() const;  // precondition: isOpen()
+
+  // Runs `edit` in one transaction and commits it as one change, which is then synced and saved.
+  // If `edit` fails, the transaction is rolled back and its error returned. Returns the new
+  // change's hash, or nullopt if `edit` changed nothing. Precondition: isOpen().
+  Result<std::optional<ChangeHash>> change(const std::function<Result<void>(Transaction&)>& edit,
+                                           CommitOptions options = {});
+
+  // Sends `data` to every connected peer syncing this document that passes okToSend.
+  void broadcast(Bytes data);
+
+ private:
+  friend class detail::RepoImpl;
+  explicit DocHandle(std::shared_ptr<detail::DocEntry> entry) : entry_(std::move(entry)) {}
+  std::shared_ptr<detail::DocEntry> entry_;
+};
+
+class PORTCULLIS_EXPORT Repo {
+ public:
+  // Starts the network adapters. Precondition: options.auth is set.
+  Repo(asio::any_io_executor executor, RepoOptions options);
+  ~Repo();
+  Repo(const Repo&) = delete;
+  Repo& operator=(const Repo&) = delete;
+
+  const PeerId& peerId() const;
+
+  // A new, empty document with a random ID, offered to peers where okToAdvertise allows.
+  DocHandle create();
+  // The document if this Repo has it in memory; nothing is asked of storage or peers.
+  std::optional<DocHandle> findLocal(const DocumentId& id) const;
+  // The document from memory, else storage, else the peers that pass okToSend (including those
+  // still authenticating). Fails with Errc::NotFound ("unavailable") when every peer that could
+  // have it says no, when there is no one to ask, or at options.findTimeout.
+  asio::awaitable<Result<DocHandle>> find(DocumentId id);
+  // Forgets the document here: memory and storage. Peers keep their copies.
+  asio::awaitable<Result<void>> remove(DocumentId id);
+  // IDs of the documents in memory, ascending.
+  std::vector<DocumentId> documents() const;
+  // Peers with an open session, ascending.
+  std::vector<PeerId> peers() const;
+  // The heads `peer` last reported as durably stored for `doc` (empty if none).
+  std::vector<ChangeHash> peerStoredHeads(const PeerId& peer, const DocumentId& doc) const;
+
+  // Writes every unsaved change to storage now; completes when all of it is durable.
+  asio::awaitable<Result<void>> flush();
+  // Flushes, says goodbye to every peer, closes sessions and stops the network adapters.
+  asio::awaitable<Result<void>> shutdown();
+
+ private:
+  std::shared_ptr<detail::RepoImpl> impl_;
+};
+
+}  // namespace portcullis

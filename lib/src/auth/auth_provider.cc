@@ -1,0 +1,79 @@
+// The deny-by-default hooks of AuthProvider, and the `open` provider.
+#include "portcullis/auth_provider.h"
+
+#include <spdlog/spdlog.h>
+
+namespace portcullis {
+
+asio::awaitable<bool> AuthProvider::okToAdvertise(const PeerIdentity&, const DocumentId&) {
+  co_return false;
+}
+
+asio::awaitable<bool> AuthProvider::okToSend(const PeerIdentity&, const DocumentId&) {
+  co_return false;
+}
+
+asio::awaitable<bool> AuthProvider::okToReceive(const PeerIdentity&, const DocumentId&,
+                                                const ChangeBatch&) {
+  co_return false;
+}
+
+asio::awaitable<void> AuthProvider::onProviderMessage(const PeerIdentity&, Bytes) { co_return; }
+
+std::shared_ptr<const ChangeSealer> AuthProvider::sealerFor(const DocumentId&) { return nullptr; }
+
+void AuthProvider::attach(RepoCallbacks) {}
+
+namespace {
+
+class OpenProvider final : public AuthProvider {
+ public:
+  explicit OpenProvider(PeerId self) : self_(std::move(self)) {
+    spdlog::warn("auth provider 'open': every peer is trusted with every document; for "
+                 "development only");
+  }
+
+  std::string_view name() const override { return "open"; }
+
+  asio::awaitable<Result<Session>> authenticate(std::unique_ptr<Stream> stream, Side) override {
+    // Both sides write first, so neither waits on the other.
+    Bytes hello(1 + self_.str().size());
+    hello[0] = static_cast<std::uint8_t>(self_.str().size());
+    std::copy(self_.str().begin(), self_.str().end(), hello.begin() + 1);
+    auto sent = co_await stream->write(hello);
+    if (!sent) co_return sent.error();
+    std::uint8_t len = 0;
+    auto got = co_await readExactly(*stream, std::span(&len, 1));
+    if (!got) co_return got.error();
+    std::string claimed(len, '\0');
+    got = co_await readExactly(*stream, std::span(reinterpret_cast<std::uint8_t*>(claimed.data()),
+                                                  claimed.size()));
+    if (!got) co_return got.error();
+    auto peer = PeerId::parse(claimed);
+    if (!peer) co_return Error(Errc::Denied, "open: " + peer.error().message());
+    co_return Session{.identity = {.peer = *peer, .user = {}, .roles = {}, .provider = "open"},
+                      .channel = makeFramedChannel(std::move(stream))};
+  }
+
+  asio::awaitable<bool> okToAdvertise(const PeerIdentity&, const DocumentId&) override {
+    co_return true;
+  }
+  asio::awaitable<bool> okToSend(const PeerIdentity&, const DocumentId&) override {
+    co_return true;
+  }
+  asio::awaitable<bool> okToReceive(const PeerIdentity&, const DocumentId&,
+                                    const ChangeBatch&) override {
+    co_return true;
+  }
+
+ private:
+  PeerId self_;
+};
+
+}  // namespace
+
+std::unique_ptr<AuthProvider> makeOpenProvider(PeerId self) {
+  return std::make_unique<OpenProvider>(std::move(self));
+}
+
+}  // namespace portcullis

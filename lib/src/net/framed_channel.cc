@@ -1,0 +1,73 @@
+// The plaintext framed channel and the read helper every handshake uses.
+
+#include "portcullis/auth_provider.h"
+#include "portcullis/network_adapter.h"
+
+namespace portcullis {
+
+asio::awaitable<Result<void>> readExactly(Stream& stream, std::span<std::uint8_t> buf) {
+  while (!buf.empty()) {
+    auto n = co_await stream.readSome(buf);
+    if (!n) co_return std::move(n).error();
+    buf = buf.subspan(*n);
+  }
+  co_return Result<void>();
+}
+
+namespace {
+
+constexpr std::size_t kLengthBytes = 4;
+
+class FramedChannel final : public MessageChannel {
+ public:
+  FramedChannel(std::unique_ptr<Stream> stream, std::size_t maxFrameBytes)
+      : stream_(std::move(stream)), maxFrameBytes_(maxFrameBytes) {}
+  ~FramedChannel() override { stream_->close(); }
+
+  asio::awaitable<Result<void>> send(ByteView frame) override {
+    if (frame.size() > maxFrameBytes_) {
+      co_return Error(Errc::Overloaded, "frame of " + std::to_string(frame.size()) +
+                                            " bytes is over the limit");
+    }
+    // One write, so a frame's length and body never interleave with anything else.
+    Bytes out(kLengthBytes + frame.size());
+    const auto n = static_cast<std::uint32_t>(frame.size());
+    out[0] = static_cast<std::uint8_t>(n >> 24);
+    out[1] = static_cast<std::uint8_t>(n >> 16);
+    out[2] = static_cast<std::uint8_t>(n >> 8);
+    out[3] = static_cast<std::uint8_t>(n);
+    std::copy(frame.begin(), frame.end(), out.begin() + kLengthBytes);
+    co_return co_await stream_->write(out);
+  }
+
+  asio::awaitable<Result<Bytes>> receive() override {
+    std::uint8_t len[kLengthBytes];
+    auto got = co_await readExactly(*stream_, len);
+    if (!got) co_return got.error();
+    const std::size_t n = std::size_t{len[0]} << 24 | std::size_t{len[1]} << 16 |
+                          std::size_t{len[2]} << 8 | len[3];
+    if (n > maxFrameBytes_) {
+      co_return Error(Errc::Overloaded,
+                      "peer announced a frame of " + std::to_string(n) + " bytes, over the limit");
+    }
+    Bytes frame(n);
+    got = co_await readExactly(*stream_, frame);
+    if (!got) co_return got.error();
+    co_return frame;
+  }
+
+  void close() override { stream_->close(); }
+
+ private:
+  std::unique_ptr<Stream> stream_;
+  std::size_t maxFrameBytes_;
+};
+
+}  // namespace
+
+std::unique_ptr<MessageChannel> makeFramedChannel(std::unique_ptr<Stream> stream,
+                                                  std::size_t maxFrameBytes) {
+  return std::make_unique<FramedChannel>(std::move(stream), maxFrameBytes);
+}
+
+}  // namespace portcullis

@@ -1,0 +1,222 @@
+// The Repo's internals: the document table, storage, finding, and the peer sessions that run the
+// sync protocol (DESIGN §1, §5). Everything runs on the Repo's executor; nothing here locks.
+//
+// Ownership: Repo owns a shared_ptr<RepoImpl>; every spawned coroutine holds one too, so the
+// RepoImpl lives until the last of them has finished. Repo's destructor calls stop(), which
+// closes every session and cancels every timer so that they finish promptly.
+#pragma once
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "portcullis/asio.h"
+#include "portcullis/repo.h"
+#include "wire/sync_codec.h"
+
+namespace portcullis::detail {
+
+class RepoImpl;
+
+// One document: an open Document, or, where this node holds no key for its sealed changes, the
+// bare change graph that it stores and relays blind.
+struct DocEntry {
+  DocEntry(DocumentId id, std::weak_ptr<RepoImpl> repo, std::shared_ptr<const ChangeSealer> sealer,
+           const DocumentOptions& options);
+
+  const ChangeGraph& graph() const { return doc ? doc->graph() : relayGraph; }
+  // Parses a received payload into its envelope, without applying it.
+  Result<ChangeEnvelope> parse(Bytes payload) const;
+  // Applies envelopes `parse` produced. Returns how many became part of the graph.
+  ApplyReport apply(std::vector<ChangeEnvelope> envelopes);
+
+  DocumentId id;
+  std::weak_ptr<RepoImpl> repo;
+  std::shared_ptr<const ChangeSealer> sealer;
+  std::size_t maxChangeBytes;
+  std::optional<Document> doc;
+  ChangeGraph relayGraph;
+
+  // Storage: changes()[0, savedCount) are durable; the chunks written since the last snapshot.
+  std::size_t savedCount = 0;
+  std::vector<StorageKey> incrementalKeys;
+  std::optional<StorageKey> snapshotKey;
+  std::vector<ChangeHash> storedHeads;
+};
+
+// What one session knows about one document on the other side.
+struct PeerDocState {
+  bool active = false;     // we sync this document with this peer
+  bool heardFrom = false;  // the peer has told us its heads
+  std::vector<ChangeHash> theirHeads;
+  std::vector<ChangeHash> shared;  // hashes both sides have (with their pasts)
+  std::vector<ChangeHash> lastSentHeads;
+  std::vector<ChangeHash> lastSentStored;
+  bool sentAny = false;
+  std::vector<ChangeHash> theirStored;
+  std::unordered_set<ChangeHash> refused;  // settled: refused by okToReceive, never asked again
+};
+
+class PeerSession : public std::enable_shared_from_this<PeerSession> {
+ public:
+  PeerSession(asio::any_io_executor ex, PeerIdentity identity, std::unique_ptr<MessageChannel> ch,
+              Side side)
+      : identity(std::move(identity)), channel(std::move(ch)), side(side), wake(ex) {}
+
+  struct QueueItem {
+    std::optional<DocumentId> doc;  // set: re-checked with okToSend when it leaves the queue
+    bool syncDoc = false;           // build a sync message for `doc` from the state at dequeue
+    bool isRequest = false;         // a request: dropping it counts as the peer declining
+    bool last = false;              // close the session once it is sent
+    Bytes frame;                    // unless syncDoc: this prebuilt frame
+  };
+
+  void enqueue(QueueItem item);
+  void enqueueFrame(Bytes frame, std::optional<DocumentId> doc = std::nullopt) {
+    enqueue({.doc = std::move(doc), .syncDoc = false, .isRequest = false, .last = false,
+             .frame = std::move(frame)});
+  }
+  void markDirty(const DocumentId& doc);
+  void close();
+
+  PeerIdentity identity;
+  std::unique_ptr<MessageChannel> channel;
+  Side side;
+  bool closed = false;
+  bool isEphemeral = false;
+  std::deque<QueueItem> queue;
+  std::unordered_set<DocumentId> dirty;
+  asio::steady_timer wake;
+  std::unordered_map<DocumentId, PeerDocState> docs;
+  std::size_t documentsCreated = 0;
+
+  // Quotas: token buckets refilled once a second.
+  std::chrono::steady_clock::time_point windowStart = std::chrono::steady_clock::now();
+  std::size_t framesInWindow = 0;
+  std::size_t bytesInWindow = 0;
+};
+
+// A find in progress, here or on behalf of peers that asked us.
+struct PendingFind {
+  explicit PendingFind(asio::any_io_executor ex) : signal(ex) {}
+  std::uint64_t requestId = 0;
+  std::uint8_t hops = 0;
+  std::unordered_set<PeerId> asked;
+  std::unordered_set<PeerId> declined;
+  std::optional<PeerId> excluded;  // the peer whose request this forwards: never asked
+  // Peers that asked us for it, with their request IDs: answered when it resolves.
+  std::vector<std::pair<PeerId, std::uint64_t>> origins;
+  std::size_t localWaiters = 0;
+  std::size_t deciding = 0;  // askPeer calls still waiting for okToSend
+  bool done = false;
+  bool found = false;
+  asio::steady_timer signal;  // expires at the deadline; cancelled when done
+};
+
+class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
+ public:
+  RepoImpl(asio::any_io_executor ex, RepoOptions options);
+  void start();
+  void stop();
+
+  // --- documents (repo.cc) ---
+  std::shared_ptr<DocEntry> newEntry(const DocumentId& id);
+  std::shared_ptr<DocEntry> findEntry(const DocumentId& id) const;
+  // Memory, else storage. Null if neither has it; an Error if storage fails or holds garbage.
+  asio::awaitable<Result<std::shared_ptr<DocEntry>>> loadEntry(DocumentId id);
+  void onDocumentChanged(const std::shared_ptr<DocEntry>& entry, bool local);
+  DocHandle handle(std::shared_ptr<DocEntry> entry) const { return DocHandle(std::move(entry)); }
+  void broadcastEphemeral(const DocumentId& id, Bytes data);
+
+  // --- storage (repo.cc) ---
+  void scheduleSave(const DocumentId& id);
+  asio::awaitable<Result<void>> saveDirty();
+  asio::awaitable<Result<void>> flush();
+
+  // --- finding (repo.cc) ---
+  asio::awaitable<Result<DocHandle>> find(DocumentId id);
+  // Starts (or joins) a find for `id` among the peers, excluding `from`.
+  // `origin`, if set, is a peer whose request this forwards (with its request ID): it is never
+  // asked, and it gets the answer.
+  std::shared_ptr<PendingFind> startFind(const DocumentId& id, std::uint64_t requestId,
+                                         std::uint8_t hops,
+                                         std::optional<std::pair<PeerId, std::uint64_t>> origin);
+  asio::awaitable<void> askPeer(std::shared_ptr<PeerSession> session, DocumentId id);
+  void settleFind(const DocumentId& id, bool found);
+  void checkFindExhausted(const DocumentId& id);
+
+  // --- sessions (sync/peer_session.cc) ---
+  void accept(std::unique_ptr<Stream> stream, Side side);
+  static asio::awaitable<void> runConnection(std::shared_ptr<RepoImpl> self,
+                                             std::unique_ptr<Stream> stream, Side side);
+  static asio::awaitable<void> runWriter(std::shared_ptr<RepoImpl> self,
+                                         std::shared_ptr<PeerSession> session);
+  asio::awaitable<void> startSyncing(std::shared_ptr<PeerSession> session);
+  asio::awaitable<Result<void>> handleFrame(std::shared_ptr<PeerSession> session, Bytes frame);
+  asio::awaitable<Result<void>> handleSync(std::shared_ptr<PeerSession> session, SyncMsg msg);
+  asio::awaitable<void> handleEphemeral(std::shared_ptr<PeerSession> session, EphemeralMsg msg);
+  void handleUnavailable(const std::shared_ptr<PeerSession>& session, const UnavailableMsg& msg);
+  std::optional<SyncMsg> buildSync(PeerSession& session, const DocumentId& id);
+  bool registerSession(const std::shared_ptr<PeerSession>& session);
+  void endSession(const PeerId& peer, const std::string& reason);
+  asio::awaitable<void> recheckAccess(PeerId peer);
+  asio::awaitable<void> announce(DocumentId id);
+  std::shared_ptr<PeerSession> session(const PeerId& peer) const;
+
+  // Hooks; a hook that throws counts as deny.
+  asio::awaitable<bool> okToAdvertise(const PeerIdentity& peer, const DocumentId& doc);
+  asio::awaitable<bool> okToSend(const PeerIdentity& peer, const DocumentId& doc);
+  // okToAdvertise and okToSend: may we offer the document unasked?
+  asio::awaitable<bool> mayAnnounce(const PeerIdentity& peer, const DocumentId& doc);
+  asio::awaitable<bool> okToReceive(const PeerIdentity& peer, const DocumentId& doc,
+                                    const ChangeBatch& batch);
+
+  template <typename Awaitable>
+  void spawn(Awaitable&& awaitable);
+
+  asio::any_io_executor executor;
+  RepoOptions options;
+  PeerId self;
+  bool stopped = false;
+
+  std::unordered_map<DocumentId, std::shared_ptr<DocEntry>> documents;
+  std::unordered_map<PeerId, std::shared_ptr<PeerSession>> sessions;
+  std::size_t authenticating = 0;
+  std::vector<std::shared_ptr<Stream>> handshaking;  // closed by stop()
+
+  std::unordered_map<DocumentId, std::shared_ptr<PendingFind>> finds;
+  std::unordered_set<std::uint64_t> seenRequests;
+  std::deque<std::uint64_t> seenRequestOrder;
+
+  std::unordered_set<DocumentId> unsaved;
+  bool saveTimerRunning = false;
+  bool saving = false;
+  asio::steady_timer saveTimer;
+  asio::steady_timer saveDone;
+};
+
+}  // namespace portcullis::detail
+
+#include <spdlog/spdlog.h>
+
+namespace portcullis::detail {
+
+template <typename Awaitable>
+void RepoImpl::spawn(Awaitable&& awaitable) {
+  // The root of a spawned task: a bug that escapes it is logged, and only that task ends.
+  asio::co_spawn(executor, std::forward<Awaitable>(awaitable), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+      spdlog::error("repo: a task failed: {}", x.what());
+    }
+  });
+}
+
+}  // namespace portcullis::detail

@@ -1,0 +1,674 @@
+// Peer sessions and the sync protocol (DESIGN §1, §5): handshake under a deadline, hello, one
+// session per peer, the writer that re-checks queued frames, and the handling of every frame.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "repo/repo_impl.h"
+
+namespace portcullis::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Room kept in a frame for everything but the change payloads.
+constexpr std::size_t kFrameOverhead = 64u << 10;
+// `have` samples: heads first, then ancestors at doubling distances in arrival order.
+constexpr std::size_t kMaxHaveSamples = 32;
+
+// Lets the Repo close a stream it has handed to the provider's handshake, at the deadline.
+class SharedStream final : public Stream {
+ public:
+  explicit SharedStream(std::shared_ptr<Stream> inner) : inner_(std::move(inner)) {}
+  asio::awaitable<Result<std::size_t>> readSome(std::span<std::uint8_t> buf) override {
+    auto inner = inner_;
+    co_return co_await inner->readSome(buf);
+  }
+  asio::awaitable<Result<void>> write(ByteView bytes) override {
+    auto inner = inner_;
+    co_return co_await inner->write(bytes);
+  }
+  void close() override { inner_->close(); }
+  std::string remoteAddress() const override { return inner_->remoteAddress(); }
+
+ private:
+  std::shared_ptr<Stream> inner_;
+};
+
+asio::awaitable<void> watchdog(std::shared_ptr<asio::steady_timer> timer,
+                               std::shared_ptr<Stream> stream) {
+  boost::system::error_code ec;
+  co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (!ec) stream->close();
+}
+
+void sortUnique(std::vector<ChangeHash>& v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+}
+
+std::vector<ChangeHash> haveSamples(const ChangeGraph& graph) {
+  std::vector<ChangeHash> out = graph.heads();
+  const auto all = graph.changes();
+  for (std::size_t back = 1; back <= all.size() && out.size() < kMaxHaveSamples; back *= 2) {
+    out.push_back(all[all.size() - back]->hash);
+  }
+  sortUnique(out);
+  return out;
+}
+
+// The heads of past(shared) ∪ sent, where `sent` is a causally closed prefix of what followed.
+std::vector<ChangeHash> frontier(const std::vector<ChangeHash>& shared,
+                                 const std::vector<const ChangeEnvelope*>& sent) {
+  std::unordered_set<ChangeHash> covered;
+  for (const ChangeEnvelope* e : sent) covered.insert(e->deps.begin(), e->deps.end());
+  std::vector<ChangeHash> out;
+  for (const ChangeHash& h : shared) {
+    if (!covered.contains(h)) out.push_back(h);
+  }
+  for (const ChangeEnvelope* e : sent) {
+    if (!covered.contains(e->hash)) out.push_back(e->hash);
+  }
+  sortUnique(out);
+  return out;
+}
+
+}  // namespace
+
+// --- PeerSession -------------------------------------------------------------------------------
+
+void PeerSession::enqueue(QueueItem item) {
+  if (closed) return;
+  queue.push_back(std::move(item));
+  wake.cancel();
+}
+
+void PeerSession::markDirty(const DocumentId& doc) {
+  if (closed || !dirty.insert(doc).second) return;
+  enqueue({.doc = doc, .syncDoc = true, .isRequest = false, .last = false, .frame = {}});
+}
+
+void PeerSession::close() {
+  if (closed) return;
+  closed = true;
+  queue.clear();
+  dirty.clear();
+  channel->close();
+  wake.cancel();
+}
+
+// --- start and stop ----------------------------------------------------------------------------
+
+void RepoImpl::start() {
+  std::weak_ptr<RepoImpl> weak = weak_from_this();
+  options.auth->attach(RepoCallbacks{
+      .sendProviderMessage =
+          [weak](const PeerId& peer, Bytes message) {
+            auto self = weak.lock();
+            if (!self) return;
+            if (auto s = self->session(peer)) {
+              s->enqueueFrame(encodeMessage(ProviderMsg{.data = std::move(message)}));
+            }
+          },
+      .broadcastProviderMessage =
+          [weak](Bytes message) {
+            auto self = weak.lock();
+            if (!self) return;
+            const Bytes frame = encodeMessage(ProviderMsg{.data = std::move(message)});
+            for (auto& [peer, s] : self->sessions) s->enqueueFrame(frame);
+          },
+      .accessChanged =
+          [weak](const PeerId& peer) {
+            if (auto self = weak.lock()) self->spawn(self->recheckAccess(peer));
+          },
+      .endSession =
+          [weak](const PeerId& peer, std::string reason) {
+            if (auto self = weak.lock()) self->endSession(peer, reason);
+          },
+  });
+  for (auto& adapter : options.network) {
+    adapter->start([weak](std::unique_ptr<Stream> stream, Side side) {
+      if (auto self = weak.lock()) self->accept(std::move(stream), side);
+    });
+  }
+}
+
+void RepoImpl::stop() {
+  if (stopped) return;
+  stopped = true;
+  for (auto& adapter : options.network) adapter->stop();
+  for (auto& [peer, s] : sessions) s->close();
+  for (auto& stream : handshaking) stream->close();
+  std::vector<DocumentId> pending;
+  for (auto& [id, pf] : finds) pending.push_back(id);
+  for (const DocumentId& id : pending) settleFind(id, false);
+  saveTimer.cancel();
+}
+
+std::shared_ptr<PeerSession> RepoImpl::session(const PeerId& peer) const {
+  auto it = sessions.find(peer);
+  return it == sessions.end() ? nullptr : it->second;
+}
+
+// --- hooks -------------------------------------------------------------------------------------
+
+// A hook that throws could not decide, and that is a no (DESIGN §1).
+asio::awaitable<bool> RepoImpl::okToAdvertise(const PeerIdentity& peer, const DocumentId& doc) {
+  auto auth = options.auth;
+  try {
+    co_return co_await auth->okToAdvertise(peer, doc);
+  } catch (const std::exception& e) {
+    spdlog::warn("auth: okToAdvertise threw, counted as deny: {}", e.what());
+  }
+  co_return false;
+}
+
+asio::awaitable<bool> RepoImpl::okToSend(const PeerIdentity& peer, const DocumentId& doc) {
+  auto auth = options.auth;
+  try {
+    co_return co_await auth->okToSend(peer, doc);
+  } catch (const std::exception& e) {
+    spdlog::warn("auth: okToSend threw, counted as deny: {}", e.what());
+  }
+  co_return false;
+}
+
+asio::awaitable<bool> RepoImpl::mayAnnounce(const PeerIdentity& peer, const DocumentId& doc) {
+  const bool advertise = co_await okToAdvertise(peer, doc);
+  if (!advertise) co_return false;
+  co_return co_await okToSend(peer, doc);
+}
+
+asio::awaitable<bool> RepoImpl::okToReceive(const PeerIdentity& peer, const DocumentId& doc,
+                                            const ChangeBatch& batch) {
+  auto auth = options.auth;
+  try {
+    co_return co_await auth->okToReceive(peer, doc, batch);
+  } catch (const std::exception& e) {
+    spdlog::warn("auth: okToReceive threw, counted as deny: {}", e.what());
+  }
+  co_return false;
+}
+
+// --- connections -------------------------------------------------------------------------------
+
+void RepoImpl::accept(std::unique_ptr<Stream> stream, Side side) {
+  if (stopped) return;
+  spawn(runConnection(shared_from_this(), std::move(stream), side));
+}
+
+namespace {
+
+// Counts a connection as authenticating until it has a session or is gone; finds wait for it.
+class HandshakeGuard {
+ public:
+  HandshakeGuard(RepoImpl& repo, std::shared_ptr<Stream> stream)
+      : repo_(repo), stream_(std::move(stream)) {
+    ++repo_.authenticating;
+    repo_.handshaking.push_back(stream_);
+  }
+  ~HandshakeGuard() { finish(); }
+  void finish() {
+    if (done_) return;
+    done_ = true;
+    --repo_.authenticating;
+    std::erase(repo_.handshaking, stream_);
+    std::vector<DocumentId> pending;
+    for (auto& [id, pf] : repo_.finds) pending.push_back(id);
+    for (const DocumentId& id : pending) repo_.checkFindExhausted(id);
+  }
+
+ private:
+  RepoImpl& repo_;
+  std::shared_ptr<Stream> stream_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+asio::awaitable<void> RepoImpl::runConnection(std::shared_ptr<RepoImpl> self,
+                                              std::unique_ptr<Stream> stream, Side side) {
+  std::shared_ptr<Stream> raw(std::move(stream));
+  const std::string remote = raw->remoteAddress();
+  HandshakeGuard guard(*self, raw);
+  auto deadline = std::make_shared<asio::steady_timer>(self->executor,
+                                                       self->options.handshakeTimeout);
+  self->spawn(watchdog(deadline, raw));
+
+  auto refuse = [&](const Error& e) {
+    raw->close();
+    spdlog::info("repo: refused {}: {}", remote, e.message());
+    if (self->options.events.peerRefused) self->options.events.peerRefused(remote, e);
+  };
+
+  Result<Session> auth = Error(Errc::Denied, "the auth provider failed");
+  auto provider = self->options.auth;
+  try {
+    auto guarded = std::make_unique<SharedStream>(raw);
+    auth = co_await provider->authenticate(std::move(guarded), side);
+  } catch (const std::exception& e) {
+    spdlog::warn("auth: authenticate threw, counted as deny: {}", e.what());
+  }
+  if (!auth) {
+    deadline->cancel();
+    refuse(auth.error());
+    co_return;
+  }
+  auto session = std::make_shared<PeerSession>(self->executor, std::move(auth->identity),
+                                               std::move(auth->channel), side);
+  // Hello, both ways, still under the handshake deadline.
+  const PeerId& peer = session->identity.peer;
+  // (No temporaries with destructors inside co_await expressions, and no co_await inside
+  // conditional expressions: g++ 12 destroys such temporaries twice.)
+  const Bytes helloFrame =
+      encodeMessage(HelloMsg{.protocolVersion = kProtocolVersion, .peerId = self->self,
+                             .storageId = {}, .isEphemeral = !self->options.storage});
+  auto sent = co_await session->channel->send(helloFrame);
+  Result<Bytes> frame = Error(Errc::Disconnected, "no hello");
+  if (sent) {
+    frame = co_await session->channel->receive();
+  } else {
+    frame = sent.error();
+  }
+  deadline->cancel();
+  if (!frame) {
+    session->channel->close();
+    refuse(frame.error());
+    co_return;
+  }
+  auto hello = decodeMessage(*frame);
+  const HelloMsg* h = hello ? std::get_if<HelloMsg>(&*hello) : nullptr;
+  if (!h || h->protocolVersion != kProtocolVersion || h->peerId != peer) {
+    session->channel->close();
+    refuse(Error(!h ? Errc::Malformed : h->protocolVersion != kProtocolVersion
+                                            ? Errc::Unsupported
+                                            : Errc::Denied,
+                 !h ? "the first frame is not a hello"
+                 : h->protocolVersion != kProtocolVersion
+                     ? "protocol version " + std::to_string(h->protocolVersion)
+                     : "hello names another peer than the one authenticated"));
+    co_return;
+  }
+  session->isEphemeral = h->isEphemeral;
+  if (self->stopped || !self->registerSession(session)) {
+    session->channel->close();
+    co_return;
+  }
+  guard.finish();
+  spdlog::info("repo: {} authenticated by '{}' ({})", peer.str(), session->identity.provider,
+               remote);
+  if (self->options.events.peerAuthenticated) self->options.events.peerAuthenticated(session->identity);
+  self->spawn(runWriter(self, session));
+  self->spawn(self->startSyncing(session));
+
+  std::string reason = "disconnected";
+  while (!session->closed) {
+    auto in = co_await session->channel->receive();
+    if (!in) {
+      if (in.error().code() != Errc::Disconnected) reason = in.error().message();
+      break;
+    }
+    // Quotas, per one-second window.
+    const auto now = Clock::now();
+    if (now - session->windowStart >= std::chrono::seconds(1)) {
+      session->windowStart = now;
+      session->framesInWindow = 0;
+      session->bytesInWindow = 0;
+    }
+    ++session->framesInWindow;
+    session->bytesInWindow += in->size();
+    if (session->framesInWindow > self->options.quotas.framesPerSecond ||
+        session->bytesInWindow > self->options.quotas.bytesPerSecond) {
+      reason = "over its frame or byte quota";
+      break;
+    }
+    auto handled = co_await self->handleFrame(session, std::move(*in));
+    if (!handled) {
+      reason = handled.error().message();
+      break;
+    }
+  }
+  session->close();
+  auto it = self->sessions.find(peer);
+  if (it != self->sessions.end() && it->second == session) {
+    self->sessions.erase(it);
+    spdlog::info("repo: {} gone: {}", peer.str(), reason);
+    if (self->options.events.peerGone) self->options.events.peerGone(peer, reason);
+  }
+  std::vector<DocumentId> pending;
+  for (auto& [id, pf] : self->finds) pending.push_back(id);
+  for (const DocumentId& id : pending) {
+    if (auto f = self->finds.find(id); f != self->finds.end()) f->second->declined.insert(peer);
+    self->checkFindExhausted(id);
+  }
+}
+
+bool RepoImpl::registerSession(const std::shared_ptr<PeerSession>& fresh) {
+  const PeerId& peer = fresh->identity.peer;
+  auto existing = session(peer);
+  if (!existing) {
+    sessions[peer] = fresh;
+    return true;
+  }
+  // Both ends must keep the same connection: the one dialed by the smaller PeerId. Between two
+  // connections dialed by the same side, the newer wins (the older is likely dead).
+  auto dialer = [&](const PeerSession& s) { return s.side == Side::Dialer ? self : peer; };
+  const PeerId winner = std::min(self, peer);
+  if (dialer(*fresh) == dialer(*existing) || dialer(*fresh) == winner) {
+    existing->close();
+    sessions[peer] = fresh;
+    return true;
+  }
+  return false;
+}
+
+void RepoImpl::endSession(const PeerId& peer, const std::string& reason) {
+  if (auto s = session(peer)) {
+    spdlog::info("repo: ending the session of {}: {}", peer.str(), reason);
+    s->close();
+  }
+}
+
+asio::awaitable<void> RepoImpl::runWriter(std::shared_ptr<RepoImpl> self,
+                                          std::shared_ptr<PeerSession> session) {
+  while (!session->closed) {
+    if (session->queue.empty()) {
+      session->wake.expires_at(asio::steady_timer::time_point::max());
+      boost::system::error_code ec;
+      co_await session->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      continue;
+    }
+    PeerSession::QueueItem item = std::move(session->queue.front());
+    session->queue.pop_front();
+    if (item.syncDoc) session->dirty.erase(*item.doc);
+    // Re-checked as it leaves the queue: access may have changed since it was queued.
+    bool allowed = true;
+    if (item.doc) allowed = co_await self->okToSend(session->identity, *item.doc);
+    if (!allowed) {
+      if (item.isRequest) {
+        if (auto f = self->finds.find(*item.doc); f != self->finds.end()) {
+          f->second->declined.insert(session->identity.peer);
+          self->checkFindExhausted(*item.doc);
+        }
+      }
+      continue;
+    }
+    if (session->closed) break;
+    if (item.syncDoc) {
+      auto msg = self->buildSync(*session, *item.doc);
+      if (!msg) continue;
+      item.frame = encodeMessage(*msg);
+    }
+    auto sent = co_await session->channel->send(item.frame);
+    if (!sent) {
+      session->close();
+      break;
+    }
+    if (item.last) session->close();
+  }
+}
+
+asio::awaitable<void> RepoImpl::startSyncing(std::shared_ptr<PeerSession> session) {
+  auto self = shared_from_this();
+  std::vector<DocumentId> ids;
+  for (auto& [id, entry] : documents) ids.push_back(id);
+  for (const DocumentId& id : ids) {
+    if (session->closed) co_return;
+    const bool announce = co_await mayAnnounce(session->identity, id);
+    if (announce && !session->closed && findEntry(id)) {
+      session->docs[id].active = true;
+      session->markDirty(id);
+    }
+  }
+  std::vector<DocumentId> pending;
+  for (auto& [id, pf] : finds) {
+    if (pf->excluded != session->identity.peer) pending.push_back(id);
+  }
+  for (const DocumentId& id : pending) spawn(askPeer(session, id));
+}
+
+asio::awaitable<void> RepoImpl::announce(DocumentId id) {
+  auto self = shared_from_this();
+  std::vector<std::shared_ptr<PeerSession>> all;
+  for (auto& [peer, s] : sessions) all.push_back(s);
+  for (auto& s : all) {
+    if (s->closed) continue;
+    const bool announce = co_await mayAnnounce(s->identity, id);
+    if (announce && !s->closed && findEntry(id)) {
+      s->docs[id].active = true;
+      s->markDirty(id);
+    }
+  }
+}
+
+asio::awaitable<void> RepoImpl::recheckAccess(PeerId peer) {
+  auto self = shared_from_this();
+  std::vector<DocumentId> ids;
+  for (auto& [id, entry] : documents) ids.push_back(id);
+  for (const DocumentId& id : ids) {
+    auto s = session(peer);
+    if (!s) co_return;
+    const bool allowed = co_await okToSend(s->identity, id);
+    s = session(peer);
+    if (!s || !findEntry(id)) continue;
+    auto it = s->docs.find(id);
+    if (!allowed) {
+      if (it != s->docs.end()) it->second.active = false;
+    } else if (it != s->docs.end()) {
+      it->second.active = true;
+      s->markDirty(id);
+    } else if (co_await okToAdvertise(s->identity, id)) {
+      if (auto again = session(peer)) {
+        again->docs[id].active = true;
+        again->markDirty(id);
+      }
+    }
+  }
+}
+
+// --- frames ------------------------------------------------------------------------------------
+
+asio::awaitable<Result<void>> RepoImpl::handleFrame(std::shared_ptr<PeerSession> session,
+                                                    Bytes frame) {
+  auto self = shared_from_this();
+  auto decoded = decodeMessage(frame);
+  if (!decoded) co_return std::move(decoded).error();
+  SyncMessage& msg = *decoded;
+  if (auto* m = std::get_if<SyncMsg>(&msg)) co_return co_await handleSync(session, std::move(*m));
+  if (auto* m = std::get_if<UnavailableMsg>(&msg)) {
+    handleUnavailable(session, *m);
+  } else if (auto* m = std::get_if<EphemeralMsg>(&msg)) {
+    co_await handleEphemeral(session, std::move(*m));
+  } else if (auto* m = std::get_if<ProviderMsg>(&msg)) {
+    auto auth = options.auth;
+    co_await auth->onProviderMessage(session->identity, std::move(m->data));
+  } else if (std::holds_alternative<LeaveMsg>(msg)) {
+    co_return Error(Errc::Disconnected, "the peer left");
+  } else if (std::holds_alternative<HelloMsg>(msg)) {
+    co_return Error(Errc::Malformed, "a second hello");
+  }
+  co_return Result<void>();
+}
+
+asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> session,
+                                                   SyncMsg msg) {
+  auto self = shared_from_this();
+  const DocumentId id = msg.doc;
+  const PeerId peer = session->identity.peer;
+  // okToSend comes before anything looks at whether the document exists, on this one path, so
+  // that a forbidden and a missing document cost the same and answer the same (DESIGN §1).
+  const bool allowed = co_await okToSend(session->identity, id);
+  if (session->closed) co_return Result<void>();
+  auto unavailable = [&] {
+    session->enqueueFrame(encodeMessage(UnavailableMsg{.doc = id, .requestId = msg.requestId}));
+  };
+  if (!allowed) {
+    if (msg.isRequest) unavailable();
+    if (auto it = session->docs.find(id); it != session->docs.end()) it->second.active = false;
+    if (!msg.changes.empty() && options.events.changesRefused) {
+      options.events.changesRefused(peer, id, msg.changes.size());
+    }
+    co_return Result<void>();
+  }
+  auto loaded = co_await loadEntry(id);
+  if (!loaded) {
+    spdlog::error("repo: {}: {}", id.logName(), loaded.error().message());
+    if (msg.isRequest) unavailable();
+    co_return Result<void>();
+  }
+  std::shared_ptr<DocEntry> entry = *loaded;
+  if (!entry) {
+    if (msg.isRequest) {
+      // We lack it: ask our other peers on the requester's behalf, unless the request has looped
+      // back or gone too far.
+      if (seenRequests.contains(msg.requestId) || msg.hops + 1 > kMaxHops || session->closed) {
+        unavailable();
+        co_return Result<void>();
+      }
+      PeerDocState& st = session->docs[id];
+      st.heardFrom = true;
+      st.theirHeads = msg.heads;
+      startFind(id, msg.requestId, static_cast<std::uint8_t>(msg.hops + 1),
+                std::make_pair(peer, msg.requestId));
+      co_return Result<void>();
+    }
+    if (!finds.contains(id) &&
+        ++session->documentsCreated > options.quotas.documentsCreated) {
+      co_return Error(Errc::Overloaded, "over its quota of new documents");
+    }
+    entry = newEntry(id);
+  }
+
+  {
+    PeerDocState& st = session->docs[id];
+    st.active = true;
+    st.heardFrom = true;
+    st.theirHeads = msg.heads;
+    const ChangeGraph& graph = entry->graph();
+    for (const auto* list : {&msg.heads, &msg.have}) {
+      for (const ChangeHash& h : *list) {
+        if (graph.contains(h)) st.shared.push_back(h);
+      }
+    }
+    sortUnique(st.shared);
+    if (!msg.storedHeads.empty()) st.theirStored = msg.storedHeads;
+  }
+
+  if (!msg.changes.empty()) {
+    std::vector<ChangeEnvelope> envelopes;
+    envelopes.reserve(msg.changes.size());
+    for (Bytes& payload : msg.changes) {
+      auto env = entry->parse(std::move(payload));
+      if (!env) co_return Error(Errc::Malformed, "a change: " + env.error().message());
+      envelopes.push_back(std::move(*env));
+    }
+    const ChangeBatch batch{.changes = envelopes};
+    const bool accepted = co_await okToReceive(session->identity, id, batch);
+    entry = findEntry(id);
+    if (!entry || session->closed) co_return Result<void>();
+    if (!accepted) {
+      // Refused changes are settled for this peer: dropped, counted, never asked for again.
+      auto& refused = session->docs[id].refused;
+      for (const ChangeEnvelope& e : envelopes) refused.insert(e.hash);
+      spdlog::info("repo: refused {} changes to {} from {}", envelopes.size(), id.logName(),
+                   peer.str());
+      if (options.events.changesRefused) options.events.changesRefused(peer, id, envelopes.size());
+    } else {
+      ApplyReport report = entry->apply(std::move(envelopes));
+      for (const Error& e : report.rejected) {
+        spdlog::warn("repo: a change to {} from {} is invalid: {}", id.logName(), peer.str(),
+                     e.message());
+      }
+      if (report.applied > 0) onDocumentChanged(entry, false);
+      if (entry->graph().pendingCount() > options.quotas.pendingChanges) {
+        co_return Error(Errc::Overloaded, "over its quota of changes waiting for deps");
+      }
+    }
+  }
+
+  if (finds.contains(id)) {
+    const ChangeGraph& graph = entry->graph();
+    const auto& refused = session->docs[id].refused;
+    if (std::all_of(msg.heads.begin(), msg.heads.end(), [&](const ChangeHash& h) {
+          return graph.contains(h) || refused.contains(h);
+        })) {
+      settleFind(id, true);
+    }
+  }
+  session->markDirty(id);
+  co_return Result<void>();
+}
+
+void RepoImpl::handleUnavailable(const std::shared_ptr<PeerSession>& session,
+                                 const UnavailableMsg& msg) {
+  auto it = finds.find(msg.doc);
+  if (it == finds.end()) return;
+  it->second->declined.insert(session->identity.peer);
+  checkFindExhausted(msg.doc);
+}
+
+asio::awaitable<void> RepoImpl::handleEphemeral(std::shared_ptr<PeerSession> session,
+                                                EphemeralMsg msg) {
+  auto self = shared_from_this();
+  if (msg.sender != session->identity.peer) co_return;  // ephemeral messages are not relayed
+  const bool allowed = co_await okToSend(session->identity, msg.doc);
+  if (!allowed) co_return;
+  if (session->closed || !findEntry(msg.doc)) co_return;
+  if (options.events.ephemeral) options.events.ephemeral(msg.doc, msg.sender, msg.data);
+}
+
+std::optional<SyncMsg> RepoImpl::buildSync(PeerSession& session, const DocumentId& id) {
+  auto entry = findEntry(id);
+  auto it = session.docs.find(id);
+  if (!entry || it == session.docs.end() || !it->second.active) return std::nullopt;
+  PeerDocState& st = it->second;
+  const ChangeGraph& graph = entry->graph();
+
+  SyncMsg msg{.doc = id, .heads = graph.heads(), .need = {}, .have = {}, .changes = {},
+              .storedHeads = {}, .requestId = 0, .hops = 0, .isRequest = false};
+  for (const ChangeHash& h : st.theirHeads) {
+    if (!graph.contains(h) && !st.refused.contains(h)) msg.need.push_back(h);
+  }
+  for (const ChangeHash& h : graph.missingDeps()) msg.need.push_back(h);
+  sortUnique(msg.need);
+
+  // Changes only once we know what the peer has; until then, heads and samples.
+  bool complete = true;
+  std::vector<const ChangeEnvelope*> sent;
+  if (st.heardFrom) {
+    const std::size_t budget = options.maxFrameBytes > 2 * kFrameOverhead
+                                   ? options.maxFrameBytes - kFrameOverhead
+                                   : options.maxFrameBytes / 2;
+    std::size_t used = 0;
+    for (const ChangeEnvelope* e : graph.changesSince(st.shared)) {
+      const std::size_t size = encodedChangeSize(e->payload.size());
+      if (!sent.empty() && used + size > budget) {
+        complete = false;
+        break;
+      }
+      used += size;
+      sent.push_back(e);
+    }
+  }
+  const bool storedNews = !entry->storedHeads.empty() && entry->storedHeads != st.lastSentStored;
+  if (sent.empty() && msg.need.empty() && st.sentAny && msg.heads == st.lastSentHeads &&
+      !storedNews) {
+    return std::nullopt;  // in sync: quiet
+  }
+  if (!msg.need.empty() || !st.sentAny) msg.have = haveSamples(graph);
+  if (storedNews) {
+    msg.storedHeads = entry->storedHeads;
+    st.lastSentStored = entry->storedHeads;
+  }
+  msg.changes.reserve(sent.size());
+  for (const ChangeEnvelope* e : sent) msg.changes.push_back(e->payload);
+  st.sentAny = true;
+  st.lastSentHeads = msg.heads;
+  if (st.heardFrom) {
+    st.shared = complete ? msg.heads : frontier(st.shared, sent);
+    if (!complete) session.markDirty(id);
+  }
+  return msg;
+}
+
+}  // namespace portcullis::detail
