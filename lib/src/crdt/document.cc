@@ -40,11 +40,33 @@ class DocumentState {
     return outcome;
   }
 
-  // Parses untrusted bytes and offers them.
+  // Parses untrusted bytes and offers them. With a sealer, the bytes are a sealed change: the
+  // graph keys it by the sealer's envelope, and the ops come from the plain change inside.
   Result<AddOutcome> addBytes(Bytes bytes, ApplyReport* report) {
+    if (options_.sealer) {
+      auto sealed = options_.sealer->parse(std::move(bytes));
+      if (!sealed) return std::move(sealed).error();
+      auto plain = open(*sealed);
+      if (!plain) return std::move(plain).error();
+      return add(std::move(*sealed), &plain->data, report);
+    }
     auto parsed = parseChange(std::move(bytes), options_.maxChangeBytes);
     if (!parsed) return std::move(parsed).error();
     return add(std::move(parsed->envelope), &parsed->data, report);
+  }
+
+  // The plain change inside a sealed one, which must carry the same header.
+  Result<ParsedChange> open(const ChangeEnvelope& sealed) const {
+    auto bytes = options_.sealer->open(sealed);
+    if (!bytes) return std::move(bytes).error();
+    auto plain = parseChange(std::move(*bytes), options_.maxChangeBytes);
+    if (!plain) return std::move(plain).error();
+    const ChangeEnvelope& p = plain->envelope;
+    if (p.actor != sealed.actor || p.seq != sealed.seq || p.startOp != sealed.startOp ||
+        p.opCount != sealed.opCount || p.deps != sealed.deps) {
+      return Error(Errc::Malformed, "a sealed change's header does not match what it holds");
+    }
+    return plain;
   }
 
   ApplyReport applyChanges(std::span<const Bytes> changes) {
@@ -143,7 +165,15 @@ class DocumentState {
         return actorBytes(change, a.actor) < actorBytes(change, b.actor);
       });
     }
-    return graph_.addLocal(encodeChange(change)).hash;
+    ChangeEnvelope plain = encodeChange(change);
+    if (!options_.sealer) return graph_.addLocal(std::move(plain)).hash;
+    auto sealed = options_.sealer->seal(plain);
+    PORTCULLIS_ASSERT(sealed, "the sealer refused a local change: {}", sealed.error().message());
+    PORTCULLIS_ASSERT(sealed->actor == plain.actor && sealed->seq == plain.seq &&
+                          sealed->startOp == plain.startOp && sealed->opCount == plain.opCount &&
+                          sealed->deps == plain.deps,
+                      "the sealer changed a change's header");
+    return graph_.addLocal(std::move(*sealed)).hash;
   }
 
   void rollback() {
@@ -197,7 +227,15 @@ class DocumentState {
     self_ = ops_->actors().intern(actor_);
   }
 
+  // Applies an envelope already in the graph (it opened when it was added).
   void applyEnvelope(const ChangeEnvelope& env) {
+    if (options_.sealer) {
+      auto plain = open(env);
+      PORTCULLIS_ASSERT(plain, "a sealed change in the graph no longer opens: {}",
+                        plain.error().message());
+      applyOps(plain->data);
+      return;
+    }
     ChangeData change = decodeChange(env);
     applyOps(change);
   }

@@ -537,6 +537,8 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
       co_return Error(Errc::Overloaded, "over its quota of new documents");
     }
     entry = newEntry(id);
+    // A document new here is offered onward, as a local one would be.
+    spawn(announce(id));
   }
 
   {

@@ -341,7 +341,8 @@ Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
   // segment laid out in preorder: the canonical form, with no second pass or copy.
   constexpr std::size_t kWord = sizeof(capnp::word);
   std::size_t words = 1 + 2 + changes.size();  // root pointer, Snapshot struct, list pointers
-  for (const ChangeEnvelope* c : changes) words += c->payload.size() / kWord;
+  // Plain payloads are whole words; a sealer's may not be, and Data pads to a word.
+  for (const ChangeEnvelope* c : changes) words += (c->payload.size() + kWord - 1) / kWord;
   Bytes out(words * kWord);
   capnp::FlatMessageBuilder builder(kj::arrayPtr(reinterpret_cast<capnp::word*>(out.data()), words));
   auto s = builder.initRoot<schema::Snapshot>();
