@@ -10,8 +10,8 @@ using Clock = std::chrono::steady_clock;
 // One direction of a connection. Waiters sleep on a timer that is cancelled to wake them; each
 // waiter re-checks its condition, so a wake-up before the wait is never lost (one thread).
 struct Pipe {
-  Pipe(const asio::any_io_executor& ex, std::size_t maxBuffered)
-      : readable(ex), writable(ex), maxBuffered(maxBuffered) {}
+  Pipe(const asio::any_io_executor& ex, const MemoryLinkOptions& options)
+      : readable(ex), writable(ex), maxBuffered(options.maxBufferedBytes), record(options.record) {}
 
   struct Chunk {
     Clock::time_point readyAt;
@@ -22,10 +22,11 @@ struct Pipe {
   std::size_t buffered = 0;
   bool closed = false;
   std::chrono::milliseconds delay{0};
-  std::vector<std::uint8_t> record;
+  std::vector<std::uint8_t> recorded;
   asio::steady_timer readable;
   asio::steady_timer writable;
   std::size_t maxBuffered;
+  bool record;
 
   void close() {
     closed = true;
@@ -73,7 +74,7 @@ class PipeStream final : public Stream {
       co_await sleepOn(out->writable, Clock::time_point::max());
     }
     if (out->closed) co_return Error(Errc::Disconnected, "memory pipe closed");
-    out->record.insert(out->record.end(), bytes.begin(), bytes.end());
+    if (out->record) out->recorded.insert(out->recorded.end(), bytes.begin(), bytes.end());
     out->chunks.push_back({Clock::now() + out->delay, {bytes.begin(), bytes.end()}, 0});
     out->buffered += bytes.size();
     out->readable.cancel();
@@ -105,8 +106,8 @@ void MemoryLink::setDelay(std::chrono::milliseconds delay) {
   toDialer_->delay = delay;
 }
 
-const std::vector<std::uint8_t>& MemoryLink::bytesFromDialer() const { return toAcceptor_->record; }
-const std::vector<std::uint8_t>& MemoryLink::bytesFromAcceptor() const { return toDialer_->record; }
+const std::vector<std::uint8_t>& MemoryLink::bytesFromDialer() const { return toAcceptor_->recorded; }
+const std::vector<std::uint8_t>& MemoryLink::bytesFromAcceptor() const { return toDialer_->recorded; }
 bool MemoryLink::isOpen() const { return !toAcceptor_->closed && !toDialer_->closed; }
 
 void MemoryNetworkAdapter::start(ConnectionSink sink) {
@@ -131,9 +132,9 @@ void MemoryNetworkAdapter::deliver(std::unique_ptr<Stream> stream, Side side) {
 }
 
 std::shared_ptr<MemoryLink> connect(MemoryNetworkAdapter& dialer, MemoryNetworkAdapter& acceptor,
-                                    std::size_t maxBufferedBytes) {
-  auto toAcceptor = std::make_shared<memnet::Pipe>(dialer.executor(), maxBufferedBytes);
-  auto toDialer = std::make_shared<memnet::Pipe>(acceptor.executor(), maxBufferedBytes);
+                                    MemoryLinkOptions options) {
+  auto toAcceptor = std::make_shared<memnet::Pipe>(dialer.executor(), options);
+  auto toDialer = std::make_shared<memnet::Pipe>(acceptor.executor(), options);
   dialer.deliver(std::make_unique<memnet::PipeStream>(toDialer, toAcceptor,
                                                       "memory:" + acceptor.name()),
                  Side::Dialer);

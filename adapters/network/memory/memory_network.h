@@ -62,9 +62,16 @@ class MemoryNetworkAdapter final : public NetworkAdapter {
   std::vector<std::pair<std::unique_ptr<Stream>, Side>> held_;
 };
 
-// Opens a connection from `dialer` to `acceptor`. Each pipe buffers at most `maxBufferedBytes`
-// that the reader has not yet read; a writer past that waits (backpressure).
+struct MemoryLinkOptions {
+  // Bytes a pipe holds that its reader has not read; a writer past that waits (backpressure).
+  std::size_t maxBufferedBytes = 1u << 20;
+  // Keep a copy of every byte for bytesFromDialer()/bytesFromAcceptor() (tests); off for
+  // benchmarks, where the copy would be counted as the Repo's memory.
+  bool record = true;
+};
+
+// Opens a connection from `dialer` to `acceptor`.
 std::shared_ptr<MemoryLink> connect(MemoryNetworkAdapter& dialer, MemoryNetworkAdapter& acceptor,
-                                    std::size_t maxBufferedBytes = 1u << 20);
+                                    MemoryLinkOptions options = {});
 
 }  // namespace portcullis

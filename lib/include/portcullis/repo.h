@@ -60,6 +60,9 @@ struct RepoOptions {
   std::optional<PeerId> peerId;             // random if unset
   RepoEvents events;
   std::size_t maxFrameBytes = kDefaultMaxFrameBytes;
+  // Changes are sent in frames of about this size (and never more than maxFrameBytes), so a long
+  // history streams instead of being copied whole.
+  std::size_t syncBatchBytes = 1u << 20;
   // A peer that has not finished its handshake and hello by then is dropped.
   std::chrono::milliseconds handshakeTimeout{10'000};
   // How long find() waits for peers before failing "unavailable".

@@ -29,15 +29,15 @@ class FramedChannel final : public MessageChannel {
       co_return Error(Errc::Overloaded, "frame of " + std::to_string(frame.size()) +
                                             " bytes is over the limit");
     }
-    // One write, so a frame's length and body never interleave with anything else.
-    Bytes out(kLengthBytes + frame.size());
+    // Two writes, with no copy of the frame: at most one send is in flight (the contract), so
+    // nothing comes between the length and the body.
     const auto n = static_cast<std::uint32_t>(frame.size());
-    out[0] = static_cast<std::uint8_t>(n >> 24);
-    out[1] = static_cast<std::uint8_t>(n >> 16);
-    out[2] = static_cast<std::uint8_t>(n >> 8);
-    out[3] = static_cast<std::uint8_t>(n);
-    std::copy(frame.begin(), frame.end(), out.begin() + kLengthBytes);
-    co_return co_await stream_->write(out);
+    const std::uint8_t length[kLengthBytes] = {
+        static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+        static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+    auto sent = co_await stream_->write(length);
+    if (!sent) co_return sent;
+    co_return co_await stream_->write(frame);
   }
 
   asio::awaitable<Result<Bytes>> receive() override {

@@ -299,7 +299,7 @@ std::shared_ptr<PendingFind> RepoImpl::startFind(
     }
   }
   for (auto& [peer, s] : sessions) {
-    if (pending->excluded != peer) spawn(askPeer(s, id));
+    if (pending->excluded != peer) ask(s, id);
   }
   // Wakes the finder at the deadline even if no local caller waits.
   spawn([](std::shared_ptr<RepoImpl> self, std::shared_ptr<PendingFind> pf,
@@ -314,12 +314,17 @@ std::shared_ptr<PendingFind> RepoImpl::startFind(
   return pending;
 }
 
-asio::awaitable<void> RepoImpl::askPeer(std::shared_ptr<PeerSession> session, DocumentId id) {
-  auto self = shared_from_this();
+void RepoImpl::ask(const std::shared_ptr<PeerSession>& session, const DocumentId& id) {
   auto it = finds.find(id);
-  if (it == finds.end()) co_return;
-  auto pending = it->second;
-  ++pending->deciding;
+  if (it == finds.end()) return;
+  // Counted now, so the find does not count as exhausted before the hook has answered.
+  ++it->second->deciding;
+  spawn(askPeer(it->second, session, id));
+}
+
+asio::awaitable<void> RepoImpl::askPeer(std::shared_ptr<PendingFind> pending,
+                                        std::shared_ptr<PeerSession> session, DocumentId id) {
+  auto self = shared_from_this();
   bool allowed = false;
   if (!session->closed) allowed = co_await okToSend(session->identity, id);
   --pending->deciding;

@@ -146,7 +146,10 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   std::shared_ptr<PendingFind> startFind(const DocumentId& id, std::uint64_t requestId,
                                          std::uint8_t hops,
                                          std::optional<std::pair<PeerId, std::uint64_t>> origin);
-  asio::awaitable<void> askPeer(std::shared_ptr<PeerSession> session, DocumentId id);
+  // Sends a request for `id` to `session` if okToSend allows it.
+  void ask(const std::shared_ptr<PeerSession>& session, const DocumentId& id);
+  asio::awaitable<void> askPeer(std::shared_ptr<PendingFind> pending,
+                                std::shared_ptr<PeerSession> session, DocumentId id);
   void settleFind(const DocumentId& id, bool found);
   void checkFindExhausted(const DocumentId& id);
 
@@ -161,9 +164,12 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   asio::awaitable<Result<void>> handleSync(std::shared_ptr<PeerSession> session, SyncMsg msg);
   asio::awaitable<void> handleEphemeral(std::shared_ptr<PeerSession> session, EphemeralMsg msg);
   void handleUnavailable(const std::shared_ptr<PeerSession>& session, const UnavailableMsg& msg);
-  std::optional<SyncMsg> buildSync(PeerSession& session, const DocumentId& id);
+  // The next sync frame for `id` to `session`, or nothing if the peer is up to date.
+  std::optional<Bytes> buildSync(PeerSession& session, const DocumentId& id);
   bool registerSession(const std::shared_ptr<PeerSession>& session);
   void endSession(const PeerId& peer, const std::string& reason);
+  // Closes a session and, if it is the peer's current one, forgets it and reports the peer gone.
+  void dropSession(const std::shared_ptr<PeerSession>& session, const std::string& reason);
   asio::awaitable<void> recheckAccess(PeerId peer);
   asio::awaitable<void> announce(DocumentId id);
   std::shared_ptr<PeerSession> session(const PeerId& peer) const;

@@ -294,6 +294,13 @@ asio::awaitable<void> RepoImpl::runConnection(std::shared_ptr<RepoImpl> self,
     session->channel->close();
     co_return;
   }
+  // Pending finds ask this peer too; counted before the handshake stops counting, so no find
+  // gives up in between.
+  std::vector<DocumentId> pendingFinds;
+  for (auto& [id, pf] : self->finds) {
+    if (pf->excluded != peer) pendingFinds.push_back(id);
+  }
+  for (const DocumentId& id : pendingFinds) self->ask(session, id);
   guard.finish();
   spdlog::info("repo: {} authenticated by '{}' ({})", peer.str(), session->identity.provider,
                remote);
@@ -328,18 +335,22 @@ asio::awaitable<void> RepoImpl::runConnection(std::shared_ptr<RepoImpl> self,
       break;
     }
   }
+  self->dropSession(session, reason);
+}
+
+void RepoImpl::dropSession(const std::shared_ptr<PeerSession>& session, const std::string& reason) {
   session->close();
-  auto it = self->sessions.find(peer);
-  if (it != self->sessions.end() && it->second == session) {
-    self->sessions.erase(it);
-    spdlog::info("repo: {} gone: {}", peer.str(), reason);
-    if (self->options.events.peerGone) self->options.events.peerGone(peer, reason);
-  }
+  const PeerId peer = session->identity.peer;
+  auto it = sessions.find(peer);
+  if (it == sessions.end() || it->second != session) return;
+  sessions.erase(it);
+  spdlog::info("repo: {} gone: {}", peer.str(), reason);
+  if (options.events.peerGone) options.events.peerGone(peer, reason);
   std::vector<DocumentId> pending;
-  for (auto& [id, pf] : self->finds) pending.push_back(id);
+  for (auto& [id, pf] : finds) pending.push_back(id);
   for (const DocumentId& id : pending) {
-    if (auto f = self->finds.find(id); f != self->finds.end()) f->second->declined.insert(peer);
-    self->checkFindExhausted(id);
+    if (auto f = finds.find(id); f != finds.end()) f->second->declined.insert(peer);
+    checkFindExhausted(id);
   }
 }
 
@@ -363,10 +374,7 @@ bool RepoImpl::registerSession(const std::shared_ptr<PeerSession>& fresh) {
 }
 
 void RepoImpl::endSession(const PeerId& peer, const std::string& reason) {
-  if (auto s = session(peer)) {
-    spdlog::info("repo: ending the session of {}: {}", peer.str(), reason);
-    s->close();
-  }
+  if (auto s = session(peer)) dropSession(s, "session ended by the auth provider: " + reason);
 }
 
 asio::awaitable<void> RepoImpl::runWriter(std::shared_ptr<RepoImpl> self,
@@ -395,9 +403,9 @@ asio::awaitable<void> RepoImpl::runWriter(std::shared_ptr<RepoImpl> self,
     }
     if (session->closed) break;
     if (item.syncDoc) {
-      auto msg = self->buildSync(*session, *item.doc);
-      if (!msg) continue;
-      item.frame = encodeMessage(*msg);
+      auto frame = self->buildSync(*session, *item.doc);
+      if (!frame) continue;
+      item.frame = std::move(*frame);
     }
     auto sent = co_await session->channel->send(item.frame);
     if (!sent) {
@@ -420,11 +428,6 @@ asio::awaitable<void> RepoImpl::startSyncing(std::shared_ptr<PeerSession> sessio
       session->markDirty(id);
     }
   }
-  std::vector<DocumentId> pending;
-  for (auto& [id, pf] : finds) {
-    if (pf->excluded != session->identity.peer) pending.push_back(id);
-  }
-  for (const DocumentId& id : pending) spawn(askPeer(session, id));
 }
 
 asio::awaitable<void> RepoImpl::announce(DocumentId id) {
@@ -619,7 +622,7 @@ asio::awaitable<void> RepoImpl::handleEphemeral(std::shared_ptr<PeerSession> ses
   if (options.events.ephemeral) options.events.ephemeral(msg.doc, msg.sender, msg.data);
 }
 
-std::optional<SyncMsg> RepoImpl::buildSync(PeerSession& session, const DocumentId& id) {
+std::optional<Bytes> RepoImpl::buildSync(PeerSession& session, const DocumentId& id) {
   auto entry = findEntry(id);
   auto it = session.docs.find(id);
   if (!entry || it == session.docs.end() || !it->second.active) return std::nullopt;
@@ -638,9 +641,10 @@ std::optional<SyncMsg> RepoImpl::buildSync(PeerSession& session, const DocumentI
   bool complete = true;
   std::vector<const ChangeEnvelope*> sent;
   if (st.heardFrom) {
-    const std::size_t budget = options.maxFrameBytes > 2 * kFrameOverhead
-                                   ? options.maxFrameBytes - kFrameOverhead
-                                   : options.maxFrameBytes / 2;
+    const std::size_t frameRoom = options.maxFrameBytes > 2 * kFrameOverhead
+                                      ? options.maxFrameBytes - kFrameOverhead
+                                      : options.maxFrameBytes / 2;
+    const std::size_t budget = std::min(frameRoom, options.syncBatchBytes);
     std::size_t used = 0;
     for (const ChangeEnvelope* e : graph.changesSince(st.shared)) {
       const std::size_t size = encodedChangeSize(e->payload.size());
@@ -662,15 +666,14 @@ std::optional<SyncMsg> RepoImpl::buildSync(PeerSession& session, const DocumentI
     msg.storedHeads = entry->storedHeads;
     st.lastSentStored = entry->storedHeads;
   }
-  msg.changes.reserve(sent.size());
-  for (const ChangeEnvelope* e : sent) msg.changes.push_back(e->payload);
+  Bytes frame = encodeSync(msg, sent);
   st.sentAny = true;
   st.lastSentHeads = msg.heads;
   if (st.heardFrom) {
     st.shared = complete ? msg.heads : frontier(st.shared, sent);
     if (!complete) session.markDirty(id);
   }
-  return msg;
+  return frame;
 }
 
 }  // namespace portcullis::detail

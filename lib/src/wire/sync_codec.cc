@@ -3,6 +3,7 @@
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <kj/exception.h>
+#include <kj/io.h>
 
 #include <algorithm>
 
@@ -33,7 +34,7 @@ void setHashList(std::span<const ChangeHash> hashes, SetFn set) {
 
 capnp::Data::Reader dataOf(ByteView b) { return capnp::Data::Reader(b.data(), b.size()); }
 
-void encodeSync(schema::Sync::Builder out, const SyncMsg& m) {
+void writeSync(schema::Sync::Builder out, const SyncMsg& m) {
   out.setDocId(dataOf(m.doc.bytes()));
   setHashList(m.heads, [&](auto d) { out.setHeads(d); });
   setHashList(m.need, [&](auto d) { out.setNeed(d); });
@@ -57,7 +58,7 @@ struct Encoder {
     h.setIsEphemeral(m.isEphemeral);
   }
   void operator()(const SyncMsg& m) {
-    encodeSync(m.isRequest ? out.initRequest() : out.initSync(), m);
+    writeSync(m.isRequest ? out.initRequest() : out.initSync(), m);
   }
   void operator()(const UnavailableMsg& m) {
     auto u = out.initUnavailable();
@@ -176,12 +177,35 @@ Result<SyncMessage> decodeEnvelope(schema::Envelope::Reader in) {
 
 }  // namespace
 
+namespace {
+
+Bytes flatten(capnp::MessageBuilder& builder) {
+  auto segments = builder.getSegmentsForOutput();
+  Bytes out(capnp::computeSerializedSizeInWords(segments) * sizeof(capnp::word));
+  kj::ArrayOutputStream stream(kj::arrayPtr(out.data(), out.size()));
+  capnp::writeMessage(stream, segments);
+  return out;
+}
+
+}  // namespace
+
 Bytes encodeMessage(const SyncMessage& message) {
   capnp::MallocMessageBuilder builder;
   std::visit(Encoder{builder.initRoot<schema::Envelope>()}, message);
-  auto words = capnp::messageToFlatArray(builder);
-  auto bytes = words.asBytes();
-  return Bytes(bytes.begin(), bytes.end());
+  return flatten(builder);
+}
+
+Bytes encodeSync(const SyncMsg& sync, std::span<const ChangeEnvelope* const> changes) {
+  PORTCULLIS_REQUIRE(sync.changes.empty() && !sync.isRequest, "changes come from the span");
+  std::size_t words = 64;
+  for (const ChangeEnvelope* e : changes) words += encodedChangeSize(e->payload.size()) / 8;
+  // One first segment large enough for everything, so the payloads are copied once.
+  capnp::MallocMessageBuilder builder(static_cast<unsigned>(std::min<std::size_t>(words, 1u << 28)));
+  auto out = builder.initRoot<schema::Envelope>().initSync();
+  writeSync(out, sync);
+  auto list = out.initChanges(static_cast<unsigned>(changes.size()));
+  for (unsigned i = 0; i < changes.size(); ++i) list.set(i, dataOf(changes[i]->payload));
+  return flatten(builder);
 }
 
 Result<SyncMessage> decodeMessage(ByteView frame) {

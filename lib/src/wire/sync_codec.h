@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "portcullis/change_graph.h"
 #include "portcullis/ids.h"
 #include "portcullis/result.h"
 #include "portcullis/types.h"
@@ -61,6 +63,9 @@ using SyncMessage = std::variant<HelloMsg, SyncMsg, UnavailableMsg, EphemeralMsg
 
 // Encodes one frame. Preconditions (bugs if violated): hash lists strictly ascending.
 Bytes encodeMessage(const SyncMessage& message);
+// Encodes a `sync` frame whose changes are `changes` (sync.changes must be empty): the payloads
+// are copied once, straight from the store into the frame.
+Bytes encodeSync(const SyncMsg& sync, std::span<const ChangeEnvelope* const> changes);
 
 // Reads one untrusted frame; Errc::Malformed on anything that breaks a rule of sync.capnp.
 Result<SyncMessage> decodeMessage(ByteView frame);

@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -136,19 +138,139 @@ class RepoHarness {
   T await(asio::awaitable<T> aw, std::chrono::milliseconds limit = 15s) {
     std::optional<T> out;
     std::exception_ptr error;
-    asio::co_spawn(ctx, std::move(aw), [&](std::exception_ptr e, T value) {
-      error = e;
-      if (!e) out.emplace(std::move(value));
-    });
+    // Through a void coroutine: co_spawn's own handler needs a default-constructible T.
+    auto into = [](asio::awaitable<T> inner, std::optional<T>& dest) -> asio::awaitable<void> {
+      dest.emplace(co_await std::move(inner));
+    };
+    asio::co_spawn(ctx, into(std::move(aw), out), [&](std::exception_ptr e) { error = e; });
     runUntil([&] { return out.has_value() || error; }, limit);
     if (error) std::rethrow_exception(error);
     if (!out) throw std::runtime_error("awaitable did not complete within the limit");
     return std::move(*out);
   }
 
+  // Like await, for awaitables of a Result<T> (which has no default value for co_spawn).
+  template <typename T>
+  Result<T> awaitResult(asio::awaitable<Result<T>> aw, std::chrono::milliseconds limit = 15s) {
+    auto wrapped = [](asio::awaitable<Result<T>> inner)
+        -> asio::awaitable<std::optional<Result<T>>> {
+      Result<T> r = co_await std::move(inner);
+      co_return std::optional<Result<T>>(std::move(r));
+    };
+    return std::move(*await(wrapped(std::move(aw)), limit));
+  }
+
   asio::io_context ctx;
   std::vector<std::unique_ptr<TestPeer>> peers;
 };
+
+// A StorageAdapter in a std::map, for tests that look at what a Repo stored.
+class MapStorage final : public StorageAdapter {
+ public:
+  asio::awaitable<Result<std::optional<Bytes>>> load(StorageKey key) override {
+    auto it = chunks.find(key);
+    if (it == chunks.end()) co_return std::optional<Bytes>();
+    co_return std::optional<Bytes>(it->second);
+  }
+  asio::awaitable<Result<void>> save(StorageKey key, Bytes data) override {
+    chunks[key] = std::move(data);
+    co_return Result<void>();
+  }
+  asio::awaitable<Result<void>> remove(StorageKey key) override {
+    chunks.erase(key);
+    co_return Result<void>();
+  }
+  asio::awaitable<Result<std::vector<StorageChunk>>> loadRange(StorageKey prefix) override {
+    std::vector<StorageChunk> out;
+    for (const auto& [key, data] : chunks) {
+      if (startsWith(key, prefix)) out.push_back({key, data});
+    }
+    co_return out;
+  }
+  asio::awaitable<Result<void>> removeRange(StorageKey prefix) override {
+    std::erase_if(chunks, [&](const auto& kv) { return startsWith(kv.first, prefix); });
+    co_return Result<void>();
+  }
+
+  std::map<StorageKey, Bytes> chunks;
+
+ private:
+  static bool startsWith(const StorageKey& key, const StorageKey& prefix) {
+    return key.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), key.begin());
+  }
+};
+
+// A stream that shares another, so a raw peer can frame it and still write raw bytes to it.
+class SharingStream final : public Stream {
+ public:
+  explicit SharingStream(std::shared_ptr<Stream> inner) : inner_(std::move(inner)) {}
+  asio::awaitable<Result<std::size_t>> readSome(std::span<std::uint8_t> buf) override {
+    auto inner = inner_;
+    co_return co_await inner->readSome(buf);
+  }
+  asio::awaitable<Result<void>> write(ByteView bytes) override {
+    auto inner = inner_;
+    co_return co_await inner->write(bytes);
+  }
+  void close() override { inner_->close(); }
+  std::string remoteAddress() const override { return inner_->remoteAddress(); }
+
+ private:
+  std::shared_ptr<Stream> inner_;
+};
+
+// A hand-written peer on the memory network: the test writes and reads its bytes. It speaks the
+// `open` handshake (one length byte, then the claimed ID) and then frames via makeFramedChannel.
+class RawPeer {
+ public:
+  RawPeer(RepoHarness& h, const std::string& name)
+      : net(std::make_shared<MemoryNetworkAdapter>(h.ctx.get_executor(), name)) {
+    net->start([this](std::unique_ptr<Stream> s, Side) { stream = std::shared_ptr<Stream>(std::move(s)); });
+  }
+  RawPeer(const RawPeer&) = delete;
+  RawPeer& operator=(const RawPeer&) = delete;
+
+  // Dials `target`; the link records every byte.
+  void dial(TestPeer& target) { link = connect(*net, *target.net); }
+
+  // The open handshake, claiming `claimed`; returns the ID the other side claimed.
+  asio::awaitable<Result<std::string>> handshake(std::string claimed) {
+    Bytes mine(1 + claimed.size());
+    mine[0] = static_cast<std::uint8_t>(claimed.size());
+    std::copy(claimed.begin(), claimed.end(), mine.begin() + 1);
+    auto sent = co_await stream->write(mine);
+    if (!sent) co_return sent.error();
+    std::uint8_t len = 0;
+    auto got = co_await readExactly(*stream, std::span(&len, 1));
+    if (!got) co_return got.error();
+    std::string theirs(len, '\0');
+    got = co_await readExactly(
+        *stream, std::span(reinterpret_cast<std::uint8_t*>(theirs.data()), theirs.size()));
+    if (!got) co_return got.error();
+    co_return theirs;
+  }
+
+  // From now on, frames over the stream (raw writes remain possible through writeRaw).
+  void frame() { channel = makeFramedChannel(std::make_unique<SharingStream>(stream)); }
+
+  asio::awaitable<Result<void>> send(Bytes frame) {
+    co_return co_await channel->send(frame);
+  }
+  asio::awaitable<Result<void>> writeRaw(Bytes bytes) {
+    co_return co_await stream->write(bytes);
+  }
+  asio::awaitable<Result<Bytes>> receive() { co_return co_await channel->receive(); }
+
+  std::shared_ptr<MemoryNetworkAdapter> net;
+  std::shared_ptr<Stream> stream;
+  std::unique_ptr<MessageChannel> channel;
+  std::shared_ptr<MemoryLink> link;
+};
+
+// Whether `needle` occurs in `hay`.
+inline bool containsBytes(const std::vector<std::uint8_t>& hay, ByteView needle) {
+  return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();
+}
 
 // Reads a top-level string key, or "" if absent or not a string.
 inline std::string readString(const DocHandle& h, const std::string& key) {
