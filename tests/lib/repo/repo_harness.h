@@ -149,17 +149,6 @@ class RepoHarness {
     return std::move(*out);
   }
 
-  // Like await, for awaitables of a Result<T> (which has no default value for co_spawn).
-  template <typename T>
-  Result<T> awaitResult(asio::awaitable<Result<T>> aw, std::chrono::milliseconds limit = 15s) {
-    auto wrapped = [](asio::awaitable<Result<T>> inner)
-        -> asio::awaitable<std::optional<Result<T>>> {
-      Result<T> r = co_await std::move(inner);
-      co_return std::optional<Result<T>>(std::move(r));
-    };
-    return std::move(*await(wrapped(std::move(aw)), limit));
-  }
-
   asio::io_context ctx;
   std::vector<std::unique_ptr<TestPeer>> peers;
 };

@@ -6,9 +6,90 @@
 #include <algorithm>
 
 #include "repo_harness.h"
+#include "wire/sync_codec.h"
 
 namespace portcullis::testing {
 namespace {
+
+using Clock = std::chrono::steady_clock;
+
+PeerId pid(const std::string& name) { return *PeerId::parse(name); }
+
+// A long random string: if any part of a document's content leaks, this does.
+std::string uniqueText() {
+  std::string out;
+  for (int i = 0; i < 4; ++i) out += toHex(DocumentId::random().bytes());
+  return out;
+}
+
+ByteView asBytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+std::function<Result<void>(Transaction&)> put(std::string key, std::string value) {
+  return [key, value](Transaction& tx) { return putString(tx, key, value); };
+}
+
+// Whether `peer` holds `id` with `key` set to `value`.
+bool holds(const TestPeer& peer, const DocumentId& id, const std::string& key,
+           const std::string& value) {
+  auto there = peer.repo->findLocal(id);
+  return there && readString(*there, key) == value;
+}
+
+bool connected(const TestPeer& peer, std::size_t count) { return peer.repo->peers().size() == count; }
+
+bool lists(const TestPeer& peer, const std::string& other) {
+  auto all = peer.repo->peers();
+  return std::find(all.begin(), all.end(), pid(other)) != all.end();
+}
+
+// A find running in the background, and when it finished.
+struct BackgroundFind {
+  std::optional<Result<DocHandle>> result;
+  Clock::time_point started = Clock::now();
+  Clock::time_point finished;
+};
+
+std::shared_ptr<BackgroundFind> startFind(RepoHarness& h, Repo& repo, const DocumentId& id) {
+  auto out = std::make_shared<BackgroundFind>();
+  asio::co_spawn(
+      h.ctx,
+      [](Repo& r, DocumentId id, std::shared_ptr<BackgroundFind> out) -> asio::awaitable<void> {
+        Result<DocHandle> got = co_await r.find(id);
+        out->finished = Clock::now();
+        out->result.emplace(std::move(got));
+      }(repo, id, out),
+      asio::detached);
+  return out;
+}
+
+Bytes helloFrame(const std::string& peer) {
+  return detail::encodeMessage(detail::HelloMsg{.protocolVersion = detail::kProtocolVersion,
+                                                .peerId = pid(peer),
+                                                .storageId = {},
+                                                .isEphemeral = true});
+}
+
+// Dials `target` as a raw peer: the open handshake claiming `claimed`, then a hello naming
+// `helloId`, then (if `readHello`) reads `target`'s hello.
+void openRaw(RepoHarness& h, RawPeer& raw, TestPeer& target, const std::string& claimed,
+             const std::string& helloId, bool readHello = true) {
+  raw.dial(target);
+  ASSERT_TRUE(raw.stream);
+  auto theirs = h.await(raw.handshake(claimed), 2s);
+  ASSERT_TRUE(theirs) << theirs.error().message();
+  ASSERT_EQ(*theirs, target.name);
+  raw.frame();
+  auto sent = h.await(raw.send(helloFrame(helloId)), 2s);
+  ASSERT_TRUE(sent) << sent.error().message();
+  if (!readHello) return;
+  auto hello = h.await(raw.receive(), 2s);
+  ASSERT_TRUE(hello) << hello.error().message();
+  auto decoded = detail::decodeMessage(*hello);
+  ASSERT_TRUE(decoded);
+  ASSERT_TRUE(std::holds_alternative<detail::HelloMsg>(*decoded));
+}
 
 TEST(Repo, OpenProviderSharesANewDocumentWithoutBeingAsked) {
   RepoHarness h;
@@ -22,6 +103,516 @@ TEST(Repo, OpenProviderSharesANewDocumentWithoutBeingAsked) {
     return there && readString(*there, "foo") == "bar";
   }));
   EXPECT_EQ(b.repo->findLocal(doc.id())->heads(), doc.heads());
+}
+
+// Scenario 2.
+TEST(Repo, APeerNeverToldOfADocumentFindsItByAskingAndThenFollowsItsChanges) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b", [](RepoOptions& o) { o.findTimeout = 3000ms; });
+  a.auth->advertise = [](auto&, auto&) { return false; };
+  h.link(a, b);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("foo", "bar")));
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, 1) && connected(b, 1); }, 2s));
+  h.runFor(200ms);
+  EXPECT_FALSE(b.repo->findLocal(doc.id())) << "a never advertised it";
+
+  auto found = h.await(b.repo->find(doc.id()), 5s);
+  ASSERT_TRUE(found) << found.error().message();
+  EXPECT_EQ(readString(*found, "foo"), "bar");
+  EXPECT_EQ(found->heads(), doc.heads());
+
+  ASSERT_TRUE(doc.change(put("foo", "baz")));
+  EXPECT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "foo", "baz"); }, 2s));
+  EXPECT_EQ(b.repo->findLocal(doc.id())->heads(), doc.heads());
+}
+
+// Scenario 3.
+TEST(Repo, AFindForAForbiddenDocumentFailsUnavailableAndDisclosesNothing) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b", [](RepoOptions& o) { o.findTimeout = 3000ms; });
+  auto& c = h.add("c", [](RepoOptions& o) { o.findTimeout = 3000ms; });
+  a.auth->send = [](const PeerId& p, auto&) { return p.str() != "b"; };
+  auto ab = h.link(a, b);
+  auto ac = h.link(a, c);
+  DocHandle doc = a.repo->create();
+  const std::string secret = uniqueText();
+  ASSERT_TRUE(doc.change(put("secret", secret)));
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, 2) && connected(b, 1); }, 2s));
+
+  auto refused = h.await(b.repo->find(doc.id()), 5s);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), Errc::NotFound);
+  EXPECT_TRUE(containsBytes(ab->bytesFromAcceptor(), doc.id().bytes()))
+      << "b's find never asked a: the rest of this test would prove nothing";
+  // A control: c may see it, so the same search finds the content in what a sent c.
+  auto allowed = h.await(c.repo->find(doc.id()), 5s);
+  ASSERT_TRUE(allowed) << allowed.error().message();
+  EXPECT_EQ(readString(*allowed, "secret"), secret);
+  h.runFor(150ms);
+
+  EXPECT_TRUE(containsBytes(ac->bytesFromDialer(), asBytes(secret)));
+  EXPECT_FALSE(containsBytes(ab->bytesFromDialer(), asBytes(secret)));
+  EXPECT_FALSE(containsBytes(ab->bytesFromDialer(), asBytes(secret.substr(0, 16))));
+  for (const ChangeEnvelope* e : doc.doc().graph().changes()) {
+    EXPECT_TRUE(containsBytes(ac->bytesFromDialer(), e->hash.bytes()));
+    EXPECT_FALSE(containsBytes(ab->bytesFromDialer(), e->hash.bytes()));
+  }
+  EXPECT_FALSE(b.repo->findLocal(doc.id()));
+}
+
+// Scenario 4: asks `target` for `doc` as raw peer "r"; returns the reply frame and every byte
+// `target` sent.
+void askRaw(RepoHarness& h, TestPeer& target, const DocumentId& doc, Bytes* reply,
+            std::vector<std::uint8_t>* stream) {
+  RawPeer raw(h, "r");
+  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, target, "r", "r"));
+  const Bytes request = detail::encodeMessage(detail::SyncMsg{
+      .doc = doc, .heads = {}, .need = {}, .have = {}, .changes = {}, .storedHeads = {},
+      .requestId = 0x0123456789abcdefull, .hops = 0, .isRequest = true});
+  auto sent = h.await(raw.send(request), 2s);
+  ASSERT_TRUE(sent) << sent.error().message();
+  auto answer = h.await(raw.receive(), 3s);
+  ASSERT_TRUE(answer) << answer.error().message();
+  auto decoded = detail::decodeMessage(*answer);
+  ASSERT_TRUE(decoded);
+  auto* u = std::get_if<detail::UnavailableMsg>(&*decoded);
+  ASSERT_NE(u, nullptr) << "the reply is not `unavailable`";
+  EXPECT_EQ(u->doc, doc);
+  EXPECT_EQ(u->requestId, 0x0123456789abcdefull);
+  h.runFor(150ms);
+  *reply = *answer;
+  *stream = raw.link->bytesFromAcceptor();
+}
+
+TEST(Repo, UnavailableForAMissingAndForAForbiddenDocumentAreByteIdentical) {
+  RepoHarness h;
+  auto& lacking = h.add("a");
+  auto& forbidding = h.add("a");
+  forbidding.auth->send = [](const PeerId& p, auto&) { return p.str() != "r"; };
+  DocHandle x = forbidding.repo->create();
+  ASSERT_TRUE(x.change(put("secret", uniqueText())));
+  h.runFor(20ms);
+
+  Bytes missingReply, forbiddenReply;
+  std::vector<std::uint8_t> missingStream, forbiddenStream;
+  ASSERT_NO_FATAL_FAILURE(askRaw(h, lacking, x.id(), &missingReply, &missingStream));
+  ASSERT_NO_FATAL_FAILURE(askRaw(h, forbidding, x.id(), &forbiddenReply, &forbiddenStream));
+  EXPECT_EQ(missingReply, forbiddenReply);
+  EXPECT_EQ(missingStream, forbiddenStream);
+}
+
+// Scenario 5.
+TEST(Repo, AFindForADocumentNoPeerHasFailsUnavailableWhenThePeerDeclines) {
+  RepoHarness h;
+  auto& a = h.add("a", [](RepoOptions& o) { o.findTimeout = 3000ms; });
+  auto& b = h.add("b");
+  auto link = h.link(a, b);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, 1) && connected(b, 1); }, 2s));
+  const DocumentId nobodys = DocumentId::random();
+  const auto start = Clock::now();
+  auto found = h.await(a.repo->find(nobodys), 5s);
+  const auto elapsed = Clock::now() - start;
+  ASSERT_FALSE(found);
+  EXPECT_EQ(found.error().code(), Errc::NotFound);
+  EXPECT_LT(elapsed, 1000ms) << "b declined: no need to wait for the deadline";
+  EXPECT_TRUE(containsBytes(link->bytesFromDialer(), nobodys.bytes())) << "b was never asked";
+}
+
+TEST(Repo, AFindWithNoPeersAtAllFailsAtOnce) {
+  RepoHarness h;
+  auto& a = h.add("a", [](RepoOptions& o) { o.findTimeout = 3000ms; });
+  const auto start = Clock::now();
+  auto found = h.await(a.repo->find(DocumentId::random()), 5s);
+  const auto elapsed = Clock::now() - start;
+  ASSERT_FALSE(found);
+  EXPECT_EQ(found.error().code(), Errc::NotFound);
+  EXPECT_LT(elapsed, 200ms);
+}
+
+TEST(Repo, AFindWaitsForAPeerStillAuthenticatingAndResolvesFromIt) {
+  RepoHarness h;
+  auto& a = h.add("a", [](RepoOptions& o) { o.findTimeout = 3000ms; });
+  auto& b = h.add("b");
+  b.auth->advertise = [](auto&, auto&) { return false; };
+  b.auth->handshakeDelay = 300ms;
+  DocHandle doc = b.repo->create();
+  ASSERT_TRUE(doc.change(put("foo", "bar")));
+  h.link(a, b);
+  auto bg = startFind(h, *a.repo, doc.id());
+  ASSERT_TRUE(h.runUntil([&] { return bg->result.has_value(); }, 5s));
+  ASSERT_TRUE(*bg->result) << bg->result->error().message();
+  EXPECT_EQ(readString(**bg->result, "foo"), "bar");
+  EXPECT_LT(bg->finished - bg->started, 3000ms) << "resolved by b, not at the deadline";
+}
+
+// Scenario 6.
+TEST(Repo, ChangesFromAPeerWithoutWriteAccessAreNeitherAppliedNorStoredAndItStillReceives) {
+  RepoHarness h;
+  auto storage = std::make_shared<MapStorage>();
+  auto& a = h.add("a", [&](RepoOptions& o) {
+    o.storage = storage;
+    o.saveDelay = 10ms;
+  });
+  auto& b = h.add("b");
+  a.auth->receive = [](const PeerId& p, auto&) { return p.str() != "b"; };
+  h.link(a, b);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("foo", "bar")));
+  ASSERT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "foo", "bar"); }, 2s));
+  const auto headsBefore = doc.heads();
+  const std::string jsonBefore = doc.toJson();
+
+  DocHandle there = *b.repo->findLocal(doc.id());
+  auto hash = there.change(put("fromB", uniqueText()));
+  ASSERT_TRUE(hash && *hash);
+  const Bytes payload = *there.doc().getChange(**hash);
+  EXPECT_TRUE(h.runUntil([&] { return a.log->changesRefused > 0; }, 2s));
+  h.runFor(150ms);
+  EXPECT_EQ(doc.heads(), headsBefore);
+  EXPECT_EQ(doc.toJson(), jsonBefore);
+  EXPECT_EQ(readString(doc, "fromB"), "");
+
+  auto flushed = h.await(a.repo->flush(), 2s);
+  ASSERT_TRUE(flushed) << flushed.error().message();
+  ASSERT_FALSE(storage->chunks.empty());
+  bool ownStored = false;
+  for (const auto& [key, data] : storage->chunks) {
+    EXPECT_FALSE(containsBytes(data, payload)) << "b's refused change was stored";
+    for (const ChangeEnvelope* e : doc.doc().graph().changes()) {
+      ownStored = ownStored || containsBytes(data, e->payload);
+    }
+  }
+  EXPECT_TRUE(ownStored) << "a control: a's own change is found in storage";
+
+  ASSERT_TRUE(doc.change(put("foo", "baz")));
+  EXPECT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "foo", "baz"); }, 2s));
+  h.runFor(100ms);
+  EXPECT_EQ(readString(doc, "fromB"), "");
+}
+
+// Scenario 7.
+TEST(Repo, APeerTheProviderRefusesIsClosedAndGetsNothingButTheHandshake) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  a.auth->refuse = {"b"};
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("secret", uniqueText())));
+  auto link = h.link(a, b);
+  EXPECT_TRUE(h.runUntil([&] { return !link->isOpen() && a.log->refused.size() == 1; }, 2s));
+  h.runFor(150ms);
+  EXPECT_TRUE(a.repo->peers().empty());
+  EXPECT_TRUE(b.repo->peers().empty());
+  EXPECT_TRUE(a.log->authenticated.empty());
+  EXPECT_EQ(link->bytesFromDialer(), (std::vector<std::uint8_t>{1, 'a'}));
+  EXPECT_FALSE(b.repo->findLocal(doc.id()));
+}
+
+// Scenario 8.
+TEST(Repo, WithdrawnAccessStopsSyncingADocumentAndRestoredAccessResumesIt) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  h.link(a, b);
+  DocHandle doc = a.repo->create();
+  bool allowB = true;
+  const DocumentId x = doc.id();
+  a.auth->send = [&](const PeerId& p, const DocumentId& d) {
+    return p.str() != "b" || d != x || allowB;
+  };
+  ASSERT_TRUE(doc.change(put("v", "1")));
+  ASSERT_TRUE(h.runUntil([&] { return holds(b, x, "v", "1"); }, 2s));
+
+  allowB = false;
+  a.auth->callbacks.accessChanged(pid("b"));
+  h.runFor(50ms);
+  ASSERT_TRUE(doc.change(put("v", "2")));
+  h.runFor(200ms);
+  EXPECT_TRUE(holds(b, x, "v", "1"));
+  EXPECT_NE(b.repo->findLocal(x)->heads(), doc.heads());
+
+  allowB = true;
+  a.auth->callbacks.accessChanged(pid("b"));
+  EXPECT_TRUE(h.runUntil([&] { return holds(b, x, "v", "2"); }, 2s));
+  EXPECT_EQ(b.repo->findLocal(x)->heads(), doc.heads());
+}
+
+TEST(Repo, AChangeQueuedBeforeAccessIsWithdrawnIsNotSent) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  h.link(a, b);
+  DocHandle doc = a.repo->create();
+  bool allowB = true;
+  a.auth->send = [&](const PeerId& p, auto&) { return p.str() != "b" || allowB; };
+  ASSERT_TRUE(doc.change(put("v", "1")));
+  ASSERT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "v", "1"); }, 2s));
+  // In one tick: the change is queued for b, then b loses access.
+  ASSERT_TRUE(doc.change(put("v", "2")));
+  allowB = false;
+  a.auth->callbacks.accessChanged(pid("b"));
+  h.runFor(200ms);
+  EXPECT_TRUE(holds(b, doc.id(), "v", "1"));
+}
+
+// Scenario 10.
+TEST(Repo, PeersThatEditWhileDisconnectedConvergeAfterReconnecting) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  auto first = h.link(a, b);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("start", "1")));
+  ASSERT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "start", "1"); }, 2s));
+
+  first->cut();
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, 0) && connected(b, 0); }, 2s));
+  DocHandle there = *b.repo->findLocal(doc.id());
+  ASSERT_TRUE(doc.change(put("fromA", "x")));
+  ASSERT_TRUE(there.change(put("fromB", "y")));
+  h.runFor(50ms);
+  EXPECT_NE(doc.heads(), there.heads());
+
+  h.link(b, a);
+  EXPECT_TRUE(h.runUntil([&] { return doc.heads() == there.heads(); }, 3s));
+  EXPECT_EQ(doc.heads().size(), 2u);
+  EXPECT_EQ(readString(doc, "fromB"), "y");
+  EXPECT_EQ(readString(there, "fromA"), "x");
+  EXPECT_EQ(doc.toJson(), there.toJson());
+}
+
+// Scenario 11.
+TEST(Repo, EphemeralMessagesReachOnlyPeersThatHaveTheDocumentAndMaySeeIt) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");  // has it, may see it
+  auto& c = h.add("c");  // does not have it
+  auto& d = h.add("d");  // has it, but loses access
+  a.auth->advertise = [](const PeerId& p, auto&) { return p.str() != "c"; };
+  bool allowD = true;
+  a.auth->send = [&](const PeerId& p, auto&) { return p.str() != "d" || allowD; };
+  h.link(a, b);
+  h.link(a, c);
+  h.link(a, d);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("foo", "bar")));
+  ASSERT_TRUE(h.runUntil([&] {
+    return connected(a, 3) && holds(b, doc.id(), "foo", "bar") && holds(d, doc.id(), "foo", "bar");
+  }, 2s));
+  allowD = false;
+  a.auth->callbacks.accessChanged(pid("d"));
+  h.runFor(50ms);
+  ASSERT_FALSE(c.repo->findLocal(doc.id()));
+
+  const Bytes data{1, 2, 3, 4};
+  doc.broadcast(data);
+  ASSERT_TRUE(h.runUntil([&] { return !b.log->ephemeral.empty(); }, 2s));
+  h.runFor(150ms);
+  ASSERT_EQ(b.log->ephemeral.size(), 1u);
+  EXPECT_EQ(b.log->ephemeral[0].first, pid("a"));
+  EXPECT_EQ(b.log->ephemeral[0].second, data);
+  EXPECT_TRUE(c.log->ephemeral.empty());
+  EXPECT_TRUE(d.log->ephemeral.empty());
+}
+
+TEST(Repo, EphemeralMessagesFromAPeerThatMayNotSeeTheDocumentAreIgnored) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  auto& d = h.add("d");
+  bool allowD = true;
+  a.auth->send = [&](const PeerId& p, auto&) { return p.str() != "d" || allowD; };
+  h.link(a, b);
+  h.link(a, d);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("foo", "bar")));
+  ASSERT_TRUE(h.runUntil([&] {
+    return holds(b, doc.id(), "foo", "bar") && holds(d, doc.id(), "foo", "bar");
+  }, 2s));
+  allowD = false;
+  a.auth->callbacks.accessChanged(pid("d"));
+  h.runFor(50ms);
+
+  d.repo->findLocal(doc.id())->broadcast(Bytes{9});
+  h.runFor(20ms);
+  b.repo->findLocal(doc.id())->broadcast(Bytes{7});
+  ASSERT_TRUE(h.runUntil([&] { return !a.log->ephemeral.empty(); }, 2s));
+  h.runFor(150ms);
+  ASSERT_EQ(a.log->ephemeral.size(), 1u);
+  EXPECT_EQ(a.log->ephemeral[0].first, pid("b"));
+}
+
+// Scenario 12: a raw peer sends `hostile` after its hello.
+void expectAHostileFrameClosesOnlyItsSession(const Bytes& hostile) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  h.link(a, b);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("foo", "bar")));
+  ASSERT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "foo", "bar"); }, 2s));
+  RawPeer raw(h, "r");
+  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, "r", "r"));
+  ASSERT_TRUE(h.runUntil([&] { return lists(a, "r"); }, 2s));
+  const auto heads = doc.heads();
+  const std::string json = doc.toJson();
+
+  auto written = h.await(raw.writeRaw(hostile), 2s);
+  ASSERT_TRUE(written) << written.error().message();
+  EXPECT_TRUE(h.runUntil([&] { return !raw.link->isOpen() && !lists(a, "r"); }, 2s));
+  EXPECT_EQ(a.repo->peers(), std::vector<PeerId>{pid("b")});
+  EXPECT_EQ(doc.heads(), heads);
+  EXPECT_EQ(doc.toJson(), json);
+
+  // The honest peer syncs on, both ways.
+  ASSERT_TRUE(doc.change(put("foo", "baz")));
+  EXPECT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "foo", "baz"); }, 2s));
+  ASSERT_TRUE(b.repo->findLocal(doc.id())->change(put("fromB", "y")));
+  EXPECT_TRUE(h.runUntil([&] { return readString(doc, "fromB") == "y"; }, 2s));
+}
+
+TEST(Repo, AMalformedFrameClosesOnlyThatSessionAndLeavesTheStoreAlone) {
+  Bytes garbage{0, 0, 0, 24};
+  for (int i = 0; i < 24; ++i) garbage.push_back(static_cast<std::uint8_t>(0xA5 ^ (i * 37)));
+  expectAHostileFrameClosesOnlyItsSession(garbage);
+}
+
+TEST(Repo, AFrameWithAnOversizedLengthClosesOnlyThatSession) {
+  // 16 MiB + 1, and no body: refused on the length alone.
+  expectAHostileFrameClosesOnlyItsSession(Bytes{0x01, 0x00, 0x00, 0x01});
+}
+
+// Scenario 13.
+TEST(Repo, AFindReachesADocumentTwoHopsAwayThroughAPeerThatLacksIt) {
+  RepoHarness h;
+  auto slow = [](RepoOptions& o) { o.findTimeout = 3000ms; };
+  auto& a = h.add("a", slow);
+  auto& b = h.add("b", slow);
+  auto& c = h.add("c", slow);
+  a.auth->advertise = [](auto&, auto&) { return false; };
+  h.link(a, b);
+  h.link(b, c);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("foo", "bar")));
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, 1) && connected(b, 2) && connected(c, 1); }, 2s));
+  h.runFor(150ms);
+  ASSERT_FALSE(b.repo->findLocal(doc.id()));
+  ASSERT_FALSE(c.repo->findLocal(doc.id()));
+
+  const auto start = Clock::now();
+  auto found = h.await(c.repo->find(doc.id()), 5s);
+  ASSERT_TRUE(found) << found.error().message();
+  EXPECT_LT(Clock::now() - start, 3000ms);
+  EXPECT_EQ(readString(*found, "foo"), "bar");
+  EXPECT_EQ(found->heads(), doc.heads());
+}
+
+TEST(Repo, AFindNoOneInALineCanAnswerFailsWhenEveryPeerDeclinesBeforeTheDeadline) {
+  RepoHarness h;
+  auto slow = [](RepoOptions& o) { o.findTimeout = 3000ms; };
+  auto& a = h.add("a", slow);
+  auto& b = h.add("b", slow);
+  auto& c = h.add("c", slow);
+  auto ab = h.link(a, b);
+  auto bc = h.link(b, c);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, 1) && connected(b, 2) && connected(c, 1); }, 2s));
+  const DocumentId nobodys = DocumentId::random();
+  const auto start = Clock::now();
+  auto found = h.await(c.repo->find(nobodys), 5s);
+  const auto elapsed = Clock::now() - start;
+  ASSERT_FALSE(found);
+  EXPECT_EQ(found.error().code(), Errc::NotFound);
+  EXPECT_LT(elapsed, 1000ms) << "a and b declined: no need to wait for the deadline";
+  EXPECT_TRUE(containsBytes(bc->bytesFromAcceptor(), nobodys.bytes())) << "c never asked b";
+  EXPECT_TRUE(containsBytes(ab->bytesFromAcceptor(), nobodys.bytes())) << "b never asked a";
+}
+
+// Scenario 14.
+TEST(Repo, EndingASessionClosesItAtOnceAndSendsNothingQueuedForIt) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  auto link = h.link(a, b);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("v", "1")));
+  ASSERT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "v", "1"); }, 2s));
+  h.runFor(50ms);
+
+  // In one tick: a change is queued for b, then the provider ends b's session.
+  ASSERT_TRUE(doc.change(put("v", "2")));
+  const std::size_t sentBefore = link->bytesFromDialer().size();
+  a.auth->callbacks.endSession(pid("b"), "removed from the team");
+  EXPECT_FALSE(lists(a, "b")) << "the session must be gone right after endSession";
+  h.runFor(200ms);
+  EXPECT_EQ(link->bytesFromDialer().size(), sentBefore);
+  EXPECT_FALSE(link->isOpen());
+  EXPECT_FALSE(lists(a, "b"));
+  EXPECT_TRUE(holds(b, doc.id(), "v", "1"));
+}
+
+// One session per PeerId.
+TEST(Repo, TwoPeersThatDialEachOtherKeepOneSessionEach) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  auto byA = h.link(a, b);
+  auto byB = h.link(b, a);
+  ASSERT_TRUE(h.runUntil([&] {
+    return connected(a, 1) && connected(b, 1) && byA->isOpen() != byB->isOpen();
+  }, 2s));
+  h.runFor(150ms);
+  EXPECT_TRUE(byA->isOpen()) << "the connection dialed by the smaller PeerId survives";
+  EXPECT_FALSE(byB->isOpen());
+  EXPECT_EQ(a.repo->peers(), std::vector<PeerId>{pid("b")});
+  EXPECT_EQ(b.repo->peers(), std::vector<PeerId>{pid("a")});
+
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("foo", "bar")));
+  EXPECT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "foo", "bar"); }, 2s));
+  ASSERT_TRUE(b.repo->findLocal(doc.id())->change(put("fromB", "y")));
+  EXPECT_TRUE(h.runUntil([&] { return readString(doc, "fromB") == "y"; }, 2s));
+}
+
+TEST(Repo, APeerWhoseHelloNamesAnotherPeerThanItAuthenticatedAsIsRefused) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  RawPeer raw(h, "r");
+  // a may close before its own hello can be read: not read here.
+  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, "r", "x", /*readHello=*/false));
+  EXPECT_TRUE(h.runUntil([&] { return !raw.link->isOpen() && a.log->refused.size() == 1; }, 2s));
+  h.runFor(100ms);
+  EXPECT_TRUE(a.repo->peers().empty());
+  EXPECT_TRUE(a.log->authenticated.empty());
+}
+
+asio::awaitable<Result<void>> sendMany(RawPeer& raw, Bytes frame, int count) {
+  for (int i = 0; i < count; ++i) {
+    auto sent = co_await raw.send(frame);
+    if (!sent) co_return sent;
+  }
+  co_return Result<void>();
+}
+
+TEST(Repo, APeerThatFloodsFramesOverItsQuotaIsDisconnected) {
+  RepoHarness h;
+  auto& a = h.add("a", [](RepoOptions& o) { o.quotas.framesPerSecond = 100; });
+  RawPeer raw(h, "r");
+  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, "r", "r"));
+  ASSERT_TRUE(h.runUntil([&] { return lists(a, "r"); }, 2s));
+  const Bytes harmless =
+      detail::encodeMessage(detail::UnavailableMsg{.doc = DocumentId::random(), .requestId = 1});
+
+  auto sent = h.await(sendMany(raw, harmless, 50), 2s);
+  ASSERT_TRUE(sent) << sent.error().message();
+  h.runFor(100ms);
+  EXPECT_TRUE(lists(a, "r")) << "under the quota";
+
+  (void)h.await(sendMany(raw, harmless, 300), 2s);  // may fail once a closes the stream
+  EXPECT_TRUE(h.runUntil([&] { return !raw.link->isOpen() && !lists(a, "r"); }, 2s));
+  EXPECT_EQ(a.log->gone, std::vector<PeerId>{pid("r")});
 }
 
 }  // namespace
