@@ -615,5 +615,37 @@ TEST(Repo, APeerThatFloodsFramesOverItsQuotaIsDisconnected) {
   EXPECT_EQ(a.log->gone, std::vector<PeerId>{pid("r")});
 }
 
+TEST(Repo, APeerThatConnectsAndSaysNothingIsDroppedAtTheHandshakeDeadline) {
+  RepoHarness h;
+  auto& a = h.add("a", [](RepoOptions& o) { o.handshakeTimeout = 150ms; });
+  RawPeer silent(h, "silent");
+  silent.dial(a);
+  // Honest peers keep being served meanwhile.
+  auto& b = h.add("b");
+  h.link(b, a);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change([](Transaction& tx) { return putString(tx, "k", "v"); }));
+  ASSERT_TRUE(h.runUntil([&] { return b.repo->findLocal(doc.id()).has_value(); }, 1s));
+  EXPECT_TRUE(silent.link->isOpen());
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(h.runUntil([&] { return !silent.link->isOpen(); }, 2s));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1s);
+  EXPECT_EQ(a.log->refused.size(), 1u);
+  EXPECT_EQ(a.repo->peers(), std::vector<PeerId>{*PeerId::parse("b")});
+}
+
+TEST(Repo, APeerThatAuthenticatesButNeverSaysHelloIsDroppedAtTheHandshakeDeadline) {
+  RepoHarness h;
+  auto& a = h.add("a", [](RepoOptions& o) { o.handshakeTimeout = 150ms; });
+  RawPeer mute(h, "mute");
+  mute.dial(a);
+  auto claimed = h.await(mute.handshake("mute"));
+  ASSERT_TRUE(claimed);
+  EXPECT_EQ(*claimed, "a");
+  ASSERT_TRUE(h.runUntil([&] { return !mute.link->isOpen(); }, 2s));
+  EXPECT_TRUE(a.repo->peers().empty());
+  EXPECT_EQ(a.log->refused.size(), 1u);
+}
+
 }  // namespace
 }  // namespace portcullis::testing
