@@ -45,12 +45,13 @@ DocEntry::DocEntry(DocumentId id, std::weak_ptr<RepoImpl> repo,
     : id(id),
       repo(std::move(repo)),
       sealer(std::move(sealer)),
-      maxChangeBytes(options.maxChangeBytes),
-      relayGraph(options.graph) {
+      maxChangeBytes(options.maxChangeBytes) {
   if (!this->sealer || this->sealer->canOpen()) {
     DocumentOptions withSealer = options;
     withSealer.sealer = this->sealer;
     doc.emplace(std::move(withSealer));
+  } else {
+    relayGraph.emplace(options.graph);
   }
 }
 
@@ -75,7 +76,7 @@ ApplyReport DocEntry::apply(std::vector<ChangeEnvelope> envelopes) {
   ApplyReport report;
   for (ChangeEnvelope& e : envelopes) {
     std::vector<const ChangeEnvelope*> applied;
-    auto outcome = relayGraph.add(std::move(e), &applied, &report.rejected);
+    auto outcome = relayGraph->add(std::move(e), &applied, &report.rejected);
     if (!outcome) {
       report.rejected.push_back(std::move(outcome).error());
     } else if (*outcome == AddOutcome::Duplicate) {
@@ -83,7 +84,7 @@ ApplyReport DocEntry::apply(std::vector<ChangeEnvelope> envelopes) {
     }
     report.applied += applied.size();
   }
-  report.queued = relayGraph.pendingCount();
+  report.queued = relayGraph->pendingCount();
   return report;
 }
 

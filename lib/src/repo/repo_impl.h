@@ -29,7 +29,7 @@ struct DocEntry {
   DocEntry(DocumentId id, std::weak_ptr<RepoImpl> repo, std::shared_ptr<const ChangeSealer> sealer,
            const DocumentOptions& options);
 
-  const ChangeGraph& graph() const { return doc ? doc->graph() : relayGraph; }
+  const ChangeGraph& graph() const { return doc ? doc->graph() : *relayGraph; }
   // Parses a received payload into its envelope, without applying it.
   Result<ChangeEnvelope> parse(Bytes payload) const;
   // Applies envelopes `parse` produced. Returns how many became part of the graph.
@@ -39,8 +39,8 @@ struct DocEntry {
   std::weak_ptr<RepoImpl> repo;
   std::shared_ptr<const ChangeSealer> sealer;
   std::size_t maxChangeBytes;
-  std::optional<Document> doc;
-  ChangeGraph relayGraph;
+  std::optional<Document> doc;            // exactly one of these two is set
+  std::optional<ChangeGraph> relayGraph;
 
   // Storage: changes()[0, savedCount) are durable; the chunks written since the last snapshot.
   std::size_t savedCount = 0;
