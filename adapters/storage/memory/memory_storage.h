@@ -25,8 +25,11 @@ class PORTCULLIS_EXPORT MemoryStorageAdapter final : public StorageAdapter {
   asio::awaitable<Result<std::vector<StorageChunk>>> loadRange(StorageKey prefix) override;
   asio::awaitable<Result<void>> removeRange(StorageKey prefix) override;
 
- private:
   using Map = std::map<StorageKey, Bytes>;
+  // Everything stored, for tests that inspect what a Repo wrote.
+  const Map& chunks() const { return chunks_; }
+
+ private:
   // The chunks whose keys start with `prefix`: one run, since the map's lexicographic order puts
   // every extension of a key right after it.
   std::pair<Map::iterator, Map::iterator> range(const StorageKey& prefix);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "memory_network.h"
+#include "memory_storage.h"
 #include "portcullis/asio.h"
 #include "portcullis/repo.h"
 
@@ -151,42 +152,6 @@ class RepoHarness {
 
   asio::io_context ctx;
   std::vector<std::unique_ptr<TestPeer>> peers;
-};
-
-// A StorageAdapter in a std::map, for tests that look at what a Repo stored.
-class MapStorage final : public StorageAdapter {
- public:
-  asio::awaitable<Result<std::optional<Bytes>>> load(StorageKey key) override {
-    auto it = chunks.find(key);
-    if (it == chunks.end()) co_return std::optional<Bytes>();
-    co_return std::optional<Bytes>(it->second);
-  }
-  asio::awaitable<Result<void>> save(StorageKey key, Bytes data) override {
-    chunks[key] = std::move(data);
-    co_return Result<void>();
-  }
-  asio::awaitable<Result<void>> remove(StorageKey key) override {
-    chunks.erase(key);
-    co_return Result<void>();
-  }
-  asio::awaitable<Result<std::vector<StorageChunk>>> loadRange(StorageKey prefix) override {
-    std::vector<StorageChunk> out;
-    for (const auto& [key, data] : chunks) {
-      if (startsWith(key, prefix)) out.push_back({key, data});
-    }
-    co_return out;
-  }
-  asio::awaitable<Result<void>> removeRange(StorageKey prefix) override {
-    std::erase_if(chunks, [&](const auto& kv) { return startsWith(kv.first, prefix); });
-    co_return Result<void>();
-  }
-
-  std::map<StorageKey, Bytes> chunks;
-
- private:
-  static bool startsWith(const StorageKey& key, const StorageKey& prefix) {
-    return key.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), key.begin());
-  }
 };
 
 // A stream that shares another, so a raw peer can frame it and still write raw bytes to it.

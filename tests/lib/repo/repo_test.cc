@@ -251,7 +251,7 @@ TEST(Repo, AFindWaitsForAPeerStillAuthenticatingAndResolvesFromIt) {
 // Scenario 6.
 TEST(Repo, ChangesFromAPeerWithoutWriteAccessAreNeitherAppliedNorStoredAndItStillReceives) {
   RepoHarness h;
-  auto storage = std::make_shared<MapStorage>();
+  auto storage = std::make_shared<MemoryStorageAdapter>();
   auto& a = h.add("a", [&](RepoOptions& o) {
     o.storage = storage;
     o.saveDelay = 10ms;
@@ -277,9 +277,9 @@ TEST(Repo, ChangesFromAPeerWithoutWriteAccessAreNeitherAppliedNorStoredAndItStil
 
   auto flushed = h.await(a.repo->flush(), 2s);
   ASSERT_TRUE(flushed) << flushed.error().message();
-  ASSERT_FALSE(storage->chunks.empty());
+  ASSERT_FALSE(storage->chunks().empty());
   bool ownStored = false;
-  for (const auto& [key, data] : storage->chunks) {
+  for (const auto& [key, data] : storage->chunks()) {
     EXPECT_FALSE(containsBytes(data, payload)) << "b's refused change was stored";
     for (const ChangeEnvelope* e : doc.doc().graph().changes()) {
       ownStored = ownStored || containsBytes(data, e->payload);
