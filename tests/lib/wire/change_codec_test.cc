@@ -1,7 +1,11 @@
 // The plain change format: canonical encoding, hashing, and every structural reject path.
 #include "wire/change_codec.h"
 
+#include <capnp/message.h>
+#include <capnp/serialize.h>
 #include <gtest/gtest.h>
+
+#include "change.capnp.h"
 
 namespace portcullis::detail {
 namespace {
@@ -28,6 +32,30 @@ ChangeData sample() {
 
 Result<ParsedChange> reparse(const ChangeData& c) {
   return parseChange(encodeChange(c).payload, 1 << 20);
+}
+
+// sample()'s canonical bytes with the op blob replaced by `ops`, as a peer could send them.
+Bytes withOps(const Bytes& ops) {
+  const Bytes payload = encodeChange(sample()).payload;
+  kj::ArrayPtr<const capnp::word> segment[1] = {kj::arrayPtr(
+      reinterpret_cast<const capnp::word*>(payload.data()), payload.size() / sizeof(capnp::word))};
+  capnp::SegmentArrayMessageReader reader(segment);
+  capnp::MallocMessageBuilder builder;
+  builder.setRoot(reader.getRoot<schema::Change>());
+  auto change = builder.getRoot<schema::Change>();
+  change.setOps(capnp::Data::Reader(ops.data(), ops.size()));
+  auto words = capnp::canonicalize(change.asReader());
+  auto bytes = words.asBytes();
+  return Bytes(bytes.begin(), bytes.end());
+}
+
+// sample()'s op, in the blob encoding: int, root object, key "a", no pred, zigzag(1).
+const Bytes kSampleOp{0x04, 0x00, 0x01, 'a', 0x00, 0x02};
+
+void expectRejected(const Bytes& payload, Errc code) {
+  auto parsed = parseChange(payload, 1 << 20);
+  ASSERT_FALSE(parsed.has_value());
+  EXPECT_EQ(parsed.error().code(), code) << parsed.error().message();
 }
 
 void expectRejected(const ChangeData& c, Errc code = Errc::Malformed) {
@@ -65,7 +93,38 @@ TEST(ChangeCodec, HashesTheSameChangeIdenticallyEveryTime) {
   ChangeEnvelope a = encodeChange(sample());
   ChangeEnvelope b = encodeChange(sample());
   EXPECT_EQ(a.payload, b.payload);
-  EXPECT_EQ(a.hash.toHex(), "1ec8c4f0041550736c12c57b8ff2509798b07ef72dc8803c48c0759705ed0ff1");
+  EXPECT_EQ(a.hash.toHex(), "1427cf5b901cae588bdd84f20c93656355d051dcafa4008626e5bfdea6ae0401");
+}
+
+TEST(ChangeCodec, ReadsTheOpBlobAsDocumented) {
+  EXPECT_EQ(withOps(kSampleOp), encodeChange(sample()).payload);
+}
+
+TEST(ChangeCodec, RejectsAnUnknownActionOrFlagAsUnsupported) {
+  Bytes op = kSampleOp;
+  op[0] = 0x0D;  // the first action code not assigned
+  expectRejected(withOps(op), Errc::Unsupported);
+  op[0] = 0x44;  // int, with a flag bit not assigned
+  expectRejected(withOps(op), Errc::Unsupported);
+}
+
+TEST(ChangeCodec, RejectsAnOpBlobThatIsCutShortOverlongOrFollowedByBytes) {
+  for (std::size_t n = 1; n < kSampleOp.size(); ++n) {
+    expectRejected(withOps(Bytes(kSampleOp.begin(), kSampleOp.begin() + static_cast<std::ptrdiff_t>(n))),
+                   Errc::Malformed);
+  }
+  Bytes overlong = kSampleOp;
+  overlong.back() = 0x82;  // zigzag(1) as two bytes
+  overlong.push_back(0x00);
+  expectRejected(withOps(overlong), Errc::Malformed);
+  Bytes trailing = kSampleOp;
+  trailing.push_back(0x04);  // the start of a second op, which would be counter 2
+  expectRejected(withOps(trailing), Errc::Malformed);
+}
+
+TEST(ChangeCodec, RejectsAnEmptyFieldThatIsPresent) {
+  Bytes empty;
+  expectRejected(withOps(empty), Errc::Malformed);
 }
 
 TEST(ChangeCodec, RejectsBytesThatAreNotCanonical) {
