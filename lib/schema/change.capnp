@@ -49,8 +49,11 @@ struct Change {
 }
 
 # A saved document (Document::save): every change in canonical order (topological, ties by
-# ascending hash), each as its canonical bytes. The snapshot itself is canonical too.
+# ascending hash), each as its canonical bytes. The changes are concatenated into one blob, and
+# `sizes` splits it (each a whole number of words), so that saving is one copy per change. The
+# snapshot itself is canonical too.
 struct Snapshot {
   version @0 :UInt32;            # 2
-  changes @1 :List(Data);
+  sizes @1 :List(UInt32);        # of each change, in bytes; they add up to the blob's size
+  changes @2 :Data;
 }

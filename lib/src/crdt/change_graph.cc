@@ -35,16 +35,21 @@ struct ChangeGraph::Impl {
   std::map<Bytes, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
   std::vector<ChangeHash> heads;                        // ascending; usually one or two
   std::uint64_t maxOp = 0;
-  // The canonical order: positions sorted by (generation, hash), which is topological with
-  // hash tie-break. Positions past `sortedPrefix` are appended unsorted and merged in lazily.
-  mutable std::vector<std::uint32_t> canonical;
+  // The canonical order: sorted by (generation, hash), which is topological with hash
+  // tie-break. Entries past `sortedPrefix` are appended unsorted and merged in lazily. Each
+  // entry carries its sort key, so that sorting reads one array instead of every node.
+  struct CanonicalKey {
+    std::uint64_t generation;
+    std::uint64_t hashPrefix;  // the hash's first 8 bytes, big-endian: orders like the hash
+    std::uint32_t pos;
+  };
+  mutable std::vector<CanonicalKey> canonical;
   mutable std::size_t sortedPrefix = 0;
 
-  bool canonicalLess(std::uint32_t a, std::uint32_t b) const {
-    if (nodes[a].generation != nodes[b].generation) {
-      return nodes[a].generation < nodes[b].generation;
-    }
-    return nodes[a].env.hash < nodes[b].env.hash;
+  bool canonicalLess(const CanonicalKey& a, const CanonicalKey& b) const {
+    if (a.generation != b.generation) return a.generation < b.generation;
+    if (a.hashPrefix != b.hashPrefix) return a.hashPrefix < b.hashPrefix;
+    return nodes[a.pos].env.hash < nodes[b.pos].env.hash;
   }
 
   std::unordered_map<ChangeHash, ChangeEnvelope> pending;
@@ -122,10 +127,15 @@ struct ChangeGraph::Impl {
     maxOp = std::max(maxOp, env.maxOp());
     std::uint64_t generation = 1;
     for (std::uint32_t d : deps) generation = std::max(generation, nodes[d].generation + 1);
+    std::uint64_t hashPrefix = 0;
+    for (std::size_t i = 0; i < sizeof hashPrefix; ++i) {
+      hashPrefix = (hashPrefix << 8) | env.hash.bytes()[i];
+    }
     nodes.push_back(Node{std::move(env), std::move(deps), generation});
+    const CanonicalKey key{generation, hashPrefix, pos};
     const bool stillSorted = sortedPrefix == canonical.size() &&
-                             (canonical.empty() || canonicalLess(canonical.back(), pos));
-    canonical.push_back(pos);
+                             (canonical.empty() || canonicalLess(canonical.back(), key));
+    canonical.push_back(key);
     if (stillSorted) ++sortedPrefix;
     return nodes.back().env;
   }
@@ -271,7 +281,9 @@ std::vector<const ChangeEnvelope*> ChangeGraph::changes() const {
 
 std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
   const Impl& g = *impl_;
-  auto less = [&](std::uint32_t a, std::uint32_t b) { return g.canonicalLess(a, b); };
+  auto less = [&](const Impl::CanonicalKey& a, const Impl::CanonicalKey& b) {
+    return g.canonicalLess(a, b);
+  };
   if (g.sortedPrefix < g.canonical.size()) {
     auto middle = g.canonical.begin() + static_cast<std::ptrdiff_t>(g.sortedPrefix);
     std::sort(middle, g.canonical.end(), less);
@@ -280,7 +292,7 @@ std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
   }
   std::vector<const ChangeEnvelope*> out;
   out.reserve(g.canonical.size());
-  for (std::uint32_t i : g.canonical) out.push_back(&g.nodes[i].env);
+  for (const Impl::CanonicalKey& k : g.canonical) out.push_back(&g.nodes[k.pos].env);
   return out;
 }
 

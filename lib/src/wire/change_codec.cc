@@ -466,14 +466,26 @@ Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
   // The size is known exactly, so the snapshot is built in place in the output buffer, in one
   // segment laid out in preorder: the canonical form, with no second pass or copy.
   constexpr std::size_t kWord = sizeof(capnp::word);
-  std::size_t words = 1 + 2 + changes.size();  // root pointer, Snapshot struct, list pointers
-  for (const ChangeEnvelope* c : changes) words += c->payload.size() / kWord;
+  std::size_t blobBytes = 0;
+  for (const ChangeEnvelope* c : changes) blobBytes += c->payload.size();
+  const std::size_t sizeWords = (changes.size() * sizeof(std::uint32_t) + kWord - 1) / kWord;
+  // root pointer, Snapshot struct (one data word, two pointers), sizes, blob
+  const std::size_t words = 1 + 3 + sizeWords + blobBytes / kWord;
+  // A Cap'n Proto list (the blob is one) holds fewer than 2^29 elements.
+  PORTCULLIS_REQUIRE(blobBytes < (std::size_t{1} << 29), "a document of {} bytes is too large to save",
+                     blobBytes);
   Bytes out(words * kWord);
   capnp::FlatMessageBuilder builder(kj::arrayPtr(reinterpret_cast<capnp::word*>(out.data()), words));
   auto s = builder.initRoot<schema::Snapshot>();
   s.setVersion(kSnapshotVersion);
-  auto list = s.initChanges(static_cast<unsigned>(changes.size()));
-  for (unsigned i = 0; i < changes.size(); ++i) list.set(i, asData(changes[i]->payload));
+  auto sizes = s.initSizes(static_cast<unsigned>(changes.size()));
+  auto blob = s.initChanges(static_cast<unsigned>(blobBytes));
+  std::uint8_t* at = blob.begin();
+  for (unsigned i = 0; i < changes.size(); ++i) {
+    const Bytes& payload = changes[i]->payload;
+    sizes.set(i, static_cast<std::uint32_t>(payload.size()));
+    at = std::copy(payload.begin(), payload.end(), at);
+  }
   builder.requireFilled();
   return out;
 }
@@ -490,9 +502,21 @@ Result<std::vector<Bytes>> parseSnapshot(ByteView bytes, std::size_t maxBytes) {
       return Error(Errc::Unsupported,
                    "snapshot: version " + std::to_string(snapshot.getVersion()));
     }
+    const ByteView blob = view(snapshot.getChanges());
+    auto sizes = snapshot.getSizes();
     std::vector<Bytes> out;
-    out.reserve(snapshot.getChanges().size());
-    for (auto c : snapshot.getChanges()) out.emplace_back(c.begin(), c.end());
+    out.reserve(sizes.size());
+    std::size_t at = 0;
+    for (std::uint32_t size : sizes) {
+      if (size == 0 || size % sizeof(capnp::word) != 0 || size > blob.size() - at) {
+        return Error(Errc::Malformed, "snapshot: change sizes do not split the changes");
+      }
+      out.emplace_back(blob.begin() + at, blob.begin() + at + size);
+      at += size;
+    }
+    if (at != blob.size()) {
+      return Error(Errc::Malformed, "snapshot: change sizes do not split the changes");
+    }
     return out;
   } catch (const kj::Exception& e) {
     return Error(Errc::Malformed, std::string("snapshot: ") + e.getDescription().cStr());

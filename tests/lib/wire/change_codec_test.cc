@@ -234,6 +234,29 @@ TEST(ChangeCodec, SnapshotRoundTripsItsChanges) {
   EXPECT_EQ((*parts)[1], b.payload);
 }
 
+TEST(ChangeCodec, SnapshotRejectsSizesThatDoNotSplitItsChanges) {
+  const Bytes change = encodeChange(sample()).payload;
+  auto snapshotWith = [&](std::vector<std::uint32_t> sizes) {
+    capnp::MallocMessageBuilder builder;
+    auto s = builder.initRoot<schema::Snapshot>();
+    s.setVersion(2);
+    auto list = s.initSizes(static_cast<unsigned>(sizes.size()));
+    for (unsigned i = 0; i < sizes.size(); ++i) list.set(i, sizes[i]);
+    s.setChanges(capnp::Data::Reader(change.data(), change.size()));
+    auto words = capnp::canonicalize(s.asReader());
+    auto bytes = words.asBytes();
+    return Bytes(bytes.begin(), bytes.end());
+  };
+  const auto size = static_cast<std::uint32_t>(change.size());
+  ASSERT_TRUE(parseSnapshot(snapshotWith({size}), 1 << 20).has_value());
+  for (auto sizes : std::vector<std::vector<std::uint32_t>>{
+           {}, {size - 8}, {size + 8}, {size - 4, 4}, {0, size}, {size - 8, 8, 8}}) {
+    auto parsed = parseSnapshot(snapshotWith(sizes), 1 << 20);
+    ASSERT_FALSE(parsed.has_value());
+    EXPECT_EQ(parsed.error().code(), Errc::Malformed);
+  }
+}
+
 TEST(ChangeCodec, SnapshotRejectsTruncationAndSize) {
   ChangeEnvelope a = encodeChange(sample());
   Bytes snapshot = encodeSnapshot({&a});
