@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "detail/assert.h"
+#include "detail/flat_table.h"
 
 namespace portcullis {
 
@@ -16,7 +17,8 @@ namespace {
 
 struct Node {
   ChangeEnvelope env;
-  std::vector<std::uint32_t> deps;  // positions of env.deps in Impl::nodes
+  std::uint32_t depsBegin = 0;      // positions of env.deps in Impl::nodes, at
+  std::uint32_t depsCount = 0;      // Impl::depPositions[depsBegin, depsBegin + depsCount)
   std::uint64_t generation = 1;     // 1 + the largest generation among deps
 };
 
@@ -31,7 +33,9 @@ Error invalid(const ChangeEnvelope& env, const std::string& why) {
 struct ChangeGraph::Impl {
   ChangeGraphOptions options;
   std::deque<Node> nodes;  // in the order added (topological)
-  std::unordered_map<ChangeHash, std::uint32_t> index;
+  std::vector<std::uint32_t> depPositions;  // every node's deps, in one array
+  std::vector<std::uint32_t> scratchDeps;   // checkReady's output, reused
+  detail::FlatTable<ChangeHash, std::uint32_t> index;  // hash -> position in nodes
   std::map<Bytes, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
   std::vector<ChangeHash> heads;                        // ascending; usually one or two
   std::uint64_t maxOp = 0;
@@ -71,6 +75,10 @@ struct ChangeGraph::Impl {
 
   // Is the change at `target` in the causal past of `deps`? Only changes whose startOp is above
   // target's last op can descend from it, which keeps the walk to what came after it.
+  std::span<const std::uint32_t> depsOf(std::uint32_t n) const {
+    return std::span(depPositions).subspan(nodes[n].depsBegin, nodes[n].depsCount);
+  }
+
   bool inPast(std::uint32_t target, const std::vector<std::uint32_t>& deps) const {
     if (std::ranges::find(deps, target) != deps.end()) return true;  // the usual case
     const std::uint64_t floor = nodes[target].env.maxOp();
@@ -81,7 +89,8 @@ struct ChangeGraph::Impl {
       stack.pop_back();
       if (n == target) return true;
       if (nodes[n].env.startOp <= floor || !seen.insert(n).second) continue;
-      stack.insert(stack.end(), nodes[n].deps.begin(), nodes[n].deps.end());
+      auto d = depsOf(n);
+      stack.insert(stack.end(), d.begin(), d.end());
     }
     return false;
   }
@@ -91,7 +100,7 @@ struct ChangeGraph::Impl {
     std::uint64_t expectedStart = 1;
     deps.clear();
     for (const ChangeHash& d : env.deps) {
-      std::uint32_t pos = index.at(d);
+      std::uint32_t pos = *index.find(d);
       deps.push_back(pos);
       expectedStart = std::max(expectedStart, nodes[pos].env.maxOp() + 1);
     }
@@ -116,13 +125,13 @@ struct ChangeGraph::Impl {
     return {};
   }
 
-  const ChangeEnvelope& insert(ChangeEnvelope env, std::vector<std::uint32_t> deps) {
+  const ChangeEnvelope& insert(ChangeEnvelope env, const std::vector<std::uint32_t>& deps) {
     auto pos = static_cast<std::uint32_t>(nodes.size());
     std::erase_if(heads, [&](const ChangeHash& h) {
       return std::ranges::binary_search(env.deps, h);
     });
     heads.insert(std::ranges::upper_bound(heads, env.hash), env.hash);
-    index.emplace(env.hash, pos);
+    index[env.hash] = pos;
     byActor[env.actor.bytes()].push_back(pos);
     maxOp = std::max(maxOp, env.maxOp());
     std::uint64_t generation = 1;
@@ -131,7 +140,10 @@ struct ChangeGraph::Impl {
     for (std::size_t i = 0; i < sizeof hashPrefix; ++i) {
       hashPrefix = (hashPrefix << 8) | env.hash.bytes()[i];
     }
-    nodes.push_back(Node{std::move(env), std::move(deps), generation});
+    const auto depsBegin = static_cast<std::uint32_t>(depPositions.size());
+    depPositions.insert(depPositions.end(), deps.begin(), deps.end());
+    nodes.push_back(Node{std::move(env), depsBegin, static_cast<std::uint32_t>(deps.size()),
+                         generation});
     const CanonicalKey key{generation, hashPrefix, pos};
     const bool stillSorted = sortedPrefix == canonical.size() &&
                              (canonical.empty() || canonicalLess(canonical.back(), key));
@@ -143,8 +155,9 @@ struct ChangeGraph::Impl {
   // Moves queued changes whose last missing dep was `arrived` into the graph, transitively.
   void release(const ChangeHash& arrived, std::vector<const ChangeEnvelope*>* applied,
                std::vector<Error>* rejected) {
+    if (waiting.empty()) return;  // the usual case, and then nothing is allocated
     std::vector<ChangeHash> work{arrived};
-    std::vector<std::uint32_t> deps;
+    std::vector<std::uint32_t>& deps = scratchDeps;
     while (!work.empty()) {
       ChangeHash h = work.back();
       work.pop_back();
@@ -201,9 +214,8 @@ Result<AddOutcome> ChangeGraph::add(ChangeEnvelope env, std::vector<const Change
     return AddOutcome::Queued;
   }
 
-  std::vector<std::uint32_t> deps;
-  if (auto ok = g.checkReady(env, deps); !ok) return ok.error();
-  const ChangeEnvelope& added = g.insert(std::move(env), std::move(deps));
+  if (auto ok = g.checkReady(env, g.scratchDeps); !ok) return ok.error();
+  const ChangeEnvelope& added = g.insert(std::move(env), g.scratchDeps);
   if (applied) applied->push_back(&added);
   g.release(added.hash, applied, rejected);
   return AddOutcome::Applied;
@@ -211,20 +223,19 @@ Result<AddOutcome> ChangeGraph::add(ChangeEnvelope env, std::vector<const Change
 
 const ChangeEnvelope& ChangeGraph::addLocal(ChangeEnvelope env) {
   Impl& g = *impl_;
-  std::vector<std::uint32_t> deps;
   PORTCULLIS_ASSERT(std::ranges::equal(env.deps, g.heads), "a local change must build on the heads");
   auto ok = Impl::checkShape(env);
   PORTCULLIS_ASSERT(ok.has_value(), "{}", ok ? "" : ok.error().message());
-  ok = g.checkReady(env, deps);
+  ok = g.checkReady(env, g.scratchDeps);
   PORTCULLIS_ASSERT(ok.has_value(), "{}", ok ? "" : ok.error().message());
-  return g.insert(std::move(env), std::move(deps));
+  return g.insert(std::move(env), g.scratchDeps);
 }
 
 bool ChangeGraph::contains(const ChangeHash& hash) const { return impl_->index.contains(hash); }
 
 const ChangeEnvelope* ChangeGraph::find(const ChangeHash& hash) const {
-  auto it = impl_->index.find(hash);
-  return it == impl_->index.end() ? nullptr : &impl_->nodes[it->second].env;
+  const std::uint32_t* pos = impl_->index.find(hash);
+  return pos ? &impl_->nodes[*pos].env : nullptr;
 }
 
 std::size_t ChangeGraph::size() const { return impl_->nodes.size(); }
@@ -256,14 +267,15 @@ std::vector<const ChangeEnvelope*> ChangeGraph::changesSince(
   std::vector<bool> known(g.nodes.size(), false);
   std::vector<std::uint32_t> stack;
   for (const ChangeHash& h : heads) {
-    if (auto it = g.index.find(h); it != g.index.end()) stack.push_back(it->second);
+    if (const std::uint32_t* pos = g.index.find(h)) stack.push_back(*pos);
   }
   while (!stack.empty()) {
     std::uint32_t n = stack.back();
     stack.pop_back();
     if (known[n]) continue;
     known[n] = true;
-    stack.insert(stack.end(), g.nodes[n].deps.begin(), g.nodes[n].deps.end());
+    auto d = g.depsOf(n);
+    stack.insert(stack.end(), d.begin(), d.end());
   }
   std::vector<const ChangeEnvelope*> out;
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {

@@ -26,7 +26,8 @@ class DocumentState {
   // is the envelope's decoded change, which spares decoding it again.
   Result<AddOutcome> add(ChangeEnvelope env, ChangeData* decoded, ApplyReport* report) {
     PORTCULLIS_REQUIRE(!txOpen_, "changes cannot be applied while a transaction is open");
-    std::vector<const ChangeEnvelope*> applied;
+    std::vector<const ChangeEnvelope*>& applied = applied_;
+    applied.clear();
     const ChangeHash offered = env.hash;
     auto outcome = graph_.add(std::move(env), &applied, report ? &report->rejected : nullptr);
     for (const ChangeEnvelope* e : applied) {
@@ -204,7 +205,8 @@ class DocumentState {
 
   // Applies a decoded change's ops, rewriting their actor indexes to the document's.
   void applyOps(ChangeData& change) {
-    std::vector<std::uint32_t> table{ops_->actors().intern(change.actor)};
+    std::vector<std::uint32_t>& table = actorMap_;
+    table.assign(1, ops_->actors().intern(change.actor));
     for (const ActorId& a : change.otherActors) table.push_back(ops_->actors().intern(a));
     auto docRef = [&](OpRef r) { return r.counter == 0 ? r : OpRef{r.counter, table[r.actor]}; };
     for (std::size_t i = 0; i < change.ops.size(); ++i) {
@@ -229,6 +231,9 @@ class DocumentState {
   bool txOpen_ = false;
   std::vector<Op> txOps_;
   std::uint64_t txStart_ = 0;
+  // Scratch space of add() and applyOps(), kept to spare an allocation per change.
+  std::vector<const ChangeEnvelope*> applied_;
+  std::vector<std::uint32_t> actorMap_;
 };
 
 }  // namespace detail

@@ -379,14 +379,15 @@ capnp::Data::Reader asData(ByteView b) { return capnp::Data::Reader(b.data(), b.
 capnp::Text::Reader text(const std::string& s) { return capnp::Text::Reader(s.c_str(), s.size()); }
 
 // The envelope of a plain change: its header, and its canonical bytes as payload and hash.
-ChangeEnvelope envelopeOf(const ChangeData& change, Bytes payload) {
+// `deps` are the change's (given apart so that a caller done with them can move them).
+ChangeEnvelope envelopeOf(const ChangeData& change, std::vector<ChangeHash> deps, Bytes payload) {
   return ChangeEnvelope{
       .hash = ChangeHash::of(payload),
       .actor = change.actor,
       .seq = change.seq,
       .startOp = change.startOp,
       .opCount = change.ops.size(),
-      .deps = change.deps,
+      .deps = std::move(deps),
       .payload = std::move(payload),
   };
 }
@@ -412,7 +413,7 @@ Result<ParsedChange> parseChange(Bytes payload, std::size_t maxBytes) {
     if (!actor) return malformed(actor.error().message());
     ChangeData data{.actor = std::move(*actor)};
     if (auto ok = ChangeReader(change).read(data); !ok) return ok.error();
-    ChangeEnvelope envelope = envelopeOf(data, std::move(payload));
+    ChangeEnvelope envelope = envelopeOf(data, std::move(data.deps), std::move(payload));
     return ParsedChange{std::move(envelope), std::move(data)};
   } catch (const kj::Exception& e) {
     return malformed(e.getDescription().cStr());
@@ -459,7 +460,7 @@ ChangeEnvelope encodeChange(const ChangeData& change) {
       others.set(i, asData(change.otherActors[i].bytes()));
     }
   }
-  return envelopeOf(change, canonicalBytes(capnp::canonicalize(c.asReader())));
+  return envelopeOf(change, change.deps, canonicalBytes(capnp::canonicalize(c.asReader())));
 }
 
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
