@@ -464,30 +464,45 @@ ChangeEnvelope encodeChange(const ChangeData& change) {
 }
 
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
-  // The size is known exactly, so the snapshot is built in place in the output buffer, in one
-  // segment laid out in preorder: the canonical form, with no second pass or copy.
+  // Written directly in the canonical layout: the root pointer, the Snapshot struct (version,
+  // pointers to the sizes and the blob), the sizes, the blob. A capnp builder would need the
+  // whole buffer zeroed first; this way each byte of the output is written once, and
+  // parseSnapshot checks the layout with capnp's isCanonical all the same.
   constexpr std::size_t kWord = sizeof(capnp::word);
+  constexpr std::size_t kHeaderWords = 4;           // root pointer, one data word, two pointers
+  constexpr std::uint64_t kFourByteElements = 4;    // list element sizes, from the encoding spec
+  constexpr std::uint64_t kByteElements = 2;
   std::size_t blobBytes = 0;
   for (const ChangeEnvelope* c : changes) blobBytes += c->payload.size();
-  const std::size_t sizeWords = (changes.size() * sizeof(std::uint32_t) + kWord - 1) / kWord;
-  // root pointer, Snapshot struct (one data word, two pointers), sizes, blob
-  const std::size_t words = 1 + 3 + sizeWords + blobBytes / kWord;
   // A Cap'n Proto list (the blob is one) holds fewer than 2^29 elements.
   PORTCULLIS_REQUIRE(blobBytes < (std::size_t{1} << 29), "a document of {} bytes is too large to save",
                      blobBytes);
-  Bytes out(words * kWord);
-  capnp::FlatMessageBuilder builder(kj::arrayPtr(reinterpret_cast<capnp::word*>(out.data()), words));
-  auto s = builder.initRoot<schema::Snapshot>();
-  s.setVersion(kSnapshotVersion);
-  auto sizes = s.initSizes(static_cast<unsigned>(changes.size()));
-  auto blob = s.initChanges(static_cast<unsigned>(blobBytes));
-  std::uint8_t* at = blob.begin();
-  for (unsigned i = 0; i < changes.size(); ++i) {
-    const Bytes& payload = changes[i]->payload;
-    sizes.set(i, static_cast<std::uint32_t>(payload.size()));
-    at = std::copy(payload.begin(), payload.end(), at);
+  const std::size_t sizeWords = (changes.size() * sizeof(std::uint32_t) + kWord - 1) / kWord;
+  auto listPointer = [](std::size_t offset, std::uint64_t elementSize, std::size_t count) {
+    return (static_cast<std::uint64_t>(count) << 35) | (elementSize << 32) |
+           (static_cast<std::uint64_t>(offset) << 2) | 1;
+  };
+  const std::uint64_t header[kHeaderWords] = {
+      (std::uint64_t{2} << 48) | (std::uint64_t{1} << 32),
+      kSnapshotVersion,
+      listPointer(kHeaderWords - 3, kFourByteElements, changes.size()),
+      listPointer(sizeWords, kByteElements, blobBytes),
+  };
+  Bytes out;
+  out.reserve((kHeaderWords + sizeWords) * kWord + blobBytes);
+  auto append = [&](std::uint64_t value, std::size_t bytes) {
+    for (std::size_t i = 0; i < bytes; ++i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
+  };
+  for (std::uint64_t word : header) append(word, kWord);
+  for (const ChangeEnvelope* c : changes) append(c->payload.size(), sizeof(std::uint32_t));
+  out.resize((kHeaderWords + sizeWords) * kWord);  // the sizes' padding
+  // Envelopes and payloads are scattered on the heap: asking for a few changes ahead hides
+  // most of the wait for them.
+  constexpr std::size_t kAhead = 8;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    if (i + kAhead < changes.size()) __builtin_prefetch(changes[i + kAhead]->payload.data());
+    out.insert(out.end(), changes[i]->payload.begin(), changes[i]->payload.end());
   }
-  builder.requireFilled();
   return out;
 }
 

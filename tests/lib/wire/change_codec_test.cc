@@ -113,13 +113,10 @@ TEST(ChangeCodec, RejectsAnOpBlobThatIsCutShortOverlongOrFollowedByBytes) {
     expectRejected(withOps(Bytes(kSampleOp.begin(), kSampleOp.begin() + static_cast<std::ptrdiff_t>(n))),
                    Errc::Malformed);
   }
-  Bytes overlong = kSampleOp;
-  overlong.back() = 0x82;  // zigzag(1) as two bytes
-  overlong.push_back(0x00);
-  expectRejected(withOps(overlong), Errc::Malformed);
-  Bytes trailing = kSampleOp;
-  trailing.push_back(0x04);  // the start of a second op, which would be counter 2
-  expectRejected(withOps(trailing), Errc::Malformed);
+  // kSampleOp with zigzag(1) written in two bytes
+  expectRejected(withOps(Bytes{0x04, 0x00, 0x01, 'a', 0x00, 0x82, 0x00}), Errc::Malformed);
+  // kSampleOp, then the start of a second op (which would be counter 2)
+  expectRejected(withOps(Bytes{0x04, 0x00, 0x01, 'a', 0x00, 0x02, 0x04}), Errc::Malformed);
 }
 
 TEST(ChangeCodec, RejectsAnEmptyFieldThatIsPresent) {
