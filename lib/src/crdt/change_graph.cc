@@ -1,15 +1,16 @@
 #include "portcullis/change_graph.h"
 
 #include <algorithm>
-#include <map>
+#include <bit>
 #include <deque>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "detail/assert.h"
-#include "detail/flat_table.h"
 
 namespace portcullis {
 
@@ -20,6 +21,69 @@ struct Node {
   std::uint32_t depsBegin = 0;      // positions of env.deps in Impl::nodes, at
   std::uint32_t depsCount = 0;      // Impl::depPositions[depsBegin, depsBegin + depsCount)
   std::uint64_t generation = 1;     // 1 + the largest generation among deps
+};
+
+// Node positions by change hash, in open addressing over 8-byte slots: the position and 32
+// bits of the hash as a tag. Small slots keep the table in cache; a tag match is confirmed
+// against the node's full hash, so a crafted tag collision costs only a comparison.
+class HashIndex {
+ public:
+  std::optional<std::uint32_t> find(const ChangeHash& h, const std::deque<Node>& nodes) const {
+    if (slots_.empty()) return std::nullopt;
+    const std::uint32_t tag = tagOf(h);
+    for (std::size_t i = home(h);; i = (i + 1) & mask()) {
+      const Slot& slot = slots_[i];
+      if (slot.pos == kEmpty) return std::nullopt;
+      if (slot.tag == tag && nodes[slot.pos].env.hash == h) return slot.pos;
+    }
+  }
+
+  // Adds the node at `pos`, which must be in `nodes` already and not yet in the index.
+  void insert(std::uint32_t pos, const std::deque<Node>& nodes) {
+    reserve(size_ + 1, nodes);
+    place(pos, nodes);
+    ++size_;
+  }
+
+  void reserve(std::size_t n, const std::deque<Node>& nodes) {
+    std::size_t capacity = std::max<std::size_t>(slots_.size(), 16);
+    while (2 * n > capacity) capacity *= 2;
+    if (capacity == slots_.size()) return;
+    std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(capacity));
+    shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
+    for (const Slot& slot : old) {
+      if (slot.pos != kEmpty) place(slot.pos, nodes);
+    }
+  }
+
+ private:
+  static constexpr std::uint32_t kEmpty = 0xFFFFFFFF;
+  struct Slot {
+    std::uint32_t tag = 0;
+    std::uint32_t pos = kEmpty;
+  };
+
+  // The home comes from the hash's first 8 bytes and the tag from the next 4.
+  static std::uint32_t tagOf(const ChangeHash& h) {
+    std::uint32_t tag = 0;
+    for (std::size_t i = 8; i < 12; ++i) tag = (tag << 8) | h.bytes()[i];
+    return tag;
+  }
+  std::size_t home(const ChangeHash& h) const {
+    return static_cast<std::size_t>((std::hash<ChangeHash>{}(h) * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+  std::size_t mask() const { return slots_.size() - 1; }
+
+  void place(std::uint32_t pos, const std::deque<Node>& nodes) {
+    const ChangeHash& h = nodes[pos].env.hash;
+    std::size_t i = home(h);
+    while (slots_[i].pos != kEmpty) i = (i + 1) & mask();
+    slots_[i] = Slot{tagOf(h), pos};
+  }
+
+  std::vector<Slot> slots_;  // a power of two in size, at most half full
+  std::size_t size_ = 0;
+  unsigned shift_ = 64;
 };
 
 Error invalid(const ChangeEnvelope& env, const std::string& why) {
@@ -35,7 +99,10 @@ struct ChangeGraph::Impl {
   std::deque<Node> nodes;  // in the order added (topological)
   std::vector<std::uint32_t> depPositions;  // every node's deps, in one array
   std::vector<std::uint32_t> scratchDeps;   // checkReady's output, reused
-  detail::FlatTable<ChangeHash, std::uint32_t> index;  // hash -> position in nodes
+  HashIndex index;
+
+  std::optional<std::uint32_t> find(const ChangeHash& h) const { return index.find(h, nodes); }
+  bool contains(const ChangeHash& h) const { return find(h).has_value(); }
   std::map<Bytes, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
   std::vector<ChangeHash> heads;                        // ascending; usually one or two
   std::uint64_t maxOp = 0;
@@ -43,8 +110,8 @@ struct ChangeGraph::Impl {
   // tie-break. Entries past `sortedPrefix` are appended unsorted and merged in lazily. Each
   // entry carries its sort key, so that sorting reads one array instead of every node.
   struct CanonicalKey {
-    std::uint64_t generation;
     std::uint64_t hashPrefix;  // the hash's first 8 bytes, big-endian: orders like the hash
+    std::uint32_t generation;  // fits: a generation is at most the number of changes
     std::uint32_t pos;
   };
   mutable std::vector<CanonicalKey> canonical;
@@ -100,7 +167,7 @@ struct ChangeGraph::Impl {
     std::uint64_t expectedStart = 1;
     deps.clear();
     for (const ChangeHash& d : env.deps) {
-      std::uint32_t pos = *index.find(d);
+      const std::uint32_t pos = *find(d);
       deps.push_back(pos);
       expectedStart = std::max(expectedStart, nodes[pos].env.maxOp() + 1);
     }
@@ -131,7 +198,7 @@ struct ChangeGraph::Impl {
       return std::ranges::binary_search(env.deps, h);
     });
     heads.insert(std::ranges::upper_bound(heads, env.hash), env.hash);
-    index[env.hash] = pos;
+
     byActor[env.actor.bytes()].push_back(pos);
     maxOp = std::max(maxOp, env.maxOp());
     std::uint64_t generation = 1;
@@ -144,7 +211,8 @@ struct ChangeGraph::Impl {
     depPositions.insert(depPositions.end(), deps.begin(), deps.end());
     nodes.push_back(Node{std::move(env), depsBegin, static_cast<std::uint32_t>(deps.size()),
                          generation});
-    const CanonicalKey key{generation, hashPrefix, pos};
+    index.insert(pos, nodes);
+    const CanonicalKey key{hashPrefix, static_cast<std::uint32_t>(generation), pos};
     const bool stillSorted = sortedPrefix == canonical.size() &&
                              (canonical.empty() || canonicalLess(canonical.back(), key));
     canonical.push_back(key);
@@ -169,7 +237,7 @@ struct ChangeGraph::Impl {
         auto p = pending.find(c);
         if (p == pending.end()) continue;
         bool ready = std::ranges::all_of(p->second.deps,
-                                         [&](const ChangeHash& d) { return index.contains(d); });
+                                         [&](const ChangeHash& d) { return contains(d); });
         if (!ready) continue;
         ChangeEnvelope env = std::move(p->second);
         pending.erase(p);
@@ -196,17 +264,17 @@ ChangeGraph& ChangeGraph::operator=(ChangeGraph&&) noexcept = default;
 Result<AddOutcome> ChangeGraph::add(ChangeEnvelope env, std::vector<const ChangeEnvelope*>* applied,
                                     std::vector<Error>* rejected) {
   Impl& g = *impl_;
-  if (g.index.contains(env.hash) || g.pending.contains(env.hash)) return AddOutcome::Duplicate;
+  if (g.contains(env.hash) || g.pending.contains(env.hash)) return AddOutcome::Duplicate;
   if (auto ok = Impl::checkShape(env); !ok) return ok.error();
 
-  bool ready = std::ranges::all_of(env.deps, [&](const ChangeHash& d) { return g.index.contains(d); });
+  bool ready = std::ranges::all_of(env.deps, [&](const ChangeHash& d) { return g.contains(d); });
   if (!ready) {
     if (g.pending.size() >= g.options.maxPendingChanges ||
         env.payload.size() > g.options.maxPendingBytes - g.pendingBytes) {
       return Error(Errc::Overloaded, "too many changes are waiting for missing dependencies");
     }
     for (const ChangeHash& d : env.deps) {
-      if (!g.index.contains(d)) g.waiting.emplace(d, env.hash);
+      if (!g.contains(d)) g.waiting.emplace(d, env.hash);
     }
     g.pendingBytes += env.payload.size();
     ChangeHash hash = env.hash;
@@ -231,10 +299,18 @@ const ChangeEnvelope& ChangeGraph::addLocal(ChangeEnvelope env) {
   return g.insert(std::move(env), g.scratchDeps);
 }
 
-bool ChangeGraph::contains(const ChangeHash& hash) const { return impl_->index.contains(hash); }
+void ChangeGraph::reserve(std::size_t changes) {
+  Impl& g = *impl_;
+  const std::size_t total = g.nodes.size() + changes;
+  g.index.reserve(total, g.nodes);
+  g.canonical.reserve(total);
+  g.depPositions.reserve(total);  // most changes have one dep
+}
+
+bool ChangeGraph::contains(const ChangeHash& hash) const { return impl_->contains(hash); }
 
 const ChangeEnvelope* ChangeGraph::find(const ChangeHash& hash) const {
-  const std::uint32_t* pos = impl_->index.find(hash);
+  const auto pos = impl_->find(hash);
   return pos ? &impl_->nodes[*pos].env : nullptr;
 }
 
@@ -247,7 +323,7 @@ std::vector<ChangeHash> ChangeGraph::heads() const {
 std::vector<ChangeHash> ChangeGraph::missingDeps() const {
   std::set<ChangeHash> missing;
   for (const auto& [dep, waiter] : impl_->waiting) {
-    if (!impl_->index.contains(dep) && !impl_->pending.contains(dep)) missing.insert(dep);
+    if (!impl_->contains(dep) && !impl_->pending.contains(dep)) missing.insert(dep);
   }
   return {missing.begin(), missing.end()};
 }
@@ -267,7 +343,7 @@ std::vector<const ChangeEnvelope*> ChangeGraph::changesSince(
   std::vector<bool> known(g.nodes.size(), false);
   std::vector<std::uint32_t> stack;
   for (const ChangeHash& h : heads) {
-    if (const std::uint32_t* pos = g.index.find(h)) stack.push_back(*pos);
+    if (const auto pos = g.find(h)) stack.push_back(*pos);
   }
   while (!stack.empty()) {
     std::uint32_t n = stack.back();

@@ -48,6 +48,12 @@ class DocumentState {
     return add(std::move(parsed->envelope), &parsed->data, report);
   }
 
+  // A hint that about `changes` changes will be added (a load).
+  void reserve(std::size_t changes) {
+    graph_.reserve(changes);
+    ops_->reserve(changes);  // at least one op each, as a rule
+  }
+
   ApplyReport applyChanges(std::span<const Bytes> changes) {
     ApplyReport report;
     for (const Bytes& bytes : changes) {
@@ -516,6 +522,7 @@ Result<Document> Document::load(ByteView snapshot, DocumentOptions options) {
   auto changes = detail::parseSnapshot(snapshot, options.maxSnapshotBytes);
   if (!changes) return std::move(changes).error();
   Document doc(options);
+  doc.state_->reserve(changes->size());
   for (std::size_t i = 0; i < changes->size(); ++i) {
     auto fail = [&](const std::string& why) {
       return Error(Errc::Malformed, "snapshot: change " + std::to_string(i) + ": " + why);

@@ -67,6 +67,9 @@ class OpSet {
   ActorTable& actors() { return actors_; }
   const ActorTable& actors() const { return actors_; }
 
+  // A hint that about `ops` more ops will be applied (a load).
+  void reserve(std::size_t ops) { opStates_.reserve(opStates_.size() + ops); }
+
   // Applies the op with id `id`; every OpRef in `op` uses document actor indexes.
   void apply(const Op& op, OpRef id);
 

@@ -43,6 +43,11 @@ class FlatTable {
   }
   V& operator[](const K& key) { return *tryEmplace(key).first; }
 
+  // Makes room for `n` entries in all, so that inserting them does not grow the table.
+  void reserve(std::size_t n) {
+    while (2 * n > entries_.size()) grow();
+  }
+
  private:
   struct Entry {
     K key{};
