@@ -374,8 +374,11 @@ std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
   };
   if (g.sortedPrefix < g.canonical.size()) {
     auto middle = g.canonical.begin() + static_cast<std::ptrdiff_t>(g.sortedPrefix);
-    std::sort(middle, g.canonical.end(), less);
-    std::inplace_merge(g.canonical.begin(), middle, g.canonical.end(), less);
+    // Changes arrive in causal order, so the appended ones are often sorted already; and they
+    // rarely sort before more than the prefix's tail, so only that tail takes part in the merge.
+    if (!std::is_sorted(middle, g.canonical.end(), less)) std::sort(middle, g.canonical.end(), less);
+    std::inplace_merge(std::upper_bound(g.canonical.begin(), middle, *middle, less), middle,
+                       g.canonical.end(), less);
     g.sortedPrefix = g.canonical.size();
   }
   std::vector<const ChangeEnvelope*> out;
