@@ -254,6 +254,26 @@ TEST(ChangeCodec, SnapshotRejectsSizesThatDoNotSplitItsChanges) {
   }
 }
 
+TEST(ChangeCodec, SnapshotRoundTripsAnyNumberOfChanges) {
+  // 0 and odd counts leave the list of sizes empty or padded to a word.
+  std::vector<ChangeEnvelope> envelopes;
+  for (std::uint64_t seq = 1; seq <= 3; ++seq) {
+    ChangeData c = sample();
+    c.seq = seq;
+    c.startOp = seq;
+    if (!envelopes.empty()) c.deps = {envelopes.back().hash};
+    envelopes.push_back(encodeChange(c));
+  }
+  for (std::size_t n = 0; n <= envelopes.size(); ++n) {
+    std::vector<const ChangeEnvelope*> order;
+    for (std::size_t i = 0; i < n; ++i) order.push_back(&envelopes[i]);
+    auto parts = parseSnapshot(encodeSnapshot(order), 1 << 20);
+    ASSERT_TRUE(parts.has_value()) << n << ": " << parts.error().message();
+    ASSERT_EQ(parts->size(), n);
+    for (std::size_t i = 0; i < n; ++i) EXPECT_EQ((*parts)[i], envelopes[i].payload);
+  }
+}
+
 TEST(ChangeCodec, SnapshotRejectsTruncationAndSize) {
   ChangeEnvelope a = encodeChange(sample());
   Bytes snapshot = encodeSnapshot({&a});
