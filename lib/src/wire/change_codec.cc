@@ -472,30 +472,34 @@ Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
   constexpr std::size_t kHeaderWords = 4;           // root pointer, one data word, two pointers
   constexpr std::uint64_t kFourByteElements = 4;    // list element sizes, from the encoding spec
   constexpr std::uint64_t kByteElements = 2;
-  std::size_t blobBytes = 0;
-  for (const ChangeEnvelope* c : changes) blobBytes += c->payload.size();
-  // A Cap'n Proto list (the blob is one) holds fewer than 2^29 elements.
-  PORTCULLIS_REQUIRE(blobBytes < (std::size_t{1} << 29), "a document of {} bytes is too large to save",
-                     blobBytes);
-  const std::size_t sizeWords = (changes.size() * sizeof(std::uint32_t) + kWord - 1) / kWord;
   auto listPointer = [](std::size_t offset, std::uint64_t elementSize, std::size_t count) {
     return (static_cast<std::uint64_t>(count) << 35) | (elementSize << 32) |
            (static_cast<std::uint64_t>(offset) << 2) | 1;
   };
+  auto store = [](std::uint8_t* at, std::uint64_t value, std::size_t bytes) {
+    for (std::size_t i = 0; i < bytes; ++i) at[i] = static_cast<std::uint8_t>(value >> (8 * i));
+  };
+  // The header and the sizes first (zeroed: the sizes' padding), then the blob once its size
+  // is known; reserving it then moves only this small prefix.
+  const std::size_t sizeWords = (changes.size() * sizeof(std::uint32_t) + kWord - 1) / kWord;
+  Bytes out((kHeaderWords + sizeWords) * kWord);
+  std::size_t blobBytes = 0;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const std::size_t size = changes[i]->payload.size();
+    store(out.data() + kHeaderWords * kWord + i * sizeof(std::uint32_t), size, sizeof(std::uint32_t));
+    blobBytes += size;
+  }
+  // A Cap'n Proto list (the blob is one) holds fewer than 2^29 elements.
+  PORTCULLIS_REQUIRE(blobBytes < (std::size_t{1} << 29), "a document of {} bytes is too large to save",
+                     blobBytes);
   const std::uint64_t header[kHeaderWords] = {
       (std::uint64_t{2} << 48) | (std::uint64_t{1} << 32),
       kSnapshotVersion,
       listPointer(kHeaderWords - 3, kFourByteElements, changes.size()),
       listPointer(sizeWords, kByteElements, blobBytes),
   };
-  Bytes out;
-  out.reserve((kHeaderWords + sizeWords) * kWord + blobBytes);
-  auto append = [&](std::uint64_t value, std::size_t bytes) {
-    for (std::size_t i = 0; i < bytes; ++i) out.push_back(static_cast<std::uint8_t>(value >> (8 * i)));
-  };
-  for (std::uint64_t word : header) append(word, kWord);
-  for (const ChangeEnvelope* c : changes) append(c->payload.size(), sizeof(std::uint32_t));
-  out.resize((kHeaderWords + sizeWords) * kWord);  // the sizes' padding
+  for (std::size_t i = 0; i < kHeaderWords; ++i) store(out.data() + i * kWord, header[i], kWord);
+  out.reserve(out.size() + blobBytes);
   // Envelopes and payloads are scattered on the heap: asking for a few changes ahead hides
   // most of the wait for them.
   constexpr std::size_t kAhead = 8;
