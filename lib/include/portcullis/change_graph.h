@@ -78,6 +78,10 @@ class PORTCULLIS_EXPORT ChangeGraph {
   // Preconditions (bugs if violated): deps == heads(), valid seq and startOp.
   const ChangeEnvelope& addLocal(ChangeEnvelope envelope);
 
+  // A hint that about `changes` more changes will be added (a load): their storage is
+  // allocated once instead of grown step by step.
+  void reserve(std::size_t changes);
+
   bool contains(const ChangeHash& hash) const;
   const ChangeEnvelope* find(const ChangeHash& hash) const;
   // Number of changes in the graph (not counting queued ones).

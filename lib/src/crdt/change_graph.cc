@@ -1,8 +1,10 @@
 #include "portcullis/change_graph.h"
 
 #include <algorithm>
-#include <map>
+#include <bit>
 #include <deque>
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -16,8 +18,72 @@ namespace {
 
 struct Node {
   ChangeEnvelope env;
-  std::vector<std::uint32_t> deps;  // positions of env.deps in Impl::nodes
+  std::uint32_t depsBegin = 0;      // positions of env.deps in Impl::nodes, at
+  std::uint32_t depsCount = 0;      // Impl::depPositions[depsBegin, depsBegin + depsCount)
   std::uint64_t generation = 1;     // 1 + the largest generation among deps
+};
+
+// Node positions by change hash, in open addressing over 8-byte slots: the position and 32
+// bits of the hash as a tag. Small slots keep the table in cache; a tag match is confirmed
+// against the node's full hash, so a crafted tag collision costs only a comparison.
+class HashIndex {
+ public:
+  std::optional<std::uint32_t> find(const ChangeHash& h, const std::deque<Node>& nodes) const {
+    if (slots_.empty()) return std::nullopt;
+    const std::uint32_t tag = tagOf(h);
+    for (std::size_t i = home(h);; i = (i + 1) & mask()) {
+      const Slot& slot = slots_[i];
+      if (slot.pos == kEmpty) return std::nullopt;
+      if (slot.tag == tag && nodes[slot.pos].env.hash == h) return slot.pos;
+    }
+  }
+
+  // Adds the node at `pos`, which must be in `nodes` already and not yet in the index.
+  void insert(std::uint32_t pos, const std::deque<Node>& nodes) {
+    reserve(size_ + 1, nodes);
+    place(pos, nodes);
+    ++size_;
+  }
+
+  void reserve(std::size_t n, const std::deque<Node>& nodes) {
+    std::size_t capacity = std::max<std::size_t>(slots_.size(), 16);
+    while (2 * n > capacity) capacity *= 2;
+    if (capacity == slots_.size()) return;
+    std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(capacity));
+    shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
+    for (const Slot& slot : old) {
+      if (slot.pos != kEmpty) place(slot.pos, nodes);
+    }
+  }
+
+ private:
+  static constexpr std::uint32_t kEmpty = 0xFFFFFFFF;
+  struct Slot {
+    std::uint32_t tag = 0;
+    std::uint32_t pos = kEmpty;
+  };
+
+  // The home comes from the hash's first 8 bytes and the tag from the next 4.
+  static std::uint32_t tagOf(const ChangeHash& h) {
+    std::uint32_t tag = 0;
+    for (std::size_t i = 8; i < 12; ++i) tag = (tag << 8) | h.bytes()[i];
+    return tag;
+  }
+  std::size_t home(const ChangeHash& h) const {
+    return static_cast<std::size_t>((std::hash<ChangeHash>{}(h) * 0x9E3779B97F4A7C15ull) >> shift_);
+  }
+  std::size_t mask() const { return slots_.size() - 1; }
+
+  void place(std::uint32_t pos, const std::deque<Node>& nodes) {
+    const ChangeHash& h = nodes[pos].env.hash;
+    std::size_t i = home(h);
+    while (slots_[i].pos != kEmpty) i = (i + 1) & mask();
+    slots_[i] = Slot{tagOf(h), pos};
+  }
+
+  std::vector<Slot> slots_;  // a power of two in size, at most half full
+  std::size_t size_ = 0;
+  unsigned shift_ = 64;
 };
 
 Error invalid(const ChangeEnvelope& env, const std::string& why) {
@@ -31,20 +97,30 @@ Error invalid(const ChangeEnvelope& env, const std::string& why) {
 struct ChangeGraph::Impl {
   ChangeGraphOptions options;
   std::deque<Node> nodes;  // in the order added (topological)
-  std::unordered_map<ChangeHash, std::uint32_t> index;
+  std::vector<std::uint32_t> depPositions;  // every node's deps, in one array
+  std::vector<std::uint32_t> scratchDeps;   // checkReady's output, reused
+  HashIndex index;
+
+  std::optional<std::uint32_t> find(const ChangeHash& h) const { return index.find(h, nodes); }
+  bool contains(const ChangeHash& h) const { return find(h).has_value(); }
   std::map<Bytes, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
   std::vector<ChangeHash> heads;                        // ascending; usually one or two
   std::uint64_t maxOp = 0;
-  // The canonical order: positions sorted by (generation, hash), which is topological with
-  // hash tie-break. Positions past `sortedPrefix` are appended unsorted and merged in lazily.
-  mutable std::vector<std::uint32_t> canonical;
+  // The canonical order: sorted by (generation, hash), which is topological with hash
+  // tie-break. Entries past `sortedPrefix` are appended unsorted and merged in lazily. Each
+  // entry carries its sort key, so that sorting reads one array instead of every node.
+  struct CanonicalKey {
+    std::uint64_t hashPrefix;  // the hash's first 8 bytes, big-endian: orders like the hash
+    std::uint32_t generation;  // fits: a generation is at most the number of changes
+    std::uint32_t pos;
+  };
+  mutable std::vector<CanonicalKey> canonical;
   mutable std::size_t sortedPrefix = 0;
 
-  bool canonicalLess(std::uint32_t a, std::uint32_t b) const {
-    if (nodes[a].generation != nodes[b].generation) {
-      return nodes[a].generation < nodes[b].generation;
-    }
-    return nodes[a].env.hash < nodes[b].env.hash;
+  bool canonicalLess(const CanonicalKey& a, const CanonicalKey& b) const {
+    if (a.generation != b.generation) return a.generation < b.generation;
+    if (a.hashPrefix != b.hashPrefix) return a.hashPrefix < b.hashPrefix;
+    return nodes[a.pos].env.hash < nodes[b.pos].env.hash;
   }
 
   std::unordered_map<ChangeHash, ChangeEnvelope> pending;
@@ -66,6 +142,10 @@ struct ChangeGraph::Impl {
 
   // Is the change at `target` in the causal past of `deps`? Only changes whose startOp is above
   // target's last op can descend from it, which keeps the walk to what came after it.
+  std::span<const std::uint32_t> depsOf(std::uint32_t n) const {
+    return std::span(depPositions).subspan(nodes[n].depsBegin, nodes[n].depsCount);
+  }
+
   bool inPast(std::uint32_t target, const std::vector<std::uint32_t>& deps) const {
     if (std::ranges::find(deps, target) != deps.end()) return true;  // the usual case
     const std::uint64_t floor = nodes[target].env.maxOp();
@@ -76,7 +156,8 @@ struct ChangeGraph::Impl {
       stack.pop_back();
       if (n == target) return true;
       if (nodes[n].env.startOp <= floor || !seen.insert(n).second) continue;
-      stack.insert(stack.end(), nodes[n].deps.begin(), nodes[n].deps.end());
+      auto d = depsOf(n);
+      stack.insert(stack.end(), d.begin(), d.end());
     }
     return false;
   }
@@ -86,7 +167,7 @@ struct ChangeGraph::Impl {
     std::uint64_t expectedStart = 1;
     deps.clear();
     for (const ChangeHash& d : env.deps) {
-      std::uint32_t pos = index.at(d);
+      const std::uint32_t pos = *find(d);
       deps.push_back(pos);
       expectedStart = std::max(expectedStart, nodes[pos].env.maxOp() + 1);
     }
@@ -111,21 +192,30 @@ struct ChangeGraph::Impl {
     return {};
   }
 
-  const ChangeEnvelope& insert(ChangeEnvelope env, std::vector<std::uint32_t> deps) {
+  const ChangeEnvelope& insert(ChangeEnvelope env, const std::vector<std::uint32_t>& deps) {
     auto pos = static_cast<std::uint32_t>(nodes.size());
     std::erase_if(heads, [&](const ChangeHash& h) {
       return std::ranges::binary_search(env.deps, h);
     });
     heads.insert(std::ranges::upper_bound(heads, env.hash), env.hash);
-    index.emplace(env.hash, pos);
+
     byActor[env.actor.bytes()].push_back(pos);
     maxOp = std::max(maxOp, env.maxOp());
     std::uint64_t generation = 1;
     for (std::uint32_t d : deps) generation = std::max(generation, nodes[d].generation + 1);
-    nodes.push_back(Node{std::move(env), std::move(deps), generation});
+    std::uint64_t hashPrefix = 0;
+    for (std::size_t i = 0; i < sizeof hashPrefix; ++i) {
+      hashPrefix = (hashPrefix << 8) | env.hash.bytes()[i];
+    }
+    const auto depsBegin = static_cast<std::uint32_t>(depPositions.size());
+    depPositions.insert(depPositions.end(), deps.begin(), deps.end());
+    nodes.push_back(Node{std::move(env), depsBegin, static_cast<std::uint32_t>(deps.size()),
+                         generation});
+    index.insert(pos, nodes);
+    const CanonicalKey key{hashPrefix, static_cast<std::uint32_t>(generation), pos};
     const bool stillSorted = sortedPrefix == canonical.size() &&
-                             (canonical.empty() || canonicalLess(canonical.back(), pos));
-    canonical.push_back(pos);
+                             (canonical.empty() || canonicalLess(canonical.back(), key));
+    canonical.push_back(key);
     if (stillSorted) ++sortedPrefix;
     return nodes.back().env;
   }
@@ -133,8 +223,9 @@ struct ChangeGraph::Impl {
   // Moves queued changes whose last missing dep was `arrived` into the graph, transitively.
   void release(const ChangeHash& arrived, std::vector<const ChangeEnvelope*>* applied,
                std::vector<Error>* rejected) {
+    if (waiting.empty()) return;  // the usual case, and then nothing is allocated
     std::vector<ChangeHash> work{arrived};
-    std::vector<std::uint32_t> deps;
+    std::vector<std::uint32_t>& deps = scratchDeps;
     while (!work.empty()) {
       ChangeHash h = work.back();
       work.pop_back();
@@ -146,7 +237,7 @@ struct ChangeGraph::Impl {
         auto p = pending.find(c);
         if (p == pending.end()) continue;
         bool ready = std::ranges::all_of(p->second.deps,
-                                         [&](const ChangeHash& d) { return index.contains(d); });
+                                         [&](const ChangeHash& d) { return contains(d); });
         if (!ready) continue;
         ChangeEnvelope env = std::move(p->second);
         pending.erase(p);
@@ -173,17 +264,17 @@ ChangeGraph& ChangeGraph::operator=(ChangeGraph&&) noexcept = default;
 Result<AddOutcome> ChangeGraph::add(ChangeEnvelope env, std::vector<const ChangeEnvelope*>* applied,
                                     std::vector<Error>* rejected) {
   Impl& g = *impl_;
-  if (g.index.contains(env.hash) || g.pending.contains(env.hash)) return AddOutcome::Duplicate;
+  if (g.contains(env.hash) || g.pending.contains(env.hash)) return AddOutcome::Duplicate;
   if (auto ok = Impl::checkShape(env); !ok) return ok.error();
 
-  bool ready = std::ranges::all_of(env.deps, [&](const ChangeHash& d) { return g.index.contains(d); });
+  bool ready = std::ranges::all_of(env.deps, [&](const ChangeHash& d) { return g.contains(d); });
   if (!ready) {
     if (g.pending.size() >= g.options.maxPendingChanges ||
         env.payload.size() > g.options.maxPendingBytes - g.pendingBytes) {
       return Error(Errc::Overloaded, "too many changes are waiting for missing dependencies");
     }
     for (const ChangeHash& d : env.deps) {
-      if (!g.index.contains(d)) g.waiting.emplace(d, env.hash);
+      if (!g.contains(d)) g.waiting.emplace(d, env.hash);
     }
     g.pendingBytes += env.payload.size();
     ChangeHash hash = env.hash;
@@ -191,9 +282,8 @@ Result<AddOutcome> ChangeGraph::add(ChangeEnvelope env, std::vector<const Change
     return AddOutcome::Queued;
   }
 
-  std::vector<std::uint32_t> deps;
-  if (auto ok = g.checkReady(env, deps); !ok) return ok.error();
-  const ChangeEnvelope& added = g.insert(std::move(env), std::move(deps));
+  if (auto ok = g.checkReady(env, g.scratchDeps); !ok) return ok.error();
+  const ChangeEnvelope& added = g.insert(std::move(env), g.scratchDeps);
   if (applied) applied->push_back(&added);
   g.release(added.hash, applied, rejected);
   return AddOutcome::Applied;
@@ -201,20 +291,27 @@ Result<AddOutcome> ChangeGraph::add(ChangeEnvelope env, std::vector<const Change
 
 const ChangeEnvelope& ChangeGraph::addLocal(ChangeEnvelope env) {
   Impl& g = *impl_;
-  std::vector<std::uint32_t> deps;
   PORTCULLIS_ASSERT(std::ranges::equal(env.deps, g.heads), "a local change must build on the heads");
   auto ok = Impl::checkShape(env);
   PORTCULLIS_ASSERT(ok.has_value(), "{}", ok ? "" : ok.error().message());
-  ok = g.checkReady(env, deps);
+  ok = g.checkReady(env, g.scratchDeps);
   PORTCULLIS_ASSERT(ok.has_value(), "{}", ok ? "" : ok.error().message());
-  return g.insert(std::move(env), std::move(deps));
+  return g.insert(std::move(env), g.scratchDeps);
 }
 
-bool ChangeGraph::contains(const ChangeHash& hash) const { return impl_->index.contains(hash); }
+void ChangeGraph::reserve(std::size_t changes) {
+  Impl& g = *impl_;
+  const std::size_t total = g.nodes.size() + changes;
+  g.index.reserve(total, g.nodes);
+  g.canonical.reserve(total);
+  g.depPositions.reserve(total);  // most changes have one dep
+}
+
+bool ChangeGraph::contains(const ChangeHash& hash) const { return impl_->contains(hash); }
 
 const ChangeEnvelope* ChangeGraph::find(const ChangeHash& hash) const {
-  auto it = impl_->index.find(hash);
-  return it == impl_->index.end() ? nullptr : &impl_->nodes[it->second].env;
+  const auto pos = impl_->find(hash);
+  return pos ? &impl_->nodes[*pos].env : nullptr;
 }
 
 std::size_t ChangeGraph::size() const { return impl_->nodes.size(); }
@@ -226,7 +323,7 @@ std::vector<ChangeHash> ChangeGraph::heads() const {
 std::vector<ChangeHash> ChangeGraph::missingDeps() const {
   std::set<ChangeHash> missing;
   for (const auto& [dep, waiter] : impl_->waiting) {
-    if (!impl_->index.contains(dep) && !impl_->pending.contains(dep)) missing.insert(dep);
+    if (!impl_->contains(dep) && !impl_->pending.contains(dep)) missing.insert(dep);
   }
   return {missing.begin(), missing.end()};
 }
@@ -246,14 +343,15 @@ std::vector<const ChangeEnvelope*> ChangeGraph::changesSince(
   std::vector<bool> known(g.nodes.size(), false);
   std::vector<std::uint32_t> stack;
   for (const ChangeHash& h : heads) {
-    if (auto it = g.index.find(h); it != g.index.end()) stack.push_back(it->second);
+    if (const auto pos = g.find(h)) stack.push_back(*pos);
   }
   while (!stack.empty()) {
     std::uint32_t n = stack.back();
     stack.pop_back();
     if (known[n]) continue;
     known[n] = true;
-    stack.insert(stack.end(), g.nodes[n].deps.begin(), g.nodes[n].deps.end());
+    auto d = g.depsOf(n);
+    stack.insert(stack.end(), d.begin(), d.end());
   }
   std::vector<const ChangeEnvelope*> out;
   for (std::size_t i = 0; i < g.nodes.size(); ++i) {
@@ -271,16 +369,21 @@ std::vector<const ChangeEnvelope*> ChangeGraph::changes() const {
 
 std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
   const Impl& g = *impl_;
-  auto less = [&](std::uint32_t a, std::uint32_t b) { return g.canonicalLess(a, b); };
+  auto less = [&](const Impl::CanonicalKey& a, const Impl::CanonicalKey& b) {
+    return g.canonicalLess(a, b);
+  };
   if (g.sortedPrefix < g.canonical.size()) {
     auto middle = g.canonical.begin() + static_cast<std::ptrdiff_t>(g.sortedPrefix);
-    std::sort(middle, g.canonical.end(), less);
-    std::inplace_merge(g.canonical.begin(), middle, g.canonical.end(), less);
+    // Changes arrive in causal order, so the appended ones are often sorted already; and they
+    // rarely sort before more than the prefix's tail, so only that tail takes part in the merge.
+    if (!std::is_sorted(middle, g.canonical.end(), less)) std::sort(middle, g.canonical.end(), less);
+    std::inplace_merge(std::upper_bound(g.canonical.begin(), middle, *middle, less), middle,
+                       g.canonical.end(), less);
     g.sortedPrefix = g.canonical.size();
   }
   std::vector<const ChangeEnvelope*> out;
   out.reserve(g.canonical.size());
-  for (std::uint32_t i : g.canonical) out.push_back(&g.nodes[i].env);
+  for (const Impl::CanonicalKey& k : g.canonical) out.push_back(&g.nodes[k.pos].env);
   return out;
 }
 

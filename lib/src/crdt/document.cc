@@ -26,7 +26,8 @@ class DocumentState {
   // is the envelope's decoded change, which spares decoding it again.
   Result<AddOutcome> add(ChangeEnvelope env, ChangeData* decoded, ApplyReport* report) {
     PORTCULLIS_REQUIRE(!txOpen_, "changes cannot be applied while a transaction is open");
-    std::vector<const ChangeEnvelope*> applied;
+    std::vector<const ChangeEnvelope*>& applied = applied_;
+    applied.clear();
     const ChangeHash offered = env.hash;
     auto outcome = graph_.add(std::move(env), &applied, report ? &report->rejected : nullptr);
     for (const ChangeEnvelope* e : applied) {
@@ -67,6 +68,12 @@ class DocumentState {
       return Error(Errc::Malformed, "a sealed change's header does not match what it holds");
     }
     return plain;
+  }
+
+  // A hint that about `changes` changes will be added (a load).
+  void reserve(std::size_t changes) {
+    graph_.reserve(changes);
+    ops_->reserve(changes);  // at least one op each, as a rule
   }
 
   ApplyReport applyChanges(std::span<const Bytes> changes) {
@@ -242,7 +249,8 @@ class DocumentState {
 
   // Applies a decoded change's ops, rewriting their actor indexes to the document's.
   void applyOps(ChangeData& change) {
-    std::vector<std::uint32_t> table{ops_->actors().intern(change.actor)};
+    std::vector<std::uint32_t>& table = actorMap_;
+    table.assign(1, ops_->actors().intern(change.actor));
     for (const ActorId& a : change.otherActors) table.push_back(ops_->actors().intern(a));
     auto docRef = [&](OpRef r) { return r.counter == 0 ? r : OpRef{r.counter, table[r.actor]}; };
     for (std::size_t i = 0; i < change.ops.size(); ++i) {
@@ -267,6 +275,9 @@ class DocumentState {
   bool txOpen_ = false;
   std::vector<Op> txOps_;
   std::uint64_t txStart_ = 0;
+  // Scratch space of add() and applyOps(), kept to spare an allocation per change.
+  std::vector<const ChangeEnvelope*> applied_;
+  std::vector<std::uint32_t> actorMap_;
 };
 
 }  // namespace detail
@@ -549,6 +560,7 @@ Result<Document> Document::load(ByteView snapshot, DocumentOptions options) {
   auto changes = detail::parseSnapshot(snapshot, options.maxSnapshotBytes);
   if (!changes) return std::move(changes).error();
   Document doc(options);
+  doc.state_->reserve(changes->size());
   for (std::size_t i = 0; i < changes->size(); ++i) {
     auto fail = [&](const std::string& why) {
       return Error(Errc::Malformed, "snapshot: change " + std::to_string(i) + ": " + why);

@@ -1,6 +1,7 @@
 #include "crdt/op_set.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "detail/assert.h"
 
@@ -27,12 +28,12 @@ std::optional<std::uint32_t> ActorTable::find(const Bytes& actor) const {
 OpSet::OpSet() {
   auto root = std::make_unique<Object>();
   root->type = ObjType::Map;
-  objects_.emplace(kRoot, std::move(root));
+  objects_[kRoot] = std::move(root);
 }
 
 const Object* OpSet::findObject(OpRef id) const {
-  auto it = objects_.find(id);
-  return it == objects_.end() ? nullptr : it->second.get();
+  const auto* object = objects_.find(id);
+  return object ? object->get() : nullptr;
 }
 
 std::int64_t OpSet::counterValue(const Entry& entry) const {
@@ -63,11 +64,10 @@ void OpSet::apply(const Op& op, OpRef id) {
 }
 
 void OpSet::supersede(OpRef id) {
-  superseded_.insert(id);
-  auto it = visibleAt_.find(id);
-  if (it == visibleAt_.end()) return;
-  Slot& slot = *it->second;
-  visibleAt_.erase(it);
+  OpState& state = opStates_[id];
+  state.superseded = true;
+  if (state.visibleAt == nullptr) return;
+  Slot& slot = *std::exchange(state.visibleAt, nullptr);
   auto e = std::find_if(slot.entries.begin(), slot.entries.end(),
                         [&](const Entry& x) { return x.id == id; });
   PORTCULLIS_ASSERT(e != slot.entries.end(), "visible value missing from its slot");
@@ -76,11 +76,12 @@ void OpSet::supersede(OpRef id) {
 }
 
 void OpSet::addEntry(Slot& slot, Entry entry) {
-  if (superseded_.contains(entry.id)) return;  // named in a pred before it arrived
+  OpState& state = opStates_[entry.id];
+  if (state.superseded) return;  // named in a pred before it arrived
   const bool wasVisible = !slot.entries.empty();
   auto pos = std::find_if(slot.entries.begin(), slot.entries.end(),
                           [&](const Entry& x) { return actors_.less(entry.id, x.id); });
-  visibleAt_[entry.id] = &slot;
+  state.visibleAt = &slot;
   slot.entries.insert(pos, std::move(entry));
   if (slot.elem) slot.elem->owner->seq.updateVisibility(slot.elem, wasVisible);
 }
@@ -88,9 +89,9 @@ void OpSet::addEntry(Slot& slot, Entry entry) {
 void OpSet::wait(OpRef missing, const Op& op, OpRef id) { waiting_.emplace(missing, std::pair{op, id}); }
 
 void OpSet::place(const Op& op, OpRef id) {
-  auto objIt = objects_.find(op.obj);
-  if (objIt == objects_.end()) return wait(op.obj, op, id);
-  Object& obj = *objIt->second;
+  const auto* objPtr = objects_.find(op.obj);
+  if (objPtr == nullptr) return wait(op.obj, op, id);
+  Object& obj = **objPtr;
   if (op.elemKey != (obj.type != ObjType::Map)) return;  // wrong key kind: ignored everywhere
 
   Slot* slot = nullptr;
@@ -100,15 +101,15 @@ void OpSet::place(const Op& op, OpRef id) {
   } else {
     Elem* ref = nullptr;
     if (!(op.insert && op.elem == kRoot)) {
-      auto r = elems_.find(op.elem);
-      if (r == elems_.end()) return wait(op.elem, op, id);
-      ref = r->second;
+      const OpState* r = opStates_.find(op.elem);
+      if (r == nullptr || r->elem == nullptr) return wait(op.elem, op, id);
+      ref = r->elem;
       if (ref->owner != &obj) return;  // an element of another object: ignored everywhere
     }
     if (op.insert) {
       placed = obj.seq.newElem(id, &obj);
       obj.seq.place(ref, placed, actors_);
-      elems_.emplace(id, placed);
+      opStates_[id].elem = placed;
       slot = &placed->slot;
     } else {
       slot = &ref->slot;
@@ -121,7 +122,7 @@ void OpSet::place(const Op& op, OpRef id) {
       auto made = std::make_unique<Object>();
       made->type = madeType(op.action);
       made->depth = obj.depth + 1;
-      objects_.emplace(id, std::move(made));
+      objects_[id] = std::move(made);
       entry.object = madeType(op.action);
     } else {
       entry.value = Null{};  // too deep: reads as null, alike everywhere

@@ -19,11 +19,11 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "crdt/op.h"
 #include "crdt/sequence.h"
+#include "detail/flat_table.h"
 
 namespace portcullis::detail {
 
@@ -67,6 +67,9 @@ class OpSet {
   ActorTable& actors() { return actors_; }
   const ActorTable& actors() const { return actors_; }
 
+  // A hint that about `ops` more ops will be applied (a load).
+  void reserve(std::size_t ops) { opStates_.reserve(opStates_.size() + ops); }
+
   // Applies the op with id `id`; every OpRef in `op` uses document actor indexes.
   void apply(const Op& op, OpRef id);
 
@@ -80,11 +83,16 @@ class OpSet {
   void addEntry(Slot& slot, Entry entry);
   void wait(OpRef missing, const Op& op, OpRef id);
 
+  // What is known of one op id; most ops are looked up here once or twice.
+  struct OpState {
+    Elem* elem = nullptr;        // the list element it inserted
+    Slot* visibleAt = nullptr;   // where its value is visible
+    bool superseded = false;     // some op named it in pred (perhaps before it arrived)
+  };
+
   ActorTable actors_;
-  std::unordered_map<OpRef, std::unique_ptr<Object>> objects_;
-  std::unordered_map<OpRef, Elem*> elems_;
-  std::unordered_map<OpRef, Slot*> visibleAt_;  // where each visible value sits
-  std::unordered_set<OpRef> superseded_;
+  FlatTable<OpRef, std::unique_ptr<Object>> objects_;
+  FlatTable<OpRef, OpState> opStates_;
   std::unordered_map<OpRef, std::uint64_t> increments_;
   std::unordered_multimap<OpRef, std::pair<Op, OpRef>> waiting_;  // missing id -> op, its id
   std::vector<OpRef> arrived_;  // placed ids whose waiters are still to be released

@@ -1,5 +1,8 @@
 // The plaintext framed channel and the read helper every handshake uses.
 
+#include <algorithm>
+#include <cstdint>
+
 #include "portcullis/auth_provider.h"
 #include "portcullis/network_adapter.h"
 
@@ -67,6 +70,8 @@ class FramedChannel final : public MessageChannel {
 
 std::unique_ptr<MessageChannel> makeFramedChannel(std::unique_ptr<Stream> stream,
                                                   std::size_t maxFrameBytes) {
+  // The length prefix is 32 bits.
+  maxFrameBytes = std::min<std::size_t>(maxFrameBytes, UINT32_MAX);
   return std::make_unique<FramedChannel>(std::move(stream), maxFrameBytes);
 }
 

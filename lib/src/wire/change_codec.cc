@@ -5,11 +5,13 @@
 #include <kj/exception.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "change.capnp.h"
 #include "detail/assert.h"
 #include "detail/utf8.h"
+#include "wire/capnp_util.h"
 
 namespace portcullis::detail {
 namespace {
@@ -17,29 +19,9 @@ namespace {
 namespace schema = ::portcullis::schema;
 
 constexpr unsigned kNestingLimit = 16;
-constexpr std::uint32_t kSnapshotVersion = 1;
+constexpr std::uint32_t kSnapshotVersion = 2;
 
 Error malformed(std::string what) { return Error(Errc::Malformed, "change: " + std::move(what)); }
-
-// Capnp reads words; peer bytes may sit at any address, so unaligned input is copied.
-class AlignedWords {
- public:
-  explicit AlignedWords(ByteView bytes) {
-    if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(capnp::word) == 0) {
-      words_ = kj::arrayPtr(reinterpret_cast<const capnp::word*>(bytes.data()),
-                            bytes.size() / sizeof(capnp::word));
-    } else {
-      copy_ = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-      std::memcpy(copy_.begin(), bytes.data(), bytes.size());
-      words_ = copy_.asPtr();
-    }
-  }
-  kj::ArrayPtr<const capnp::word> words() const { return words_; }
-
- private:
-  kj::Array<capnp::word> copy_;
-  kj::ArrayPtr<const capnp::word> words_;
-};
 
 capnp::ReaderOptions readerOptions(std::size_t words) {
   capnp::ReaderOptions options;
@@ -50,166 +32,315 @@ capnp::ReaderOptions readerOptions(std::size_t words) {
   return options;
 }
 
-ByteView view(capnp::Data::Reader d) { return ByteView(d.begin(), d.size()); }
-std::string_view view(capnp::Text::Reader t) { return std::string_view(t.begin(), t.size()); }
+std::string_view chars(ByteView b) {
+  return std::string_view(reinterpret_cast<const char*>(b.data()), b.size());
+}
 
-// Validates a Change while decoding it. `table_` holds the change's actor table (author first).
+bool lessBytes(ByteView a, ByteView b) { return std::ranges::lexicographical_compare(a, b); }
+
+// The op blob's head byte (change.capnp, `Change.ops`).
+enum class OpCode : std::uint8_t {
+  Delete, Null, False, True, Int, Float64, Str, Bytes, Counter, Increment, MakeMap, MakeList,
+  MakeText,
+};
+constexpr std::uint8_t kCodeMask = 0x0F;
+constexpr std::uint8_t kInsertFlag = 0x10;
+constexpr std::uint8_t kElemKeyFlag = 0x20;
+constexpr std::uint8_t kKnownBits = kCodeMask | kInsertFlag | kElemKeyFlag;
+constexpr std::uint8_t kCodeCount = static_cast<std::uint8_t>(OpCode::MakeText) + 1;
+
+std::uint64_t zigzag(std::int64_t v) {
+  return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+std::int64_t unzigzag(std::uint64_t u) {
+  return static_cast<std::int64_t>((u >> 1) ^ (~(u & 1) + 1));
+}
+
+// Writes the op blob.
+class OpWriter {
+ public:
+  void op(const Op& op) {
+    const OpCode code = codeOf(op);
+    out_.push_back(static_cast<std::uint8_t>(static_cast<std::uint8_t>(code) |
+                                             (op.insert ? kInsertFlag : 0) |
+                                             (op.elemKey ? kElemKeyFlag : 0)));
+    ref(op.obj);
+    if (op.elemKey) {
+      ref(op.elem);
+    } else {
+      blob(ByteView(reinterpret_cast<const std::uint8_t*>(op.mapKey.data()), op.mapKey.size()));
+    }
+    varint(op.pred.size());
+    for (OpRef p : op.pred) ref(p);
+    switch (code) {
+      case OpCode::Int: varint(zigzag(std::get<std::int64_t>(op.value))); break;
+      case OpCode::Counter: varint(zigzag(std::get<Counter>(op.value).value)); break;
+      case OpCode::Increment: varint(zigzag(op.delta)); break;
+      case OpCode::Float64: {
+        const auto bits = std::bit_cast<std::uint64_t>(std::get<double>(op.value));
+        for (int i = 0; i < 8; ++i) out_.push_back(static_cast<std::uint8_t>(bits >> (8 * i)));
+        break;
+      }
+      case OpCode::Str: {
+        const std::string& str = std::get<std::string>(op.value);
+        blob(ByteView(reinterpret_cast<const std::uint8_t*>(str.data()), str.size()));
+        break;
+      }
+      case OpCode::Bytes: blob(std::get<Bytes>(op.value)); break;
+      default: break;
+    }
+  }
+  const Bytes& bytes() const { return out_; }
+
+ private:
+  static OpCode codeOf(const Op& op) {
+    switch (op.action) {
+      case Action::Delete: return OpCode::Delete;
+      case Action::Increment: return OpCode::Increment;
+      case Action::MakeMap: return OpCode::MakeMap;
+      case Action::MakeList: return OpCode::MakeList;
+      case Action::MakeText: return OpCode::MakeText;
+      case Action::Set: break;
+    }
+    return std::visit(
+        [](const auto& v) {
+          using V = std::decay_t<decltype(v)>;
+          if constexpr (std::is_same_v<V, Null>) return OpCode::Null;
+          else if constexpr (std::is_same_v<V, bool>) return v ? OpCode::True : OpCode::False;
+          else if constexpr (std::is_same_v<V, std::int64_t>) return OpCode::Int;
+          else if constexpr (std::is_same_v<V, double>) return OpCode::Float64;
+          else if constexpr (std::is_same_v<V, std::string>) return OpCode::Str;
+          else if constexpr (std::is_same_v<V, Bytes>) return OpCode::Bytes;
+          else return OpCode::Counter;
+        },
+        op.value);
+  }
+  void varint(std::uint64_t v) {
+    for (; v >= 0x80; v >>= 7) out_.push_back(static_cast<std::uint8_t>(v | 0x80));
+    out_.push_back(static_cast<std::uint8_t>(v));
+  }
+  void ref(OpRef r) {
+    varint(r.counter);
+    if (r.counter != 0) varint(r.actor);
+  }
+  void blob(ByteView b) {
+    varint(b.size());
+    out_.insert(out_.end(), b.begin(), b.end());
+  }
+
+  Bytes out_;
+};
+
+// Reads and checks the op blob. `table` is the change's actor table (author first).
+class OpReader {
+ public:
+  OpReader(ByteView ops, const std::vector<ByteView>& table)
+      : at_(ops.data()), end_(ops.data() + ops.size()), table_(table) {}
+
+  bool done() const { return at_ == end_; }
+
+  // Reads the op whose own counter is `self`.
+  Result<void> read(std::uint64_t self, Op& out) {
+    std::uint8_t head = 0;
+    if (!byte(head)) return truncated();
+    const auto code = static_cast<OpCode>(head & kCodeMask);
+    if ((head & ~kKnownBits) != 0 || (head & kCodeMask) >= kCodeCount) {
+      return Error(Errc::Unsupported, "unknown op action or flag " + std::to_string(head));
+    }
+    out.insert = (head & kInsertFlag) != 0;
+    out.elemKey = (head & kElemKeyFlag) != 0;
+    if (auto ok = ref(self, /*allowZero=*/true, out.obj); !ok) return ok;
+    if (out.elemKey) {
+      if (auto ok = ref(self, /*allowZero=*/out.insert, out.elem); !ok) return ok;
+    } else {
+      if (out.insert) return Error(Errc::Malformed, "insert with a map key");
+      ByteView key;
+      if (!blob(key)) return truncated();
+      if (!isValidUtf8(chars(key))) return Error(Errc::Malformed, "key is not UTF-8");
+      out.mapKey.assign(chars(key));
+    }
+    std::uint64_t predCount = 0;
+    // Each OpRef takes at least two bytes, which bounds the count before anything is reserved.
+    if (!varint(predCount) || predCount > static_cast<std::uint64_t>(end_ - at_) / 2) {
+      return truncated();
+    }
+    out.pred.resize(predCount);
+    for (std::size_t i = 0; i < predCount; ++i) {
+      if (auto ok = ref(self, /*allowZero=*/false, out.pred[i]); !ok) return ok;
+      if (i > 0 && !lessRef(out.pred[i - 1], out.pred[i])) {
+        return Error(Errc::Malformed, "pred is not strictly ascending");
+      }
+    }
+    out.action = Action::Set;
+    out.delta = 0;
+    std::uint64_t number = 0;
+    ByteView bytes;
+    switch (code) {
+      case OpCode::Delete: out.action = Action::Delete; break;
+      case OpCode::Null: out.value = Null{}; break;
+      case OpCode::False: out.value = false; break;
+      case OpCode::True: out.value = true; break;
+      case OpCode::Int:
+        if (!varint(number)) return truncated();
+        out.value = unzigzag(number);
+        break;
+      case OpCode::Counter:
+        if (!varint(number)) return truncated();
+        out.value = Counter{unzigzag(number)};
+        break;
+      case OpCode::Increment:
+        if (!varint(number)) return truncated();
+        out.action = Action::Increment;
+        out.delta = unzigzag(number);
+        break;
+      case OpCode::Float64:
+        if (end_ - at_ < 8) return truncated();
+        for (int i = 0; i < 8; ++i) number |= std::uint64_t{*at_++} << (8 * i);
+        out.value = std::bit_cast<double>(number);
+        break;
+      case OpCode::Str:
+        if (!blob(bytes)) return truncated();
+        if (!isValidUtf8(chars(bytes))) return Error(Errc::Malformed, "string is not UTF-8");
+        out.value = std::string(chars(bytes));
+        break;
+      case OpCode::Bytes:
+        if (!blob(bytes)) return truncated();
+        out.value = Bytes(bytes.begin(), bytes.end());
+        break;
+      case OpCode::MakeMap: out.action = Action::MakeMap; break;
+      case OpCode::MakeList: out.action = Action::MakeList; break;
+      case OpCode::MakeText: out.action = Action::MakeText; break;
+    }
+    if ((out.action == Action::Delete || out.action == Action::Increment) &&
+        (out.insert || predCount == 0)) {
+      return Error(Errc::Malformed, "a delete or increment must name ops and cannot insert");
+    }
+    return {};
+  }
+
+ private:
+  static Error truncated() { return Error(Errc::Malformed, "truncated or overlong op"); }
+
+  bool byte(std::uint8_t& out) {
+    if (at_ == end_) return false;
+    out = *at_++;
+    return true;
+  }
+
+  // Unsigned LEB128 in its shortest form, at most 64 bits.
+  bool varint(std::uint64_t& out) {
+    std::uint64_t v = 0;
+    for (unsigned shift = 0; shift < 64; shift += 7) {
+      std::uint8_t b = 0;
+      if (!byte(b) || (shift == 63 && b > 1)) return false;
+      v |= std::uint64_t{b & 0x7Fu} << shift;
+      if ((b & 0x80) == 0) {
+        if (b == 0 && shift != 0) return false;
+        out = v;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  bool blob(ByteView& out) {
+    std::uint64_t n = 0;
+    if (!varint(n) || n > static_cast<std::uint64_t>(end_ - at_)) return false;
+    out = ByteView(at_, n);
+    at_ += n;
+    return true;
+  }
+
+  // A reference to an earlier op (counter 0 is allowed only where `allowZero`, with no actor).
+  Result<void> ref(std::uint64_t self, bool allowZero, OpRef& out) {
+    std::uint64_t actor = 0;
+    if (!varint(out.counter)) return truncated();
+    if (out.counter == 0) {
+      if (!allowZero) return Error(Errc::Malformed, "bad root or head reference");
+      out.actor = 0;
+      return {};
+    }
+    if (!varint(actor)) return truncated();
+    if (actor >= table_.size()) return Error(Errc::Malformed, "actor index out of range");
+    if (out.counter >= self) return Error(Errc::Malformed, "reference to a later op");
+    out.actor = static_cast<std::uint32_t>(actor);
+    return {};
+  }
+
+  bool lessRef(OpRef a, OpRef b) const {
+    if (a.counter != b.counter) return a.counter < b.counter;
+    return lessBytes(table_[a.actor], table_[b.actor]);
+  }
+
+  const std::uint8_t* at_;
+  const std::uint8_t* end_;
+  const std::vector<ByteView>& table_;
+};
+
+// Validates a Change while decoding it.
 class ChangeReader {
  public:
   explicit ChangeReader(schema::Change::Reader change) : change_(change) {}
 
   // Fills `out`, whose actor the caller has already read.
   Result<void> read(ChangeData& out) {
-    table_.push_back(change_.getActor());
-    seq_ = change_.getSeq();
-    startOp_ = change_.getStartOp();
-    if (seq_ == 0 || seq_ > kMaxCounter) return malformed("seq out of range");
-    auto ops = change_.getOps();
-    if (startOp_ == 0 || startOp_ > kMaxCounter || kMaxCounter - startOp_ + 1 < ops.size()) {
-      return malformed("op counters out of range");
+    // Absent is the only encoding of empty (change.capnp).
+    if ((change_.hasDeps() && change_.getDeps().size() == 0) ||
+        (change_.hasOps() && change_.getOps().size() == 0) ||
+        (change_.hasMessage() && change_.getMessage().size() == 0) ||
+        (change_.hasOtherActors() && change_.getOtherActors().size() == 0)) {
+      return malformed("an empty field is present");
     }
-    if (!isValidUtf8(view(change_.getMessage()))) return malformed("message is not UTF-8");
+    table_.push_back(view(change_.getActor()));
+    const std::uint64_t seq = change_.getSeq();
+    const std::uint64_t startOp = change_.getStartOp();
+    if (seq == 0 || seq > kMaxCounter) return malformed("seq out of range");
+    if (startOp == 0 || startOp > kMaxCounter) return malformed("op counters out of range");
+    const std::string_view message = view(change_.getMessage());
+    if (!isValidUtf8(message)) return malformed("message is not UTF-8");
 
-    auto deps = change_.getDeps();
-    for (unsigned i = 0; i < deps.size(); ++i) {
-      auto dep = ChangeHash::fromBytes(view(deps[i]));
-      if (!dep) return malformed("dep: " + dep.error().message());
-      if (i > 0 && !lessBytes(deps[i - 1], deps[i])) {
+    const ByteView deps = view(change_.getDeps());
+    if (deps.size() % ChangeHash::kSize != 0) return malformed("deps are not whole hashes");
+    out.deps.resize(deps.size() / ChangeHash::kSize);
+    for (std::size_t i = 0; i < out.deps.size(); ++i) {
+      out.deps[i] = *ChangeHash::fromBytes(deps.subspan(i * ChangeHash::kSize, ChangeHash::kSize));
+      if (i > 0 && !(out.deps[i - 1] < out.deps[i])) {
         return malformed("deps are not strictly ascending");
       }
-      out.deps.push_back(*dep);
     }
     auto others = change_.getOtherActors();
+    out.otherActors.reserve(others.size());
     for (unsigned i = 0; i < others.size(); ++i) {
       auto other = ActorId::fromBytes(view(others[i]));
       if (!other) return malformed("other actor: " + other.error().message());
-      if (i > 0 && !lessBytes(others[i - 1], others[i])) {
+      if (i > 0 && !lessBytes(table_.back(), view(others[i]))) {
         return malformed("other actors are not strictly ascending");
       }
-      if (std::ranges::equal(view(others[i]), view(change_.getActor()))) {
+      if (std::ranges::equal(view(others[i]), table_.front())) {
         return malformed("other actors repeat the author");
       }
-      table_.push_back(others[i]);
+      table_.push_back(view(others[i]));
       out.otherActors.push_back(std::move(*other));
     }
-    out.seq = seq_;
-    out.startOp = startOp_;
+    out.seq = seq;
+    out.startOp = startOp;
     out.time = change_.getTime();
-    out.message = std::string(view(change_.getMessage()));
-    out.ops.resize(ops.size());
-    for (unsigned i = 0; i < ops.size(); ++i) {
-      if (auto ok = readOp(ops[i], startOp_ + i, out.ops[i]); !ok) {
-        return malformed("op " + std::to_string(i) + ": " + ok.error().message());
+    out.message = std::string(message);
+
+    OpReader ops(view(change_.getOps()), table_);
+    for (std::uint64_t self = startOp; !ops.done(); ++self) {
+      if (self > kMaxCounter) return malformed("op counters out of range");
+      if (auto ok = ops.read(self, out.ops.emplace_back()); !ok) {
+        return Error(ok.error().code(), "change: op " + std::to_string(self - startOp) + ": " +
+                                            ok.error().message());
       }
     }
     return {};
   }
 
  private:
-  static bool lessBytes(capnp::Data::Reader a, capnp::Data::Reader b) {
-    return std::ranges::lexicographical_compare(view(a), view(b));
-  }
-
-  bool lessRef(schema::OpRef::Reader a, schema::OpRef::Reader b) const {
-    if (a.getCounter() != b.getCounter()) return a.getCounter() < b.getCounter();
-    return lessBytes(table_[a.getActor()], table_[b.getActor()]);
-  }
-
-  // A reference to an earlier op (counter 0 is allowed only where `allowZero`, with actor 0).
-  Result<OpRef> readRef(schema::OpRef::Reader ref, std::uint64_t self, bool allowZero) const {
-    OpRef r{ref.getCounter(), ref.getActor()};
-    if (r.counter == 0) {
-      if (!allowZero || r.actor != 0) return Error(Errc::Malformed, "bad root or head reference");
-      return r;
-    }
-    if (r.actor >= table_.size()) return Error(Errc::Malformed, "actor index out of range");
-    if (r.counter >= self) return Error(Errc::Malformed, "reference to a later op");
-    return r;
-  }
-
-  Result<void> readOp(schema::Op::Reader op, std::uint64_t self, Op& out) const {
-    auto obj = readRef(op.getObj(), self, /*allowZero=*/true);
-    if (!obj) return obj.error();
-    bool insert = op.getInsert();
-    bool elemKey = false;
-    OpRef elem;
-    switch (op.getKey().which()) {
-      case schema::Op::Key::MAP:
-        if (insert) return Error(Errc::Malformed, "insert with a map key");
-        if (!isValidUtf8(view(op.getKey().getMap()))) {
-          return Error(Errc::Malformed, "key is not UTF-8");
-        }
-        break;
-      case schema::Op::Key::ELEM: {
-        auto e = readRef(op.getKey().getElem(), self, /*allowZero=*/insert);
-        if (!e) return e.error();
-        elemKey = true;
-        elem = *e;
-        break;
-      }
-      default:
-        return Error(Errc::Unsupported, "unknown key kind");
-    }
-    auto pred = op.getPred();
-    for (unsigned i = 0; i < pred.size(); ++i) {
-      auto p = readRef(pred[i], self, /*allowZero=*/false);
-      if (!p) return p.error();
-      if (i > 0 && !lessRef(pred[i - 1], pred[i])) {
-        return Error(Errc::Malformed, "pred is not strictly ascending");
-      }
-    }
-    auto action = op.getAction();
-    Action kind = Action::Set;
-    ScalarValue value;
-    std::int64_t delta = 0;
-    switch (action.which()) {
-      case schema::Op::Action::DELETE: kind = Action::Delete; break;
-      case schema::Op::Action::NULL_: value = Null{}; break;
-      case schema::Op::Action::BOOL: value = action.getBool(); break;
-      case schema::Op::Action::INT: value = action.getInt(); break;
-      case schema::Op::Action::FLOAT64: value = action.getFloat64(); break;
-      case schema::Op::Action::STR: {
-        auto s = view(action.getStr());
-        if (!isValidUtf8(s)) return Error(Errc::Malformed, "string is not UTF-8");
-        value = std::string(s);
-        break;
-      }
-      case schema::Op::Action::BYTES: {
-        auto b = view(action.getBytes());
-        value = Bytes(b.begin(), b.end());
-        break;
-      }
-      case schema::Op::Action::COUNTER: value = Counter{action.getCounter()}; break;
-      case schema::Op::Action::INCREMENT:
-        kind = Action::Increment;
-        delta = action.getIncrement();
-        break;
-      case schema::Op::Action::MAKE_MAP: kind = Action::MakeMap; break;
-      case schema::Op::Action::MAKE_LIST: kind = Action::MakeList; break;
-      case schema::Op::Action::MAKE_TEXT: kind = Action::MakeText; break;
-      default:
-        return Error(Errc::Unsupported, "unknown action");
-    }
-    if ((kind == Action::Delete || kind == Action::Increment) && (insert || pred.size() == 0)) {
-      return Error(Errc::Malformed, "a delete or increment must name ops and cannot insert");
-    }
-    out.obj = *obj;
-    out.elemKey = elemKey;
-    if (!elemKey) out.mapKey = std::string(view(op.getKey().getMap()));
-    out.elem = elem;
-    out.insert = insert;
-    out.pred.reserve(pred.size());
-    for (auto p : pred) out.pred.push_back(OpRef{p.getCounter(), p.getActor()});
-    out.action = kind;
-    out.value = std::move(value);
-    out.delta = delta;
-    return {};
-  }
-
   schema::Change::Reader change_;
-  std::vector<capnp::Data::Reader> table_;
-  std::uint64_t seq_ = 0;
-  std::uint64_t startOp_ = 0;
+  std::vector<ByteView> table_;
 };
 
 Result<void> checkFrame(ByteView bytes, std::size_t maxBytes, const char* what) {
@@ -223,23 +354,19 @@ Result<void> checkFrame(ByteView bytes, std::size_t maxBytes, const char* what) 
   return {};
 }
 
-void setRef(schema::OpRef::Builder b, OpRef r) {
-  b.setCounter(r.counter);
-  b.setActor(r.actor);
-}
-
 capnp::Data::Reader asData(ByteView b) { return capnp::Data::Reader(b.data(), b.size()); }
 capnp::Text::Reader text(const std::string& s) { return capnp::Text::Reader(s.c_str(), s.size()); }
 
 // The envelope of a plain change: its header, and its canonical bytes as payload and hash.
-ChangeEnvelope envelopeOf(const ChangeData& change, Bytes payload) {
+// `deps` are the change's (given apart so that a caller done with them can move them).
+ChangeEnvelope envelopeOf(const ChangeData& change, std::vector<ChangeHash> deps, Bytes payload) {
   return ChangeEnvelope{
       .hash = ChangeHash::of(payload),
       .actor = change.actor,
       .seq = change.seq,
       .startOp = change.startOp,
       .opCount = change.ops.size(),
-      .deps = change.deps,
+      .deps = std::move(deps),
       .payload = std::move(payload),
   };
 }
@@ -265,7 +392,7 @@ Result<ParsedChange> parseChange(Bytes payload, std::size_t maxBytes) {
     if (!actor) return malformed(actor.error().message());
     ChangeData data{.actor = std::move(*actor)};
     if (auto ok = ChangeReader(change).read(data); !ok) return ok.error();
-    ChangeEnvelope envelope = envelopeOf(data, std::move(payload));
+    ChangeEnvelope envelope = envelopeOf(data, std::move(data.deps), std::move(payload));
     return ParsedChange{std::move(envelope), std::move(data)};
   } catch (const kj::Exception& e) {
     return malformed(e.getDescription().cStr());
@@ -284,72 +411,83 @@ ChangeData decodeChange(const ChangeEnvelope& envelope) {
 }
 
 ChangeEnvelope encodeChange(const ChangeData& change) {
-  capnp::MallocMessageBuilder builder;
+  // A one-op change fits the first segment, so building it allocates nothing more.
+  capnp::word scratch[64];
+  std::memset(scratch, 0, sizeof scratch);
+  capnp::MallocMessageBuilder builder(kj::arrayPtr(scratch, std::size(scratch)));
   auto c = builder.initRoot<schema::Change>();
-  c.setActor(asData(change.actor.bytes()));
   c.setSeq(change.seq);
   c.setStartOp(change.startOp);
   c.setTime(change.time);
-  c.setMessage(text(change.message));
-  auto deps = c.initDeps(change.deps.size());
-  for (unsigned i = 0; i < change.deps.size(); ++i) deps.set(i, asData(change.deps[i].bytes()));
-  auto others = c.initOtherActors(change.otherActors.size());
-  for (unsigned i = 0; i < change.otherActors.size(); ++i) {
-    others.set(i, asData(change.otherActors[i].bytes()));
-  }
-  auto ops = c.initOps(change.ops.size());
-  for (unsigned i = 0; i < change.ops.size(); ++i) {
-    const Op& op = change.ops[i];
-    auto o = ops[i];
-    setRef(o.initObj(), op.obj);
-    if (op.elemKey) {
-      setRef(o.getKey().initElem(), op.elem);
-    } else {
-      o.getKey().setMap(text(op.mapKey));
-    }
-    o.setInsert(op.insert);
-    auto pred = o.initPred(op.pred.size());
-    for (unsigned j = 0; j < op.pred.size(); ++j) setRef(pred[j], op.pred[j]);
-    auto a = o.getAction();
-    switch (op.action) {
-      case Action::Delete: a.setDelete(); break;
-      case Action::Increment: a.setIncrement(op.delta); break;
-      case Action::MakeMap: a.setMakeMap(); break;
-      case Action::MakeList: a.setMakeList(); break;
-      case Action::MakeText: a.setMakeText(); break;
-      case Action::Set:
-        std::visit(
-            [&](const auto& v) {
-              using V = std::decay_t<decltype(v)>;
-              if constexpr (std::is_same_v<V, Null>) a.setNull();
-              else if constexpr (std::is_same_v<V, bool>) a.setBool(v);
-              else if constexpr (std::is_same_v<V, std::int64_t>) a.setInt(v);
-              else if constexpr (std::is_same_v<V, double>) a.setFloat64(v);
-              else if constexpr (std::is_same_v<V, std::string>) a.setStr(text(v));
-              else if constexpr (std::is_same_v<V, Bytes>) a.setBytes(asData(v));
-              else a.setCounter(v.value);
-            },
-            op.value);
-        break;
+  c.setActor(asData(change.actor.bytes()));
+  if (!change.deps.empty()) {
+    auto deps = c.initDeps(static_cast<unsigned>(change.deps.size() * ChangeHash::kSize));
+    for (std::size_t i = 0; i < change.deps.size(); ++i) {
+      std::memcpy(deps.begin() + i * ChangeHash::kSize, change.deps[i].bytes().data(),
+                  ChangeHash::kSize);
     }
   }
-  return envelopeOf(change, canonicalBytes(capnp::canonicalize(c.asReader())));
+  if (!change.ops.empty()) {
+    OpWriter ops;
+    for (const Op& op : change.ops) ops.op(op);
+    c.setOps(asData(ops.bytes()));
+  }
+  if (!change.message.empty()) c.setMessage(text(change.message));
+  if (!change.otherActors.empty()) {
+    auto others = c.initOtherActors(static_cast<unsigned>(change.otherActors.size()));
+    for (unsigned i = 0; i < change.otherActors.size(); ++i) {
+      others.set(i, asData(change.otherActors[i].bytes()));
+    }
+  }
+  return envelopeOf(change, change.deps, canonicalBytes(capnp::canonicalize(c.asReader())));
 }
 
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
-  // The size is known exactly, so the snapshot is built in place in the output buffer, in one
-  // segment laid out in preorder: the canonical form, with no second pass or copy.
+  // Written directly in the canonical layout: the root pointer, the Snapshot struct (version,
+  // pointers to the sizes and the blob), the sizes, the blob. A capnp builder would need the
+  // whole buffer zeroed first; this way each byte of the output is written once, and
+  // parseSnapshot checks the layout with capnp's isCanonical all the same.
   constexpr std::size_t kWord = sizeof(capnp::word);
-  std::size_t words = 1 + 2 + changes.size();  // root pointer, Snapshot struct, list pointers
-  // Plain payloads are whole words; a sealer's may not be, and Data pads to a word.
-  for (const ChangeEnvelope* c : changes) words += (c->payload.size() + kWord - 1) / kWord;
-  Bytes out(words * kWord);
-  capnp::FlatMessageBuilder builder(kj::arrayPtr(reinterpret_cast<capnp::word*>(out.data()), words));
-  auto s = builder.initRoot<schema::Snapshot>();
-  s.setVersion(kSnapshotVersion);
-  auto list = s.initChanges(static_cast<unsigned>(changes.size()));
-  for (unsigned i = 0; i < changes.size(); ++i) list.set(i, asData(changes[i]->payload));
-  builder.requireFilled();
+  constexpr std::size_t kHeaderWords = 4;           // root pointer, one data word, two pointers
+  constexpr std::uint64_t kFourByteElements = 4;    // list element sizes, from the encoding spec
+  constexpr std::uint64_t kByteElements = 2;
+  auto listPointer = [](std::size_t offset, std::uint64_t elementSize, std::size_t count) {
+    return (static_cast<std::uint64_t>(count) << 35) | (elementSize << 32) |
+           (static_cast<std::uint64_t>(offset) << 2) | 1;
+  };
+  auto store = [](std::uint8_t* at, std::uint64_t value, std::size_t bytes) {
+    for (std::size_t i = 0; i < bytes; ++i) at[i] = static_cast<std::uint8_t>(value >> (8 * i));
+  };
+  // The header and the sizes first (zeroed: the sizes' padding), then the blob once its size
+  // is known; reserving it then moves only this small prefix.
+  const std::size_t sizeWords = (changes.size() * sizeof(std::uint32_t) + kWord - 1) / kWord;
+  Bytes out((kHeaderWords + sizeWords) * kWord);
+  std::size_t blobBytes = 0;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const std::size_t size = changes[i]->payload.size();
+    store(out.data() + kHeaderWords * kWord + i * sizeof(std::uint32_t), size, sizeof(std::uint32_t));
+    blobBytes += size;
+  }
+  // A Cap'n Proto list (the blob is one) holds fewer than 2^29 elements.
+  PORTCULLIS_REQUIRE(blobBytes < (std::size_t{1} << 29), "a document of {} bytes is too large to save",
+                     blobBytes);
+  const std::uint64_t header[kHeaderWords] = {
+      (std::uint64_t{2} << 48) | (std::uint64_t{1} << 32),
+      kSnapshotVersion,
+      listPointer(kHeaderWords - 3, kFourByteElements, changes.size()),
+      listPointer(sizeWords, kByteElements, blobBytes),
+  };
+  for (std::size_t i = 0; i < kHeaderWords; ++i) store(out.data() + i * kWord, header[i], kWord);
+  out.reserve(out.size() + blobBytes + kWord);
+  // Envelopes and payloads are scattered on the heap: asking for a few changes ahead hides
+  // most of the wait for them.
+  constexpr std::size_t kAhead = 8;
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    if (i + kAhead < changes.size()) __builtin_prefetch(changes[i + kAhead]->payload.data());
+    out.insert(out.end(), changes[i]->payload.begin(), changes[i]->payload.end());
+  }
+  // Plain payloads are whole words; a sealer's may not be, and the blob ends on a word.
+  out.resize((out.size() + kWord - 1) / kWord * kWord, 0);
   return out;
 }
 
@@ -365,9 +503,22 @@ Result<std::vector<Bytes>> parseSnapshot(ByteView bytes, std::size_t maxBytes) {
       return Error(Errc::Unsupported,
                    "snapshot: version " + std::to_string(snapshot.getVersion()));
     }
+    const ByteView blob = view(snapshot.getChanges());
+    auto sizes = snapshot.getSizes();
     std::vector<Bytes> out;
-    out.reserve(snapshot.getChanges().size());
-    for (auto c : snapshot.getChanges()) out.emplace_back(c.begin(), c.end());
+    out.reserve(sizes.size());
+    std::size_t at = 0;
+    for (std::uint32_t size : sizes) {
+      // Any size: a sealer's payloads need not be whole words; each change is parsed anyway.
+      if (size == 0 || size > blob.size() - at) {
+        return Error(Errc::Malformed, "snapshot: change sizes do not split the changes");
+      }
+      out.emplace_back(blob.begin() + at, blob.begin() + at + size);
+      at += size;
+    }
+    if (at != blob.size()) {
+      return Error(Errc::Malformed, "snapshot: change sizes do not split the changes");
+    }
     return out;
   } catch (const kj::Exception& e) {
     return Error(Errc::Malformed, std::string("snapshot: ") + e.getDescription().cStr());

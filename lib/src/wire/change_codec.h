@@ -15,7 +15,7 @@ namespace portcullis::detail {
 
 struct ParsedChange {
   ChangeEnvelope envelope;  // owns the bytes
-  ChangeData data;
+  ChangeData data;          // its deps are moved out: they are envelope.deps
 };
 
 // Reads untrusted bytes as one plain change and checks everything that can be checked without

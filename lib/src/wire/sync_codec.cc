@@ -25,7 +25,11 @@ Error malformed(std::string what) { return Error(Errc::Malformed, "sync frame: "
 template <typename SetFn>
 void setHashList(std::span<const ChangeHash> hashes, SetFn set) {
   if (hashes.empty()) return;
-  PORTCULLIS_REQUIRE(std::is_sorted(hashes.begin(), hashes.end()), "hash lists ascend");
+  PORTCULLIS_REQUIRE(std::adjacent_find(hashes.begin(), hashes.end(),
+                                        [](const ChangeHash& a, const ChangeHash& b) {
+                                          return !(a < b);
+                                        }) == hashes.end(),
+                     "hash lists strictly ascend");
   Bytes blob;
   blob.reserve(hashes.size() * ChangeHash::kSize);
   for (const ChangeHash& h : hashes) blob.insert(blob.end(), h.bytes().begin(), h.bytes().end());
