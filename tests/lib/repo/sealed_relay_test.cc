@@ -110,7 +110,8 @@ TEST(SealedDocument, RejectsASealedChangeWhoseHeaderDisagreesWithItsContents) {
 TEST(SealedRelay, TwoMembersSyncThroughARelayThatHoldsNoKey) {
   RepoHarness h;
   auto& a = h.add("a");
-  auto& relay = h.add("relay");
+  auto relayStore = std::make_shared<MemoryStorageAdapter>();
+  auto& relay = h.add("relay", [&](RepoOptions& o) { o.storage = relayStore; });
   auto& b = h.add("b");
   a.auth->sealer = std::make_shared<TestSealer>(true);
   b.auth->sealer = std::make_shared<TestSealer>(true);
@@ -134,6 +135,17 @@ TEST(SealedRelay, TwoMembersSyncThroughARelayThatHoldsNoKey) {
   ASSERT_TRUE(atB.change([](Transaction& tx) { return putString(tx, "reply", "from-b"); }));
   ASSERT_TRUE(h.runUntil([&] { return readString(doc, "reply") == "from-b"; }));
   EXPECT_EQ(doc.heads(), atB.heads());
+
+  // The relay stored the changes, and no plaintext with them.
+  ASSERT_TRUE(h.await(relay.repo->flush()));
+  ASSERT_FALSE(relayStore->chunks().empty());
+  std::size_t storedBytes = 0;
+  for (const auto& [key, data] : relayStore->chunks()) {
+    storedBytes += data.size();
+    EXPECT_FALSE(contains(data, "plaintext-marker"));
+    EXPECT_FALSE(contains(data, "from-b"));
+  }
+  EXPECT_GT(storedBytes, 2 * sizeof("plaintext-marker"));
 
   // What travelled to and from the relay never holds the plaintext.
   for (const auto* link : {aLink.get(), bLink.get()}) {
