@@ -25,7 +25,8 @@ Sequence::Sequence(Sequence&&) noexcept = default;
 Sequence& Sequence::operator=(Sequence&&) noexcept = default;
 
 Elem* Sequence::newElem(OpRef id, Object* owner) {
-  Elem& e = storage_.emplace_back();
+  if (!storage_) storage_ = std::make_unique<std::deque<Elem>>();
+  Elem& e = storage_->emplace_back();
   e.id = id;
   e.owner = owner;
   e.slot.elem = &e;

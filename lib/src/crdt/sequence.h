@@ -64,7 +64,8 @@ class Sequence {
 
  private:
   void split(SequenceBlock* b);
-  std::deque<Elem> storage_;
+  // Allocated with the first element: most objects are maps, whose Sequence stays empty.
+  std::unique_ptr<std::deque<Elem>> storage_;
   std::vector<std::unique_ptr<SequenceBlock>> blocks_;
   std::size_t visible_ = 0;
 };
