@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "net/shared_stream.h"
 #include "repo/repo_impl.h"
 
 namespace portcullis::detail {
@@ -15,25 +16,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kFrameOverhead = 64u << 10;
 // `have` samples: heads first, then ancestors at doubling distances in arrival order.
 constexpr std::size_t kMaxHaveSamples = 32;
-
-// Lets the Repo close a stream it has handed to the provider's handshake, at the deadline.
-class SharedStream final : public Stream {
- public:
-  explicit SharedStream(std::shared_ptr<Stream> inner) : inner_(std::move(inner)) {}
-  asio::awaitable<Result<std::size_t>> readSome(std::span<std::uint8_t> buf) override {
-    auto inner = inner_;
-    co_return co_await inner->readSome(buf);
-  }
-  asio::awaitable<Result<void>> write(ByteView bytes) override {
-    auto inner = inner_;
-    co_return co_await inner->write(bytes);
-  }
-  void close() override { inner_->close(); }
-  std::string remoteAddress() const override { return inner_->remoteAddress(); }
-
- private:
-  std::shared_ptr<Stream> inner_;
-};
 
 asio::awaitable<void> watchdog(std::shared_ptr<asio::steady_timer> timer,
                                std::shared_ptr<Stream> stream) {

@@ -11,6 +11,7 @@
 #include <optional>
 #include <vector>
 
+#include "../repo/repo_harness.h"
 #include "memory_network.h"
 #include "portcullis/asio.h"
 #include "portcullis/auth_provider.h"
@@ -48,14 +49,8 @@ struct PipePair {
     link = connect(dialerNet, acceptorNet);
   }
 
-  // Runs the io_context until `done()` or `limit` passes; returns done().
   bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < end) {
-      ctx.run_for(1ms);
-      if (ctx.stopped()) ctx.restart();
-    }
-    return done();
+    return testing::runUntil(ctx, done, limit);
   }
 
   asio::io_context ctx;

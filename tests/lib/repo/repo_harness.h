@@ -16,6 +16,7 @@
 
 #include "memory_network.h"
 #include "memory_storage.h"
+#include "net/shared_stream.h"
 #include "portcullis/asio.h"
 #include "portcullis/repo.h"
 
@@ -85,6 +86,17 @@ struct TestPeer {
   std::unique_ptr<Repo> repo;
 };
 
+// Runs `ctx` until `done()` or `limit` passes; returns done().
+inline bool runUntil(asio::io_context& ctx, const std::function<bool()>& done,
+                     std::chrono::milliseconds limit) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (!done() && std::chrono::steady_clock::now() < end) {
+    ctx.run_for(1ms);
+    if (ctx.stopped()) ctx.restart();
+  }
+  return done();
+}
+
 class RepoHarness {
  public:
   // A peer named `name` (also its PeerId). `tweak` may adjust the options before the Repo starts.
@@ -121,12 +133,7 @@ class RepoHarness {
 
   // Runs the io_context until `done()` or `limit` passes; returns done().
   bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 5s) {
-    const auto end = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < end) {
-      ctx.run_for(1ms);
-      if (ctx.stopped()) ctx.restart();
-    }
-    return done();
+    return testing::runUntil(ctx, done, limit);
   }
 
   // Runs the io_context for `d` (to show that something does NOT happen).
@@ -155,23 +162,7 @@ class RepoHarness {
 };
 
 // A stream that shares another, so a raw peer can frame it and still write raw bytes to it.
-class SharingStream final : public Stream {
- public:
-  explicit SharingStream(std::shared_ptr<Stream> inner) : inner_(std::move(inner)) {}
-  asio::awaitable<Result<std::size_t>> readSome(std::span<std::uint8_t> buf) override {
-    auto inner = inner_;
-    co_return co_await inner->readSome(buf);
-  }
-  asio::awaitable<Result<void>> write(ByteView bytes) override {
-    auto inner = inner_;
-    co_return co_await inner->write(bytes);
-  }
-  void close() override { inner_->close(); }
-  std::string remoteAddress() const override { return inner_->remoteAddress(); }
-
- private:
-  std::shared_ptr<Stream> inner_;
-};
+using SharingStream = detail::SharedStream;
 
 // A hand-written peer on the memory network: the test writes and reads its bytes. It speaks the
 // `open` handshake (one length byte, then the claimed ID) and then frames via makeFramedChannel.
