@@ -33,6 +33,7 @@ namespace portcullis {
 
 namespace detail {
 class DocumentState;
+struct DocumentAccess;
 }
 
 enum class ObjType : std::uint8_t { Map, List, Text };
@@ -201,6 +202,9 @@ class PORTCULLIS_EXPORT Document {
 
  private:
   explicit Document(std::unique_ptr<detail::DocumentState> state);
+  // The Repo applies changes it has already parsed (to show them to an auth hook) without
+  // parsing them again.
+  friend struct detail::DocumentAccess;
   std::unique_ptr<detail::DocumentState> state_;
 };
 

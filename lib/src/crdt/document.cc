@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 
+#include "crdt/document_access.h"
 #include "crdt/op_set.h"
 #include "detail/assert.h"
 #include "detail/utf8.h"
@@ -723,6 +724,23 @@ std::string Document::toJson() const {
 
 ApplyReport Document::applyChanges(std::span<const Bytes> changes) {
   return state_->applyChanges(changes);
+}
+
+ApplyReport detail::DocumentAccess::applyParsed(Document& doc, std::vector<ChangeEnvelope> envelopes,
+                                               std::vector<ChangeData> data) {
+  PORTCULLIS_REQUIRE(!doc.state_->options().sealer, "a sealed document parses through its sealer");
+  PORTCULLIS_REQUIRE(envelopes.size() == data.size(), "one decoded change per envelope");
+  ApplyReport report;
+  for (std::size_t i = 0; i < envelopes.size(); ++i) {
+    auto outcome = doc.state_->add(std::move(envelopes[i]), &data[i], &report);
+    if (!outcome) {
+      report.rejected.push_back(std::move(outcome).error());
+    } else if (*outcome == AddOutcome::Duplicate) {
+      ++report.duplicates;
+    }
+  }
+  report.queued = doc.state_->graph().pendingCount();
+  return report;
 }
 
 std::vector<ChangeHash> Document::getHeads() const { return state_->graph().heads(); }

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "crdt/document_access.h"
 #include "detail/assert.h"
 #include "repo/repo_impl.h"
 #include "wire/change_codec.h"
@@ -55,26 +56,37 @@ DocEntry::DocEntry(DocumentId id, std::weak_ptr<RepoImpl> repo,
   }
 }
 
-Result<ChangeEnvelope> DocEntry::parse(Bytes payload) const {
+Result<void> DocEntry::parse(Bytes payload, Received& out) const {
   if (payload.size() > maxChangeBytes) {
     return Error(Errc::Malformed, "change of " + std::to_string(payload.size()) +
                                       " bytes is over the limit");
   }
-  if (sealer) return sealer->parse(std::move(payload));
+  if (sealer) {
+    auto env = sealer->parse(std::move(payload));
+    if (!env) return std::move(env).error();
+    out.envelopes.push_back(std::move(*env));
+    return {};
+  }
   auto parsed = parseChange(std::move(payload), maxChangeBytes);
   if (!parsed) return std::move(parsed).error();
-  return std::move(parsed->envelope);
+  out.envelopes.push_back(std::move(parsed->envelope));
+  out.data.push_back(std::move(parsed->data));
+  return {};
 }
 
-ApplyReport DocEntry::apply(std::vector<ChangeEnvelope> envelopes) {
+ApplyReport DocEntry::apply(Received received) {
+  if (doc && !sealer) {
+    return DocumentAccess::applyParsed(*doc, std::move(received.envelopes), std::move(received.data));
+  }
   if (doc) {
+    // Sealed: the document opens each change itself.
     std::vector<Bytes> payloads;
-    payloads.reserve(envelopes.size());
-    for (ChangeEnvelope& e : envelopes) payloads.push_back(std::move(e.payload));
+    payloads.reserve(received.envelopes.size());
+    for (ChangeEnvelope& e : received.envelopes) payloads.push_back(std::move(e.payload));
     return doc->applyChanges(payloads);
   }
   ApplyReport report;
-  for (ChangeEnvelope& e : envelopes) {
+  for (ChangeEnvelope& e : received.envelopes) {
     std::vector<const ChangeEnvelope*> applied;
     auto outcome = relayGraph->add(std::move(e), &applied, &report.rejected);
     if (!outcome) {
@@ -129,16 +141,15 @@ asio::awaitable<Result<std::shared_ptr<DocEntry>>> RepoImpl::loadEntry(DocumentI
       co_return Error(Errc::Io, "stored chunk of " + id.logName() +
                                     " does not load: " + payloads.error().message());
     }
-    std::vector<ChangeEnvelope> envelopes;
+    DocEntry::Received received;
     for (Bytes& p : *payloads) {
-      auto env = entry->parse(std::move(p));
-      if (!env) {
+      auto parsed = entry->parse(std::move(p), received);
+      if (!parsed) {
         co_return Error(Errc::Io, "stored change of " + id.logName() +
-                                      " does not load: " + env.error().message());
+                                      " does not load: " + parsed.error().message());
       }
-      envelopes.push_back(std::move(*env));
     }
-    entry->apply(std::move(envelopes));
+    entry->apply(std::move(received));
     if (chunk.key.size() == 3 && chunk.key[1] == "snapshot") {
       entry->snapshotKey = chunk.key;
     } else {

@@ -17,6 +17,7 @@
 
 #include "portcullis/asio.h"
 #include "portcullis/repo.h"
+#include "crdt/op.h"
 #include "wire/sync_codec.h"
 
 namespace portcullis::detail {
@@ -30,10 +31,16 @@ struct DocEntry {
            const DocumentOptions& options);
 
   const ChangeGraph& graph() const { return doc ? doc->graph() : *relayGraph; }
-  // Parses a received payload into its envelope, without applying it.
-  Result<ChangeEnvelope> parse(Bytes payload) const;
-  // Applies envelopes `parse` produced. Returns how many became part of the graph.
-  ApplyReport apply(std::vector<ChangeEnvelope> envelopes);
+  // Received changes, parsed once: their envelopes (for the okToReceive hook and the graph) and,
+  // for plain changes, their decoded ops.
+  struct Received {
+    std::vector<ChangeEnvelope> envelopes;
+    std::vector<ChangeData> data;  // empty unless the changes are plain
+  };
+  // Parses a received payload into `out`, without applying it.
+  Result<void> parse(Bytes payload, Received& out) const;
+  // Applies what `parse` produced.
+  ApplyReport apply(Received received);
 
   DocumentId id;
   std::weak_ptr<RepoImpl> repo;

@@ -542,26 +542,25 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
   }
 
   if (!msg.changes.empty()) {
-    std::vector<ChangeEnvelope> envelopes;
-    envelopes.reserve(msg.changes.size());
+    DocEntry::Received received;
+    received.envelopes.reserve(msg.changes.size());
     for (Bytes& payload : msg.changes) {
-      auto env = entry->parse(std::move(payload));
-      if (!env) co_return Error(Errc::Malformed, "a change: " + env.error().message());
-      envelopes.push_back(std::move(*env));
+      auto parsed = entry->parse(std::move(payload), received);
+      if (!parsed) co_return Error(Errc::Malformed, "a change: " + parsed.error().message());
     }
-    const ChangeBatch batch{.changes = envelopes};
+    const ChangeBatch batch{.changes = received.envelopes};
     const bool accepted = co_await okToReceive(session->identity, id, batch);
     entry = findEntry(id);
     if (!entry || session->closed) co_return Result<void>();
+    const std::size_t count = received.envelopes.size();
     if (!accepted) {
       // Refused changes are settled for this peer: dropped, counted, never asked for again.
       auto& refused = session->docs[id].refused;
-      for (const ChangeEnvelope& e : envelopes) refused.insert(e.hash);
-      spdlog::info("repo: refused {} changes to {} from {}", envelopes.size(), id.logName(),
-                   peer.str());
-      if (options.events.changesRefused) options.events.changesRefused(peer, id, envelopes.size());
+      for (const ChangeEnvelope& e : received.envelopes) refused.insert(e.hash);
+      spdlog::info("repo: refused {} changes to {} from {}", count, id.logName(), peer.str());
+      if (options.events.changesRefused) options.events.changesRefused(peer, id, count);
     } else {
-      ApplyReport report = entry->apply(std::move(envelopes));
+      ApplyReport report = entry->apply(std::move(received));
       for (const Error& e : report.rejected) {
         spdlog::warn("repo: a change to {} from {} is invalid: {}", id.logName(), peer.str(),
                      e.message());

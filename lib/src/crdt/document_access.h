@@ -1,0 +1,18 @@
+// What the Repo may do to a Document beyond its public API.
+#pragma once
+
+#include <vector>
+
+#include "portcullis/document.h"
+#include "wire/change_codec.h"
+
+namespace portcullis::detail {
+
+struct DocumentAccess {
+  // Applies plain changes parseChange() accepted (envelopes[i] with data[i]), as applyChanges()
+  // would apply their bytes. Precondition: the document has no sealer.
+  static ApplyReport applyParsed(Document& doc, std::vector<ChangeEnvelope> envelopes,
+                                 std::vector<ChangeData> data);
+};
+
+}  // namespace portcullis::detail
