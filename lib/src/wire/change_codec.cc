@@ -354,8 +354,6 @@ Result<void> checkFrame(ByteView bytes, std::size_t maxBytes, const char* what) 
   return {};
 }
 
-capnp::Data::Reader asData(ByteView b) { return capnp::Data::Reader(b.data(), b.size()); }
-capnp::Text::Reader text(const std::string& s) { return capnp::Text::Reader(s.c_str(), s.size()); }
 
 // The envelope of a plain change: its header, and its canonical bytes as payload and hash.
 // `deps` are the change's (given apart so that a caller done with them can move them).
@@ -371,10 +369,6 @@ ChangeEnvelope envelopeOf(const ChangeData& change, std::vector<ChangeHash> deps
   };
 }
 
-Bytes canonicalBytes(kj::Array<capnp::word> words) {
-  auto bytes = words.asBytes();
-  return Bytes(bytes.begin(), bytes.end());
-}
 
 }  // namespace
 
@@ -410,36 +404,98 @@ ChangeData decodeChange(const ChangeEnvelope& envelope) {
   return out;
 }
 
+// Writes a Change in Cap'n Proto's canonical form directly: one segment, the root struct with
+// its data section cut after the last non-zero word and its pointer section after the last
+// non-null pointer, then every object the pointers name, in pointer order (preorder). Building
+// with capnp and calling canonicalize() makes the same bytes with two more passes and a copy;
+// parseChange checks isCanonical on every change it reads, and a test compares the two.
+class CanonicalChangeWriter {
+ public:
+  Bytes write(const ChangeData& change, ByteView ops) {
+    const std::size_t dataWords = change.time != 0 ? 3 : 2;  // seq and startOp are never 0
+    const ByteView deps(reinterpret_cast<const std::uint8_t*>(change.deps.data()),
+                        change.deps.size() * ChangeHash::kSize);
+    static_assert(sizeof(ChangeHash) == ChangeHash::kSize, "hashes are stored back to back");
+    const ByteView message(reinterpret_cast<const std::uint8_t*>(change.message.data()),
+                           change.message.size());
+    // Pointers: actor, deps, ops, message, otherActors; the trailing empty ones are left out.
+    std::size_t pointers = 5;
+    if (change.otherActors.empty()) {
+      pointers = 4;
+      if (message.empty()) {
+        pointers = 3;
+        if (ops.empty()) pointers = deps.empty() ? 1 : 2;
+      }
+    }
+    std::size_t words = 1 + dataWords + pointers + blobWords(change.actor.bytes().size()) +
+                        blobWords(deps.size()) + blobWords(ops.size()) +
+                        (message.empty() ? 0 : blobWords(message.size() + 1));
+    if (!change.otherActors.empty()) {
+      words += change.otherActors.size();
+      for (const ActorId& a : change.otherActors) words += blobWords(a.bytes().size());
+    }
+    out_.assign(words * kWord, 0);
+    put(0, structPointer(0, dataWords, pointers));
+    put(1, change.seq);
+    put(2, change.startOp);
+    if (dataWords == 3) put(3, static_cast<std::uint64_t>(change.time));
+    const std::size_t firstPointer = 1 + dataWords;
+    next_ = firstPointer + pointers;
+    blob(firstPointer, change.actor.bytes(), 0);
+    if (pointers > 1) blob(firstPointer + 1, deps, 0);
+    if (pointers > 2) blob(firstPointer + 2, ops, 0);
+    if (pointers > 3) blob(firstPointer + 3, message, 1);  // Text ends in a NUL
+    if (pointers > 4) {
+      const std::size_t list = next_;
+      put(firstPointer + 4, listPointer(firstPointer + 4, list, kPointerElements,
+                                        change.otherActors.size()));
+      next_ += change.otherActors.size();
+      for (std::size_t i = 0; i < change.otherActors.size(); ++i) {
+        blob(list + i, change.otherActors[i].bytes(), 0);
+      }
+    }
+    PORTCULLIS_ASSERT(next_ == words, "change layout: {} words written of {}", next_, words);
+    return std::move(out_);
+  }
+
+ private:
+  static constexpr std::size_t kWord = sizeof(capnp::word);
+  static constexpr std::uint64_t kByteElements = 2;
+  static constexpr std::uint64_t kPointerElements = 6;
+
+  static std::size_t blobWords(std::size_t bytes) { return (bytes + kWord - 1) / kWord; }
+  static std::uint64_t structPointer(std::size_t offset, std::size_t data, std::size_t pointers) {
+    return (static_cast<std::uint64_t>(pointers) << 48) | (static_cast<std::uint64_t>(data) << 32) |
+           (static_cast<std::uint64_t>(offset) << 2);
+  }
+  // A list pointer at word `at` to a list starting at word `target`.
+  static std::uint64_t listPointer(std::size_t at, std::size_t target, std::uint64_t elementSize,
+                                   std::size_t count) {
+    return (static_cast<std::uint64_t>(count) << 35) | (elementSize << 32) |
+           (static_cast<std::uint64_t>(target - at - 1) << 2) | 1;
+  }
+  void put(std::size_t word, std::uint64_t value) {
+    for (std::size_t i = 0; i < kWord; ++i) {
+      out_[word * kWord + i] = static_cast<std::uint8_t>(value >> (8 * i));
+    }
+  }
+  // A byte list at the next free word, named by the pointer at word `at`; `extra` zero bytes
+  // follow the content (Text's NUL). An empty blob is a null pointer.
+  void blob(std::size_t at, ByteView bytes, std::size_t extra) {
+    if (bytes.empty()) return;
+    put(at, listPointer(at, next_, kByteElements, bytes.size() + extra));
+    std::memcpy(out_.data() + next_ * kWord, bytes.data(), bytes.size());
+    next_ += blobWords(bytes.size() + extra);
+  }
+
+  Bytes out_;
+  std::size_t next_ = 0;
+};
+
 ChangeEnvelope encodeChange(const ChangeData& change) {
-  // A one-op change fits the first segment, so building it allocates nothing more.
-  capnp::word scratch[64];
-  std::memset(scratch, 0, sizeof scratch);
-  capnp::MallocMessageBuilder builder(kj::arrayPtr(scratch, std::size(scratch)));
-  auto c = builder.initRoot<schema::Change>();
-  c.setSeq(change.seq);
-  c.setStartOp(change.startOp);
-  c.setTime(change.time);
-  c.setActor(asData(change.actor.bytes()));
-  if (!change.deps.empty()) {
-    auto deps = c.initDeps(static_cast<unsigned>(change.deps.size() * ChangeHash::kSize));
-    for (std::size_t i = 0; i < change.deps.size(); ++i) {
-      std::memcpy(deps.begin() + i * ChangeHash::kSize, change.deps[i].bytes().data(),
-                  ChangeHash::kSize);
-    }
-  }
-  if (!change.ops.empty()) {
-    OpWriter ops;
-    for (const Op& op : change.ops) ops.op(op);
-    c.setOps(asData(ops.bytes()));
-  }
-  if (!change.message.empty()) c.setMessage(text(change.message));
-  if (!change.otherActors.empty()) {
-    auto others = c.initOtherActors(static_cast<unsigned>(change.otherActors.size()));
-    for (unsigned i = 0; i < change.otherActors.size(); ++i) {
-      others.set(i, asData(change.otherActors[i].bytes()));
-    }
-  }
-  return envelopeOf(change, change.deps, canonicalBytes(capnp::canonicalize(c.asReader())));
+  OpWriter ops;
+  for (const Op& op : change.ops) ops.op(op);
+  return envelopeOf(change, change.deps, CanonicalChangeWriter().write(change, ops.bytes()));
 }
 
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {

@@ -1,6 +1,8 @@
 // The plain change format: canonical encoding, hashing, and every structural reject path.
 #include "wire/change_codec.h"
 
+#include <algorithm>
+
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <gtest/gtest.h>
@@ -289,6 +291,47 @@ TEST(ChangeCodec, SnapshotRejectsTruncationAndSize) {
   auto big = parseSnapshot(snapshot, snapshot.size() - 8);
   ASSERT_FALSE(big.has_value());
   EXPECT_EQ(big.error().code(), Errc::Overloaded);
+}
+
+// encodeChange writes the canonical form itself; capnp's own canonicalize() of what it wrote must
+// give the same bytes, for every shape of header: time zero or negative, deps, a message, other
+// actors, empty trailing fields.
+TEST(ChangeCodec, WritesExactlyWhatCapnpCanonicalizeWould) {
+  std::vector<ChangeData> shapes;
+  for (std::int64_t time : {std::int64_t{0}, std::int64_t{1}, std::int64_t{-5}}) {
+    for (bool withDeps : {false, true}) {
+      for (const char* message : {"", "m", "a longer message of more than eight bytes"}) {
+        for (std::size_t others : {0u, 1u, 3u}) {
+          ChangeData c = sample();
+          c.time = time;
+          c.message = message;
+          if (withDeps) {
+            c.deps = {ChangeHash::of(Bytes{1}), ChangeHash::of(Bytes{2})};
+            std::sort(c.deps.begin(), c.deps.end());
+          }
+          for (std::size_t i = 0; i < others; ++i) c.otherActors.push_back(actor(10 + i));
+          shapes.push_back(c);
+        }
+      }
+    }
+  }
+  ChangeData noOps = sample();
+  noOps.ops.clear();
+  noOps.message.clear();
+  shapes.push_back(noOps);
+  for (const ChangeData& c : shapes) {
+    SCOPED_TRACE("time " + std::to_string(c.time) + ", message '" + c.message + "', " +
+                 std::to_string(c.deps.size()) + " deps, " + std::to_string(c.otherActors.size()) +
+                 " other actors, " + std::to_string(c.ops.size()) + " ops");
+    const Bytes payload = encodeChange(c).payload;
+    ASSERT_EQ(payload.size() % sizeof(capnp::word), 0u);
+    kj::ArrayPtr<const capnp::word> segment[1] = {kj::arrayPtr(
+        reinterpret_cast<const capnp::word*>(payload.data()), payload.size() / sizeof(capnp::word))};
+    capnp::SegmentArrayMessageReader reader(segment);
+    auto words = capnp::canonicalize(reader.getRoot<schema::Change>());
+    auto bytes = words.asBytes();
+    EXPECT_EQ(Bytes(bytes.begin(), bytes.end()), payload);
+  }
 }
 
 }  // namespace
