@@ -268,19 +268,22 @@ asio::awaitable<Result<void>> RepoImpl::flush() {
 
 // --- RepoImpl: finding -------------------------------------------------------------------------
 
+asio::awaitable<void> RepoImpl::awaitDeadline(std::shared_ptr<PendingFind> pending, DocumentId id) {
+  auto self = shared_from_this();
+  while (!pending->done) {
+    boost::system::error_code ec;
+    co_await pending->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!ec && !pending->done) settleFind(id, false);  // the deadline passed
+  }
+}
+
 asio::awaitable<Result<DocHandle>> RepoImpl::find(DocumentId id) {
   auto self = shared_from_this();
   auto loaded = co_await loadEntry(id);
   if (!loaded) co_return std::move(loaded).error();
   if (*loaded) co_return handle(*loaded);
   auto pending = startFind(id, randomRequestId(), 0, std::nullopt);
-  ++pending->localWaiters;
-  while (!pending->done) {
-    boost::system::error_code ec;
-    co_await pending->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec && !pending->done) settleFind(id, false);  // the deadline passed
-  }
-  --pending->localWaiters;
+  co_await awaitDeadline(pending, id);
   if (pending->found) {
     if (auto entry = findEntry(id)) co_return handle(entry);
   }
@@ -313,15 +316,9 @@ std::shared_ptr<PendingFind> RepoImpl::startFind(
   for (auto& [peer, s] : sessions) {
     if (pending->excluded != peer) ask(s, id);
   }
-  // Wakes the finder at the deadline even if no local caller waits.
-  spawn([](std::shared_ptr<RepoImpl> self, std::shared_ptr<PendingFind> pf,
-           DocumentId id) -> asio::awaitable<void> {
-    while (!pf->done) {
-      boost::system::error_code ec;
-      co_await pf->signal.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-      if (!ec && !pf->done) self->settleFind(id, false);
-    }
-  }(shared_from_this(), pending, id));
+  // A find on a peer's behalf needs its own watch on the deadline; a local find() waits on it
+  // itself (and keeps waiting if peers' requests join).
+  if (!pending->origins.empty()) spawn(awaitDeadline(pending, id));
   checkFindExhausted(id);
   return pending;
 }

@@ -118,7 +118,6 @@ struct PendingFind {
   std::optional<PeerId> excluded;  // the peer whose request this forwards: never asked
   // Peers that asked us for it, with their request IDs: answered when it resolves.
   std::vector<std::pair<PeerId, std::uint64_t>> origins;
-  std::size_t localWaiters = 0;
   std::size_t deciding = 0;  // askPeer calls still waiting for okToSend
   bool done = false;
   bool found = false;
@@ -158,6 +157,8 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   asio::awaitable<void> askPeer(std::shared_ptr<PendingFind> pending,
                                 std::shared_ptr<PeerSession> session, DocumentId id);
   void settleFind(const DocumentId& id, bool found);
+  // Completes when `pending` is settled, settling it as unavailable at its deadline.
+  asio::awaitable<void> awaitDeadline(std::shared_ptr<PendingFind> pending, DocumentId id);
   void checkFindExhausted(const DocumentId& id);
 
   // --- sessions (sync/peer_session.cc) ---
