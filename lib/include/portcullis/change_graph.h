@@ -101,6 +101,10 @@ class PORTCULLIS_EXPORT ChangeGraph {
   std::vector<const ChangeEnvelope*> changesSince(std::span<const ChangeHash> heads) const;
   // Every change in the order they were added.
   std::vector<const ChangeEnvelope*> changes() const;
+  // The changes added after the first `count`, in the order they were added.
+  std::vector<const ChangeEnvelope*> changesAfter(std::size_t count) const;
+  // Where `hash` stands in the order changes were added, if it is in the graph.
+  std::optional<std::size_t> positionOf(const ChangeHash& hash) const;
   // Every change in the canonical order: by generation (1 for a change without deps, else 1 +
   // the largest generation among its deps), then by ascending hash. That is a topological order
   // with hash tie-break, and the same set of changes gives the same order on every replica.

@@ -360,11 +360,23 @@ std::vector<const ChangeEnvelope*> ChangeGraph::changesSince(
   return out;
 }
 
-std::vector<const ChangeEnvelope*> ChangeGraph::changes() const {
+std::vector<const ChangeEnvelope*> ChangeGraph::changes() const { return changesAfter(0); }
+
+std::vector<const ChangeEnvelope*> ChangeGraph::changesAfter(std::size_t count) const {
   std::vector<const ChangeEnvelope*> out;
-  out.reserve(impl_->nodes.size());
-  for (const Node& n : impl_->nodes) out.push_back(&n.env);
+  const auto& nodes = impl_->nodes;
+  if (count >= nodes.size()) return out;
+  out.reserve(nodes.size() - count);
+  for (auto it = nodes.begin() + static_cast<std::ptrdiff_t>(count); it != nodes.end(); ++it) {
+    out.push_back(&it->env);
+  }
   return out;
+}
+
+std::optional<std::size_t> ChangeGraph::positionOf(const ChangeHash& hash) const {
+  const auto pos = impl_->find(hash);
+  if (!pos) return std::nullopt;
+  return *pos;
 }
 
 std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {

@@ -62,6 +62,9 @@ struct PeerDocState {
   bool heardFrom = false;  // the peer has told us its heads
   std::vector<ChangeHash> theirHeads;
   std::vector<ChangeHash> shared;  // hashes both sides have (with their pasts)
+  // When set, the past of `shared` is exactly the first *sharedPrefix changes added here, so
+  // what the peer lacks is what came after them: no walk of the whole graph per frame.
+  std::optional<std::size_t> sharedPrefix = 0;
   std::vector<ChangeHash> lastSentHeads;
   std::vector<ChangeHash> lastSentStored;
   bool sentAny = false;

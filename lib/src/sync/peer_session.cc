@@ -534,7 +534,10 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
     const ChangeGraph& graph = entry->graph();
     for (const auto* list : {&msg.heads, &msg.have}) {
       for (const ChangeHash& h : *list) {
-        if (graph.contains(h)) st.shared.push_back(h);
+        const auto pos = graph.positionOf(h);
+        if (!pos || (st.sharedPrefix && *pos < *st.sharedPrefix)) continue;  // nothing new
+        st.shared.push_back(h);
+        st.sharedPrefix.reset();
       }
     }
     sortUnique(st.shared);
@@ -627,7 +630,9 @@ std::optional<Bytes> RepoImpl::buildSync(PeerSession& session, const DocumentId&
                                       : options.maxFrameBytes / 2;
     const std::size_t budget = std::min(frameRoom, options.syncBatchBytes);
     std::size_t used = 0;
-    for (const ChangeEnvelope* e : graph.changesSince(st.shared)) {
+    const auto missing = st.sharedPrefix ? graph.changesAfter(*st.sharedPrefix)
+                                         : graph.changesSince(st.shared);
+    for (const ChangeEnvelope* e : missing) {
       const std::size_t size = encodedChangeSize(e->payload.size());
       if (!sent.empty() && used + size > budget) {
         complete = false;
@@ -651,8 +656,14 @@ std::optional<Bytes> RepoImpl::buildSync(PeerSession& session, const DocumentId&
   st.sentAny = true;
   st.lastSentHeads = msg.heads;
   if (st.heardFrom) {
-    st.shared = complete ? msg.heads : frontier(st.shared, sent);
-    if (!complete) session.markDirty(id);
+    if (complete) {
+      st.shared = msg.heads;
+      st.sharedPrefix = graph.size();
+    } else {
+      st.shared = frontier(st.shared, sent);
+      if (st.sharedPrefix) *st.sharedPrefix += sent.size();
+      session.markDirty(id);
+    }
   }
   return frame;
 }

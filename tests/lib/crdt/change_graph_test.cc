@@ -441,6 +441,27 @@ TEST(ChangeGraph, ChangesSinceListsWhatIsNotInThePastOfTheHeads) {
   EXPECT_TRUE(graph.changesSince(sorted({unknown, a3.hash})).empty());
 }
 
+TEST(ChangeGraph, ChangesAfterAndPositionOfFollowTheOrderOfArrival) {
+  ChangeGraph graph;
+  ChangeEnvelope a1 = envelope(kA, 1, 1, 1, {});
+  ChangeEnvelope b1 = envelope(kB, 1, 2, 1, {a1.hash});
+  ChangeEnvelope a2 = envelope(kA, 2, 2, 1, {a1.hash});
+  ChangeEnvelope queued = envelope(kA, 3, 3, 1, {a2.hash});
+  // a2 arrives after what depends on it: it waits, and enters only after a2.
+  for (const ChangeEnvelope* e : {&a1, &b1}) EXPECT_EQ(addOk(graph, *e), AddOutcome::Applied);
+  EXPECT_EQ(addOk(graph, queued), AddOutcome::Queued);
+  EXPECT_EQ(addOk(graph, a2), AddOutcome::Applied);
+  using H = std::vector<ChangeHash>;
+  EXPECT_EQ(hashesOf(graph.changesAfter(0)), (H{a1.hash, b1.hash, a2.hash, queued.hash}));
+  EXPECT_EQ(hashesOf(graph.changesAfter(2)), (H{a2.hash, queued.hash}));
+  EXPECT_TRUE(graph.changesAfter(4).empty());
+  EXPECT_TRUE(graph.changesAfter(100).empty());
+  EXPECT_EQ(graph.positionOf(a1.hash), std::optional<std::size_t>(0));
+  EXPECT_EQ(graph.positionOf(a2.hash), std::optional<std::size_t>(2));
+  EXPECT_EQ(graph.positionOf(queued.hash), std::optional<std::size_t>(3));
+  EXPECT_EQ(graph.positionOf(ChangeHash::of(Bytes{9})), std::nullopt);
+}
+
 TEST(ChangeGraph, ChangesSinceExcludesQueuedChanges) {
   ChangeGraph graph;
   ChangeEnvelope a1 = envelope(kA, 1, 1, 1, {});
