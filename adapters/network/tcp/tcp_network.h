@@ -1,0 +1,55 @@
+// tcp_network.h — a NetworkAdapter over TCP (Boost.Asio coroutines): listens on configured
+// addresses and dials configured peers, redialing with exponential backoff and jitter after a
+// drop or a failed attempt.
+//
+// Layer: the bottom of the data path (DESIGN §1); what it yields is raw bytes, trusted by no one
+// until the Repo's auth provider has run its handshake on them. Everything runs on the executor
+// given at creation, which must be the Repo's.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "portcullis/asio.h"
+#include "portcullis/network_adapter.h"
+#include "portcullis/result.h"
+
+namespace portcullis {
+
+struct TcpNetworkOptions {
+  std::vector<std::string> listen{};   // "HOST:PORT" (port 0: any free port; see listeningOn())
+  std::vector<std::string> connect{};  // "HOST:PORT" to dial and keep dialing
+  // Redial delays grow from min to max, doubling, each with up to 50% random jitter.
+  std::chrono::milliseconds minBackoff{100};
+  std::chrono::milliseconds maxBackoff{10'000};
+  // A dial that has not connected by then counts as failed.
+  std::chrono::milliseconds connectTimeout{5'000};
+};
+
+class TcpNetworkAdapter final : public NetworkAdapter {
+ public:
+  // Parses the addresses and binds every listener now, so that a bad address or a port in use
+  // fails here (Errc::Config / Errc::Io) and port 0 is resolved before start().
+  static Result<std::shared_ptr<TcpNetworkAdapter>> create(asio::any_io_executor executor,
+                                                           TcpNetworkOptions options);
+  ~TcpNetworkAdapter() override;
+
+  void start(ConnectionSink sink) override;
+  void stop() override;
+
+  // Where the listeners are bound, in the order of options.listen.
+  std::vector<asio::ip::tcp::endpoint> listeningOn() const;
+
+  struct State;
+
+ private:
+  explicit TcpNetworkAdapter(std::shared_ptr<State> state) : state_(std::move(state)) {}
+  std::shared_ptr<State> state_;
+};
+
+// Splits "HOST:PORT" ("[::1]:80" for IPv6); Errc::Config on anything else.
+Result<std::pair<std::string, std::uint16_t>> parseHostPort(std::string_view address);
+
+}  // namespace portcullis

@@ -1,0 +1,150 @@
+// The TCP network adapter over loopback: listening on port 0, dialing, redialing after a drop,
+// stopping, and two Repos syncing through it.
+#include "tcp_network.h"
+
+#include <gtest/gtest.h>
+
+#include "../../lib/repo/repo_harness.h"
+
+namespace portcullis::testing {
+namespace {
+
+struct Collected {
+  std::vector<std::unique_ptr<Stream>> dialed;
+  std::vector<std::unique_ptr<Stream>> accepted;
+  ConnectionSink sink() {
+    return [this](std::unique_ptr<Stream> s, Side side) {
+      (side == Side::Dialer ? dialed : accepted).push_back(std::move(s));
+    };
+  }
+};
+
+std::string addressOf(const TcpNetworkAdapter& adapter) {
+  const auto endpoint = adapter.listeningOn().at(0);
+  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+}
+
+TEST(TcpNetwork, ParsesHostAndPortAndRejectsAnythingElse) {
+  EXPECT_EQ(*parseHostPort("127.0.0.1:7420"), std::make_pair(std::string("127.0.0.1"),
+                                                             std::uint16_t{7420}));
+  EXPECT_EQ(*parseHostPort("[::1]:80"), std::make_pair(std::string("::1"), std::uint16_t{80}));
+  EXPECT_EQ(parseHostPort("localhost:0")->second, 0);
+  for (const char* bad : {"", "7420", "host:", ":80", "host:65536", "host:-1", "host:8x"}) {
+    auto parsed = parseHostPort(bad);
+    ASSERT_FALSE(parsed) << bad;
+    EXPECT_EQ(parsed.error().code(), Errc::Config) << bad;
+  }
+}
+
+TEST(TcpNetwork, RefusesAListenAddressThatIsNotAnIpOrIsTaken) {
+  asio::io_context ctx;
+  auto bad = TcpNetworkAdapter::create(ctx.get_executor(), {.listen = {"not-an-ip:1"}});
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), Errc::Config);
+  auto first = TcpNetworkAdapter::create(ctx.get_executor(), {.listen = {"127.0.0.1:0"}});
+  ASSERT_TRUE(first) << first.error().message();
+  auto taken = TcpNetworkAdapter::create(ctx.get_executor(),
+                                         {.listen = {addressOf(**first)}});
+  ASSERT_FALSE(taken);
+  EXPECT_EQ(taken.error().code(), Errc::Io);
+}
+
+TEST(TcpNetwork, CarriesBytesBothWaysAndReportsTheCloseOfTheOtherEnd) {
+  asio::io_context ctx;
+  auto server = *TcpNetworkAdapter::create(ctx.get_executor(), {.listen = {"127.0.0.1:0"}});
+  auto client = *TcpNetworkAdapter::create(ctx.get_executor(),
+                                           {.connect = {addressOf(*server)}});
+  Collected got;
+  server->start(got.sink());
+  client->start(got.sink());
+  ASSERT_TRUE(runUntil(ctx, [&] { return got.dialed.size() == 1 && got.accepted.size() == 1; }, 5s));
+
+  auto exchange = [](Stream& from, Stream& to, Bytes data) -> asio::awaitable<Result<Bytes>> {
+    auto sent = co_await from.write(data);
+    if (!sent) co_return sent.error();
+    Bytes back(data.size());
+    auto read = co_await readExactly(to, back);
+    if (!read) co_return read.error();
+    co_return back;
+  };
+  std::optional<Result<Bytes>> there, back;
+  const Bytes ping{1, 2, 3, 4, 5}, pong(70'000, 7);
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    there = co_await exchange(*got.dialed[0], *got.accepted[0], ping);
+    back = co_await exchange(*got.accepted[0], *got.dialed[0], pong);
+  }, asio::detached);
+  ASSERT_TRUE(runUntil(ctx, [&] { return back.has_value(); }, 5s));
+  ASSERT_TRUE(*there);
+  EXPECT_EQ(**there, ping);
+  ASSERT_TRUE(*back);
+  EXPECT_EQ(**back, pong);
+
+  std::optional<Result<std::size_t>> afterClose;
+  got.accepted[0]->close();
+  asio::co_spawn(ctx, [&]() -> asio::awaitable<void> {
+    std::uint8_t byte = 0;
+    afterClose = co_await got.dialed[0]->readSome(std::span(&byte, 1));
+  }, asio::detached);
+  ASSERT_TRUE(runUntil(ctx, [&] { return afterClose.has_value(); }, 5s));
+  ASSERT_FALSE(*afterClose);
+  EXPECT_EQ(afterClose->error().code(), Errc::Disconnected);
+  client->stop();
+  server->stop();
+}
+
+TEST(TcpNetwork, ADialerRedialsAfterItsConnectionDrops) {
+  asio::io_context ctx;
+  auto server = *TcpNetworkAdapter::create(ctx.get_executor(), {.listen = {"127.0.0.1:0"}});
+  auto client = *TcpNetworkAdapter::create(
+      ctx.get_executor(), {.connect = {addressOf(*server)}, .minBackoff = 20ms, .maxBackoff = 100ms});
+  Collected got;
+  server->start(got.sink());
+  client->start(got.sink());
+  ASSERT_TRUE(runUntil(ctx, [&] { return got.dialed.size() == 1; }, 5s));
+  got.dialed[0]->close();
+  ASSERT_TRUE(runUntil(ctx, [&] { return got.dialed.size() == 2 && got.accepted.size() == 2; }, 5s));
+  client->stop();
+  server->stop();
+}
+
+TEST(TcpNetwork, StopEndsTheDialingOfAnAddressNobodyListensOn) {
+  asio::io_context ctx;
+  // Bind a port, then free it: nothing listens there.
+  std::string address;
+  {
+    auto probe = *TcpNetworkAdapter::create(ctx.get_executor(), {.listen = {"127.0.0.1:0"}});
+    address = addressOf(*probe);
+  }
+  auto client = *TcpNetworkAdapter::create(
+      ctx.get_executor(), {.connect = {address}, .minBackoff = 10ms, .maxBackoff = 20ms});
+  Collected got;
+  client->start(got.sink());
+  runUntil(ctx, [] { return false; }, 100ms);
+  EXPECT_TRUE(got.dialed.empty());
+  client->stop();
+  // With the dial loop stopped, the context runs out of work.
+  ctx.restart();
+  ctx.run_for(2s);
+  EXPECT_TRUE(ctx.stopped());
+}
+
+TEST(TcpNetwork, TwoReposSyncADocumentOverLoopback) {
+  RepoHarness h;
+  auto server = *TcpNetworkAdapter::create(h.ctx.get_executor(), {.listen = {"127.0.0.1:0"}});
+  auto client = *TcpNetworkAdapter::create(h.ctx.get_executor(),
+                                           {.connect = {addressOf(*server)}});
+  auto& a = h.add("a", [&](RepoOptions& o) { o.network = {server}; });
+  auto& b = h.add("b", [&](RepoOptions& o) { o.network = {client}; });
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change([](Transaction& tx) { return putString(tx, "over", "tcp"); }));
+  ASSERT_TRUE(h.runUntil([&] {
+    auto there = b.repo->findLocal(doc.id());
+    return there && readString(*there, "over") == "tcp";
+  }, 5s));
+  auto there = *b.repo->findLocal(doc.id());
+  ASSERT_TRUE(there.change([](Transaction& tx) { return putString(tx, "back", "too"); }));
+  ASSERT_TRUE(h.runUntil([&] { return readString(doc, "back") == "too"; }, 5s));
+}
+
+}  // namespace
+}  // namespace portcullis::testing
