@@ -51,6 +51,9 @@ struct PeerQuotas {
   std::size_t bytesPerSecond = 64u << 20;
   std::size_t documentsCreated = 10'000;  // new documents a peer may bring us per session
   std::size_t pendingChanges = 10'000;    // changes from the peer waiting for missing deps
+  // Frames queued for the peer and not yet sent (a peer that does not read): past this, the
+  // session closes rather than buffer without bound.
+  std::size_t sendQueueBytes = 16u << 20;
 };
 
 struct RepoOptions {

@@ -75,8 +75,12 @@ struct PeerDocState {
 class PeerSession : public std::enable_shared_from_this<PeerSession> {
  public:
   PeerSession(asio::any_io_executor ex, PeerIdentity identity, std::unique_ptr<MessageChannel> ch,
-              Side side)
-      : identity(std::move(identity)), channel(std::move(ch)), side(side), wake(ex) {}
+              Side side, std::size_t maxQueuedBytes)
+      : identity(std::move(identity)),
+        channel(std::move(ch)),
+        side(side),
+        maxQueuedBytes(maxQueuedBytes),
+        wake(ex) {}
 
   struct QueueItem {
     std::optional<DocumentId> doc;  // set: re-checked with okToSend when it leaves the queue
@@ -100,6 +104,9 @@ class PeerSession : public std::enable_shared_from_this<PeerSession> {
   bool closed = false;
   bool isEphemeral = false;
   std::deque<QueueItem> queue;
+  std::size_t queuedBytes = 0;  // of the prebuilt frames in `queue`
+  std::size_t maxQueuedBytes;
+  std::string closeReason;      // why we closed it, if we did
   std::unordered_set<DocumentId> dirty;
   asio::steady_timer wake;
   std::unordered_map<DocumentId, PeerDocState> docs;

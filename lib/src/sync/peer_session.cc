@@ -61,6 +61,12 @@ std::vector<ChangeHash> frontier(const std::vector<ChangeHash>& shared,
 
 void PeerSession::enqueue(QueueItem item) {
   if (closed) return;
+  queuedBytes += item.frame.size();
+  if (queuedBytes > maxQueuedBytes) {
+    closeReason = "its send queue is over the bound (it does not read)";
+    close();
+    return;
+  }
   queue.push_back(std::move(item));
   wake.cancel();
 }
@@ -74,6 +80,7 @@ void PeerSession::close() {
   if (closed) return;
   closed = true;
   queue.clear();
+  queuedBytes = 0;
   dirty.clear();
   channel->close();
   wake.cancel();
@@ -237,7 +244,8 @@ asio::awaitable<void> RepoImpl::runConnection(std::shared_ptr<RepoImpl> self,
     co_return;
   }
   auto session = std::make_shared<PeerSession>(self->executor, std::move(auth->identity),
-                                               std::move(auth->channel), side);
+                                               std::move(auth->channel), side,
+                                               self->options.quotas.sendQueueBytes);
   // Hello, both ways, still under the handshake deadline.
   const PeerId& peer = session->identity.peer;
   // (No temporaries with destructors inside co_await expressions, and no co_await inside
@@ -317,7 +325,7 @@ asio::awaitable<void> RepoImpl::runConnection(std::shared_ptr<RepoImpl> self,
       break;
     }
   }
-  self->dropSession(session, reason);
+  self->dropSession(session, session->closeReason.empty() ? reason : session->closeReason);
 }
 
 void RepoImpl::dropSession(const std::shared_ptr<PeerSession>& session, const std::string& reason) {
@@ -370,6 +378,7 @@ asio::awaitable<void> RepoImpl::runWriter(std::shared_ptr<RepoImpl> self,
     }
     PeerSession::QueueItem item = std::move(session->queue.front());
     session->queue.pop_front();
+    session->queuedBytes -= item.frame.size();
     if (item.syncDoc) session->dirty.erase(*item.doc);
     // Re-checked as it leaves the queue: access may have changed since it was queued.
     bool allowed = true;

@@ -176,7 +176,9 @@ class RawPeer {
   RawPeer& operator=(const RawPeer&) = delete;
 
   // Dials `target`; the link records every byte.
-  void dial(TestPeer& target) { link = connect(*net, *target.net); }
+  void dial(TestPeer& target, MemoryLinkOptions options = {}) {
+    link = connect(*net, *target.net, options);
+  }
 
   // The open handshake, claiming `claimed`; returns the ID the other side claimed.
   asio::awaitable<Result<std::string>> handshake(std::string claimed) {

@@ -58,8 +58,8 @@ ForeignDoc foreignDoc(const std::string& value) {
 std::string uniqueText() { return toHex(DocumentId::random().bytes()) + toHex(DocumentId::random().bytes()); }
 
 // Dials `target` as raw peer "r": the open handshake, a hello, and `target`'s hello read.
-void openRaw(RepoHarness& h, RawPeer& raw, TestPeer& target) {
-  raw.dial(target);
+void openRaw(RepoHarness& h, RawPeer& raw, TestPeer& target, MemoryLinkOptions link = {}) {
+  raw.dial(target, link);
   ASSERT_TRUE(raw.stream);
   auto theirs = h.await(raw.handshake("r"), 2s);
   ASSERT_TRUE(theirs) << theirs.error().message();
@@ -210,6 +210,29 @@ TEST(RepoQuota, ACutInTheMiddleOfAFrameClosesOnlyThatSessionAndLeavesTheStoreAlo
   EXPECT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "foo", "baz"); }, 2s));
   ASSERT_TRUE(b.repo->findLocal(doc.id())->change(put("fromB", "y")));
   EXPECT_TRUE(h.runUntil([&] { return readString(doc, "fromB") == "y"; }, 2s));
+}
+
+TEST(RepoQuota, APeerThatDoesNotReadIsDisconnectedBeforeItsRepliesPileUpWithoutBound) {
+  RepoHarness h;
+  auto& a = h.add("a", [](RepoOptions& o) {
+    o.quotas.framesPerSecond = 100'000;
+    o.quotas.sendQueueBytes = 4u << 10;
+  });
+  auto& b = h.add("b");
+  h.link(b, a);
+  RawPeer raw(h, "r");
+  // A pipe that holds little: once it is full, what a sends waits in a's queue.
+  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, {.maxBufferedBytes = 1024, .record = true}));
+  std::vector<Bytes> requests;
+  for (std::uint64_t i = 0; i < 1000; ++i) {
+    requests.push_back(detail::encodeMessage(detail::SyncMsg{
+        .doc = DocumentId::random(), .heads = {}, .need = {}, .have = {}, .changes = {},
+        .storedHeads = {}, .requestId = i + 1, .hops = 0, .isRequest = true}));
+  }
+  (void)h.await(sendEach(raw, requests), 5s);  // may fail once a closes the stream
+  EXPECT_TRUE(h.runUntil([&] { return !raw.link->isOpen() && !lists(a, "r"); }, 2s));
+  EXPECT_LE(raw.link->bytesFromAcceptor().size(), 8u << 10) << "a stopped at its bound";
+  EXPECT_TRUE(lists(a, "b")) << "only the peer that does not read is dropped";
 }
 
 }  // namespace
