@@ -162,8 +162,7 @@ asio::awaitable<Result<std::shared_ptr<DocEntry>>> RepoImpl::loadEntry(DocumentI
   co_return entry;
 }
 
-void RepoImpl::onDocumentChanged(const std::shared_ptr<DocEntry>& entry, bool local) {
-  (void)local;
+void RepoImpl::onDocumentChanged(const std::shared_ptr<DocEntry>& entry) {
   for (auto& [peer, s] : sessions) {
     auto it = s->docs.find(entry->id);
     if (it != s->docs.end() && it->second.active) s->markDirty(entry->id);
@@ -405,7 +404,7 @@ Result<std::optional<ChangeHash>> DocHandle::change(
   }
   auto hash = tx.commit(std::move(options));
   if (hash) {
-    if (auto repo = entry_->repo.lock()) repo->onDocumentChanged(entry_, true);
+    if (auto repo = entry_->repo.lock()) repo->onDocumentChanged(entry_);
   }
   return hash;
 }

@@ -102,7 +102,6 @@ class PeerSession : public std::enable_shared_from_this<PeerSession> {
   std::unique_ptr<MessageChannel> channel;
   Side side;
   bool closed = false;
-  bool isEphemeral = false;
   std::deque<QueueItem> queue;
   std::size_t queuedBytes = 0;  // of the prebuilt frames in `queue`
   std::size_t maxQueuedBytes;
@@ -145,7 +144,8 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   std::shared_ptr<DocEntry> findEntry(const DocumentId& id) const;
   // Memory, else storage. Null if neither has it; an Error if storage fails or holds garbage.
   asio::awaitable<Result<std::shared_ptr<DocEntry>>> loadEntry(DocumentId id);
-  void onDocumentChanged(const std::shared_ptr<DocEntry>& entry, bool local);
+  // After a local edit or applied remote changes: sync to active peers, save, report.
+  void onDocumentChanged(const std::shared_ptr<DocEntry>& entry);
   DocHandle handle(std::shared_ptr<DocEntry> entry) const { return DocHandle(std::move(entry)); }
   void broadcastEphemeral(const DocumentId& id, Bytes data);
 

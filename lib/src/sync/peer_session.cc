@@ -279,7 +279,6 @@ asio::awaitable<void> RepoImpl::runConnection(std::shared_ptr<RepoImpl> self,
                      : "hello names another peer than the one authenticated"));
     co_return;
   }
-  session->isEphemeral = h->isEphemeral;
   if (self->stopped || !self->registerSession(session)) {
     session->channel->close();
     co_return;
@@ -577,7 +576,7 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
         spdlog::warn("repo: a change to {} from {} is invalid: {}", id.logName(), peer.str(),
                      e.message());
       }
-      if (report.applied > 0) onDocumentChanged(entry, false);
+      if (report.applied > 0) onDocumentChanged(entry);
       if (entry->graph().pendingCount() > options.quotas.pendingChanges) {
         co_return Error(Errc::Overloaded, "over its quota of changes waiting for deps");
       }
