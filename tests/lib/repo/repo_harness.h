@@ -17,6 +17,7 @@
 #include "memory_network.h"
 #include "memory_storage.h"
 #include "net/shared_stream.h"
+#include "wire/sync_codec.h"
 #include "portcullis/asio.h"
 #include "portcullis/repo.h"
 
@@ -213,6 +214,35 @@ class RawPeer {
   std::unique_ptr<MessageChannel> channel;
   std::shared_ptr<MemoryLink> link;
 };
+
+// A hello frame naming `peer`, as a raw peer sends it first.
+inline Bytes helloFrame(const std::string& peer,
+                        std::uint32_t version = detail::kProtocolVersion) {
+  return detail::encodeMessage(detail::HelloMsg{.protocolVersion = version,
+                                                .peerId = *PeerId::parse(peer),
+                                                .storageId = {},
+                                                .isEphemeral = true});
+}
+
+// Dials `target` as a raw peer: the open handshake claiming `claimed`, then `first` as its first
+// frame (normally helloFrame), then (if `readHello`) reads `target`'s hello.
+inline void openRaw(RepoHarness& h, RawPeer& raw, TestPeer& target, const std::string& claimed,
+                    const Bytes& first, bool readHello = true, MemoryLinkOptions link = {}) {
+  raw.dial(target, link);
+  ASSERT_TRUE(raw.stream);
+  auto theirs = h.await(raw.handshake(claimed), 2s);
+  ASSERT_TRUE(theirs) << theirs.error().message();
+  ASSERT_EQ(*theirs, target.name);
+  raw.frame();
+  auto sent = h.await(raw.send(first), 2s);
+  ASSERT_TRUE(sent) << sent.error().message();
+  if (!readHello) return;
+  auto hello = h.await(raw.receive(), 2s);
+  ASSERT_TRUE(hello) << hello.error().message();
+  auto decoded = detail::decodeMessage(*hello);
+  ASSERT_TRUE(decoded);
+  ASSERT_TRUE(std::holds_alternative<detail::HelloMsg>(*decoded));
+}
 
 // Whether `needle` occurs in `hay`.
 inline bool containsBytes(const std::vector<std::uint8_t>& hay, ByteView needle) {

@@ -57,21 +57,9 @@ ForeignDoc foreignDoc(const std::string& value) {
 
 std::string uniqueText() { return toHex(DocumentId::random().bytes()) + toHex(DocumentId::random().bytes()); }
 
-// Dials `target` as raw peer "r": the open handshake, a hello, and `target`'s hello read.
+// Dials `target` as raw peer "r" and waits until `target` lists it.
 void openRaw(RepoHarness& h, RawPeer& raw, TestPeer& target, MemoryLinkOptions link = {}) {
-  raw.dial(target, link);
-  ASSERT_TRUE(raw.stream);
-  auto theirs = h.await(raw.handshake("r"), 2s);
-  ASSERT_TRUE(theirs) << theirs.error().message();
-  raw.frame();
-  const Bytes hello = detail::encodeMessage(detail::HelloMsg{.protocolVersion = detail::kProtocolVersion,
-                                                             .peerId = pid("r"),
-                                                             .storageId = {},
-                                                             .isEphemeral = true});
-  auto sent = h.await(raw.send(hello), 2s);
-  ASSERT_TRUE(sent) << sent.error().message();
-  auto reply = h.await(raw.receive(), 2s);
-  ASSERT_TRUE(reply) << reply.error().message();
+  ASSERT_NO_FATAL_FAILURE(testing::openRaw(h, raw, target, "r", helloFrame("r"), true, link));
   ASSERT_TRUE(h.runUntil([&] { return lists(target, "r"); }, 2s));
 }
 

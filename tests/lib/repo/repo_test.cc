@@ -64,33 +64,6 @@ std::shared_ptr<BackgroundFind> startFind(RepoHarness& h, Repo& repo, const Docu
   return out;
 }
 
-Bytes helloFrame(const std::string& peer) {
-  return detail::encodeMessage(detail::HelloMsg{.protocolVersion = detail::kProtocolVersion,
-                                                .peerId = pid(peer),
-                                                .storageId = {},
-                                                .isEphemeral = true});
-}
-
-// Dials `target` as a raw peer: the open handshake claiming `claimed`, then a hello naming
-// `helloId`, then (if `readHello`) reads `target`'s hello.
-void openRaw(RepoHarness& h, RawPeer& raw, TestPeer& target, const std::string& claimed,
-             const std::string& helloId, bool readHello = true) {
-  raw.dial(target);
-  ASSERT_TRUE(raw.stream);
-  auto theirs = h.await(raw.handshake(claimed), 2s);
-  ASSERT_TRUE(theirs) << theirs.error().message();
-  ASSERT_EQ(*theirs, target.name);
-  raw.frame();
-  auto sent = h.await(raw.send(helloFrame(helloId)), 2s);
-  ASSERT_TRUE(sent) << sent.error().message();
-  if (!readHello) return;
-  auto hello = h.await(raw.receive(), 2s);
-  ASSERT_TRUE(hello) << hello.error().message();
-  auto decoded = detail::decodeMessage(*hello);
-  ASSERT_TRUE(decoded);
-  ASSERT_TRUE(std::holds_alternative<detail::HelloMsg>(*decoded));
-}
-
 TEST(Repo, OpenProviderSharesANewDocumentWithoutBeingAsked) {
   RepoHarness h;
   auto& a = h.add("a");
@@ -168,7 +141,7 @@ TEST(Repo, AFindForAForbiddenDocumentFailsUnavailableAndDisclosesNothing) {
 void askRaw(RepoHarness& h, TestPeer& target, const DocumentId& doc, Bytes* reply,
             std::vector<std::uint8_t>* stream) {
   RawPeer raw(h, "r");
-  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, target, "r", "r"));
+  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, target, "r", helloFrame("r")));
   const Bytes request = detail::encodeMessage(detail::SyncMsg{
       .doc = doc, .heads = {}, .need = {}, .have = {}, .changes = {}, .storedHeads = {},
       .requestId = 0x0123456789abcdefull, .hops = 0, .isRequest = true});
@@ -455,7 +428,7 @@ void expectAHostileFrameClosesOnlyItsSession(const Bytes& hostile) {
   ASSERT_TRUE(doc.change(put("foo", "bar")));
   ASSERT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "foo", "bar"); }, 2s));
   RawPeer raw(h, "r");
-  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, "r", "r"));
+  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, "r", helloFrame("r")));
   ASSERT_TRUE(h.runUntil([&] { return lists(a, "r"); }, 2s));
   const auto heads = doc.heads();
   const std::string json = doc.toJson();
@@ -581,7 +554,7 @@ TEST(Repo, APeerWhoseHelloNamesAnotherPeerThanItAuthenticatedAsIsRefused) {
   auto& a = h.add("a");
   RawPeer raw(h, "r");
   // a may close before its own hello can be read: not read here.
-  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, "r", "x", /*readHello=*/false));
+  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, "r", helloFrame("x"), /*readHello=*/false));
   EXPECT_TRUE(h.runUntil([&] { return !raw.link->isOpen() && a.log->refused.size() == 1; }, 2s));
   h.runFor(100ms);
   EXPECT_TRUE(a.repo->peers().empty());
@@ -600,7 +573,7 @@ TEST(Repo, APeerThatFloodsFramesOverItsQuotaIsDisconnected) {
   RepoHarness h;
   auto& a = h.add("a", [](RepoOptions& o) { o.quotas.framesPerSecond = 100; });
   RawPeer raw(h, "r");
-  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, "r", "r"));
+  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, "r", helloFrame("r")));
   ASSERT_TRUE(h.runUntil([&] { return lists(a, "r"); }, 2s));
   const Bytes harmless =
       detail::encodeMessage(detail::UnavailableMsg{.doc = DocumentId::random(), .requestId = 1});
