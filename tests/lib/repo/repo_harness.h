@@ -55,6 +55,10 @@ class ScriptedProvider final : public AuthProvider {
                                     const ChangeBatch&) override {
     co_return receive(p.peer, d);
   }
+  asio::awaitable<void> onProviderMessage(const PeerIdentity& p, Bytes message) override {
+    providerMessages.emplace_back(p.peer, std::move(message));
+    co_return;
+  }
   std::shared_ptr<const ChangeSealer> sealerFor(const DocumentId&) override { return sealer; }
   void attach(RepoCallbacks cb) override { callbacks = std::move(cb); }
 
@@ -65,6 +69,7 @@ class ScriptedProvider final : public AuthProvider {
   std::chrono::milliseconds handshakeDelay{0};
   std::shared_ptr<const ChangeSealer> sealer;
   RepoCallbacks callbacks;
+  std::vector<std::pair<PeerId, Bytes>> providerMessages;  // as onProviderMessage got them
 
  private:
   std::unique_ptr<AuthProvider> open_;
@@ -76,6 +81,7 @@ struct EventLog {
   std::vector<std::string> refused;
   std::vector<PeerId> gone;
   std::size_t changesRefused = 0;
+  std::vector<DocumentId> changed;
   std::vector<std::pair<PeerId, Bytes>> ephemeral;
 };
 
@@ -119,6 +125,7 @@ class RepoHarness {
     options.events.changesRefused = [log](const PeerId&, const DocumentId&, std::size_t n) {
       log->changesRefused += n;
     };
+    options.events.documentChanged = [log](const DocumentId& d) { log->changed.push_back(d); };
     options.events.ephemeral = [log](const DocumentId&, const PeerId& p, const Bytes& d) {
       log->ephemeral.emplace_back(p, d);
     };

@@ -621,5 +621,92 @@ TEST(Repo, APeerThatAuthenticatesButNeverSaysHelloIsDroppedAtTheHandshakeDeadlin
   EXPECT_EQ(a.log->refused.size(), 1u);
 }
 
+TEST(Repo, AHelloOfAnotherProtocolVersionIsRefused) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  RawPeer raw(h, "r");
+  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, "r", helloFrame("r", detail::kProtocolVersion + 1),
+                                  /*readHello=*/false));
+  EXPECT_TRUE(h.runUntil([&] { return !raw.link->isOpen() && a.log->refused.size() == 1; }, 2s));
+  EXPECT_TRUE(a.repo->peers().empty());
+  EXPECT_TRUE(a.log->authenticated.empty());
+}
+
+TEST(Repo, AFirstFrameThatIsNotAHelloIsRefused) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  RawPeer raw(h, "r");
+  ASSERT_NO_FATAL_FAILURE(openRaw(h, raw, a, "r", detail::encodeMessage(detail::LeaveMsg{}),
+                                  /*readHello=*/false));
+  EXPECT_TRUE(h.runUntil([&] { return !raw.link->isOpen() && a.log->refused.size() == 1; }, 2s));
+  EXPECT_TRUE(a.repo->peers().empty());
+  EXPECT_TRUE(a.log->authenticated.empty());
+}
+
+TEST(Repo, ProviderMessagesReachTheProviderAtTheOtherEnd) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  auto& c = h.add("c");
+  h.link(a, b);
+  h.link(c, b);
+  ASSERT_TRUE(h.runUntil([&] { return b.repo->peers().size() == 2; }, 2s));
+  a.auth->callbacks.sendProviderMessage(pid("b"), Bytes{1, 2, 3});
+  ASSERT_TRUE(h.runUntil([&] { return !b.auth->providerMessages.empty(); }, 2s));
+  EXPECT_EQ(b.auth->providerMessages[0].first, pid("a"));
+  EXPECT_EQ(b.auth->providerMessages[0].second, (Bytes{1, 2, 3}));
+  b.auth->callbacks.broadcastProviderMessage(Bytes{9});
+  ASSERT_TRUE(h.runUntil([&] {
+    return !a.auth->providerMessages.empty() && !c.auth->providerMessages.empty();
+  }, 2s));
+  EXPECT_EQ(a.auth->providerMessages[0].second, Bytes{9});
+  EXPECT_EQ(c.auth->providerMessages[0].first, pid("b"));
+  // To a peer with no session: nothing, and no failure.
+  a.auth->callbacks.sendProviderMessage(pid("nobody"), Bytes{4});
+  h.runFor(50ms);
+  EXPECT_EQ(b.auth->providerMessages.size(), 1u) << "only a's message; a broadcast is not echoed";
+  EXPECT_EQ(a.auth->providerMessages.size(), 1u);
+}
+
+TEST(Repo, DocumentChangedFiresForLocalEditsAndForChangesFromPeers) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  h.link(a, b);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change([](Transaction& tx) { return putString(tx, "k", "v"); }));
+  EXPECT_EQ(a.log->changed, std::vector<DocumentId>{doc.id()});
+  ASSERT_TRUE(h.runUntil([&] { return !b.log->changed.empty(); }, 2s));
+  EXPECT_EQ(b.log->changed.front(), doc.id());
+  // An edit that changes nothing is no change.
+  ASSERT_TRUE(doc.change([](Transaction&) { return Result<void>(); }));
+  EXPECT_EQ(a.log->changed.size(), 1u);
+}
+
+TEST(Repo, RemoveForgetsADocumentInMemoryAndInStorage) {
+  RepoHarness h;
+  auto storage = std::make_shared<MemoryStorageAdapter>();
+  auto& a = h.add("a", [&](RepoOptions& o) { o.storage = storage; });
+  DocHandle doc = a.repo->create();
+  DocHandle other = a.repo->create();
+  for (DocHandle* d : {&doc, &other}) {
+    ASSERT_TRUE(d->change([](Transaction& tx) { return putString(tx, "k", "v"); }));
+  }
+  ASSERT_TRUE(h.await(a.repo->flush()));
+  auto storedFor = [&](const DocumentId& id) {
+    return std::count_if(storage->chunks().begin(), storage->chunks().end(),
+                         [&](const auto& kv) { return kv.first.at(0) == toHex(id.bytes()); });
+  };
+  ASSERT_GT(storedFor(doc.id()), 0);
+  auto removed = h.await(a.repo->remove(doc.id()));
+  ASSERT_TRUE(removed) << removed.error().message();
+  EXPECT_FALSE(a.repo->findLocal(doc.id()));
+  EXPECT_EQ(storedFor(doc.id()), 0);
+  EXPECT_GT(storedFor(other.id()), 0) << "only that document is removed";
+  auto found = h.await(a.repo->find(doc.id()));
+  ASSERT_FALSE(found);
+  EXPECT_EQ(found.error().code(), Errc::NotFound);
+}
+
 }  // namespace
 }  // namespace portcullis::testing
