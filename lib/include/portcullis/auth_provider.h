@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -91,6 +92,10 @@ class PORTCULLIS_EXPORT AuthProvider {
 
   // The provider's name, as written in config files ("open", "shared-key").
   virtual std::string_view name() const = 0;
+
+  // The PeerId this node authenticates as, where the provider fixes it (a device key, a claimed
+  // name). A Repo without RepoOptions::peerId takes it from here. Default: none (random).
+  virtual std::optional<PeerId> localPeer() const;
 
   // Runs the handshake on a fresh stream. Returns the peer's Session, or an Error whose code is
   // Errc::Denied for a peer the provider refuses (the Repo then drops the stream). Must bound the

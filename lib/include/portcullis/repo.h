@@ -60,7 +60,7 @@ struct RepoOptions {
   std::vector<std::shared_ptr<NetworkAdapter>> network;
   std::shared_ptr<StorageAdapter> storage;  // null: memory only
   std::shared_ptr<AuthProvider> auth;       // required; makeOpenProvider() for "no auth"
-  std::optional<PeerId> peerId;             // random if unset
+  std::optional<PeerId> peerId;             // unset: auth->localPeer(), else random
   RepoEvents events;
   std::size_t maxFrameBytes = kDefaultMaxFrameBytes;
   // Changes are sent in frames of about this size (and never more than maxFrameBytes), so a long

@@ -24,6 +24,8 @@ std::shared_ptr<const ChangeSealer> AuthProvider::sealerFor(const DocumentId&) {
 
 void AuthProvider::attach(RepoCallbacks) {}
 
+std::optional<PeerId> AuthProvider::localPeer() const { return std::nullopt; }
+
 namespace {
 
 class OpenProvider final : public AuthProvider {
@@ -34,6 +36,7 @@ class OpenProvider final : public AuthProvider {
   }
 
   std::string_view name() const override { return "open"; }
+  std::optional<PeerId> localPeer() const override { return self_; }
 
   asio::awaitable<Result<Session>> authenticate(std::unique_ptr<Stream> stream, Side) override {
     // Both sides write first, so neither waits on the other.

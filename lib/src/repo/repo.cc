@@ -105,7 +105,9 @@ ApplyReport DocEntry::apply(Received received) {
 RepoImpl::RepoImpl(asio::any_io_executor ex, RepoOptions opts)
     : executor(ex),
       options(std::move(opts)),
-      self(options.peerId ? *options.peerId : PeerId::random()),
+      self(options.peerId ? *options.peerId
+                          : options.auth ? options.auth->localPeer().value_or(PeerId::random())
+                                         : PeerId::random()),
       saveTimer(ex),
       saveDone(ex) {
   PORTCULLIS_REQUIRE(options.auth != nullptr, "a Repo needs an auth provider");

@@ -1,0 +1,116 @@
+// portcullis/provider_registry.h — auth providers by name: registered directly or loaded as
+// plugins (DESIGN §7, STYLE §6).
+//
+// A deployment names its provider in its config file (`[auth] provider = "shared-key"`) and
+// configures it in the provider's own table (`[auth.shared-key]`). The registry maps the name to
+// a factory; a name it does not have is loaded from `libportcullis-auth-<name>.so` on the plugin
+// search path. An unknown name, a failed load, an ABI mismatch or a config the factory refuses
+// is an error that stops start-up: nothing ever falls back to "no auth".
+//
+// A ProviderRegistry is an object owned by main() or a test, never a global. Not thread-safe;
+// fill it at start-up.
+#pragma once
+
+#include <capnp/common.h>
+
+#include <boost/version.hpp>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "portcullis/auth_provider.h"
+#include "portcullis/config.h"
+#include "portcullis/export.h"
+#include "portcullis/result.h"
+
+namespace portcullis {
+
+// Makes providers of one kind from their config table.
+class AuthProviderFactory {
+ public:
+  virtual ~AuthProviderFactory() = default;
+  // The name written in config files: lower-case letters, digits and '-'.
+  virtual std::string_view name() const = 0;
+  // Checks `config` (the `[auth.<name>]` table, empty when the file has none) and makes the
+  // provider. A config it cannot use is an Errc::Config error made with `config.error(...)`.
+  virtual Result<std::unique_ptr<AuthProvider>> create(const ConfigTable& config) const = 0;
+};
+
+// What a plugin and the library it is loaded into must agree on: the same portcullis, compiler,
+// Boost and Cap'n Proto. Compiled into both; compared as strings before anything is registered.
+#define PORTCULLIS_ABI_FINGERPRINT                                                  \
+  "portcullis " PORTCULLIS_ABI_VERSION "; g++ " __VERSION__ "; boost " BOOST_LIB_VERSION \
+  "; capnp " PORTCULLIS_ABI_STR(CAPNP_VERSION)
+#define PORTCULLIS_ABI_VERSION "0.1"
+#define PORTCULLIS_ABI_STR2(x) #x
+#define PORTCULLIS_ABI_STR(x) PORTCULLIS_ABI_STR2(x)
+
+class ProviderRegistry;
+
+// What a plugin's one exported symbol, `portcullis_provider_entry`, returns.
+struct ProviderPluginEntry {
+  const char* abiFingerprint;
+  const char* name;
+  // Registers the plugin's factory. Returns null on success, else a static error text. Never
+  // throws (PORTCULLIS_PROVIDER_PLUGIN catches everything).
+  const char* (*registerInto)(ProviderRegistry& registry) noexcept;
+};
+
+class PORTCULLIS_EXPORT ProviderRegistry {
+ public:
+  ProviderRegistry();
+  ~ProviderRegistry();
+  ProviderRegistry(const ProviderRegistry&) = delete;
+  ProviderRegistry& operator=(const ProviderRegistry&) = delete;
+
+  // Errc::Config for a duplicate or badly formed name.
+  Result<void> add(std::unique_ptr<AuthProviderFactory> factory);
+  // Registered names, sorted.
+  std::vector<std::string> names() const;
+
+  // The factory for `name`: a registered one, else the plugin `libportcullis-auth-<name>.so`
+  // from the first folder of `searchPath` that has it. Errc::Config with a message naming the
+  // provider and the files tried, or the loader's error, or the two ABI fingerprints.
+  Result<const AuthProviderFactory*> get(std::string_view name,
+                                         const std::vector<std::filesystem::path>& searchPath);
+  // Loads the plugin at `file` and registers what it holds (for tests and explicit paths).
+  Result<void> loadPlugin(const std::filesystem::path& file);
+
+  // `[auth] provider` of `config` (default "open", which says so on stderr) made from its table
+  // `[auth.<name>]`, with `searchPath` for plugins.
+  Result<std::unique_ptr<AuthProvider>> createFromConfig(
+      const ConfigTable& config, const std::vector<std::filesystem::path>& searchPath);
+
+ private:
+  std::map<std::string, std::unique_ptr<AuthProviderFactory>, std::less<>> factories_;
+};
+
+// The plugin search path: the folders of $PORTCULLIS_PLUGIN_PATH (':'-separated), then the
+// installed plugin folder.
+PORTCULLIS_EXPORT std::vector<std::filesystem::path> defaultPluginSearchPath();
+
+// Registers the providers built into the library: `open`.
+PORTCULLIS_EXPORT Result<void> registerBuiltinProviders(ProviderRegistry& registry);
+
+}  // namespace portcullis
+
+// Defines a plugin's entry point. Use once, in the plugin's shared module:
+//   PORTCULLIS_PROVIDER_PLUGIN("shared-key", sharedkey::registerProvider)
+// where `registerProvider(ProviderRegistry&)` returns Result<void>.
+#define PORTCULLIS_PROVIDER_PLUGIN(NAME, REGISTER_FN)                                      \
+  extern "C" __attribute__((visibility("default"))) const ::portcullis::ProviderPluginEntry* \
+  portcullis_provider_entry() noexcept {                                                    \
+    static const ::portcullis::ProviderPluginEntry entry{                                   \
+        PORTCULLIS_ABI_FINGERPRINT, NAME,                                                   \
+        [](::portcullis::ProviderRegistry& registry) noexcept -> const char* {              \
+          try {                                                                             \
+            return REGISTER_FN(registry) ? nullptr : "the provider refused to register";    \
+          } catch (...) {                                                                   \
+            return "the provider threw while registering";                                  \
+          }                                                                                 \
+        }};                                                                                 \
+    return &entry;                                                                          \
+  }
