@@ -103,6 +103,9 @@ struct CommitOptions {
   std::string message;
   // Seconds since the Unix epoch; now if unset.
   std::optional<std::int64_t> time;
+  // Commit a change even if the transaction made no ops: a new document's first change, so that
+  // it has a head that peers can store and find.
+  bool allowEmpty = false;
 };
 
 class Document;

@@ -41,6 +41,9 @@ struct RepoEvents {
   std::function<void(const DocumentId&)> documentChanged;
   // `okToReceive` refused `count` changes from `peer`; they were dropped, not stored.
   std::function<void(const PeerId& peer, const DocumentId&, std::size_t count)> changesRefused;
+  // `peer` reported `heads` of a document as durably stored (its storedHeads moved on).
+  std::function<void(const PeerId& peer, const DocumentId&, const std::vector<ChangeHash>& heads)>
+      peerStored;
   // An ephemeral message for a document from a peer that passes okToSend for it.
   std::function<void(const DocumentId&, const PeerId& sender, const Bytes& data)> ephemeral;
 };

@@ -131,7 +131,7 @@ class DocumentState {
   std::optional<ChangeHash> commit(CommitOptions options) {
     PORTCULLIS_REQUIRE(txOpen_, "the transaction is closed");
     txOpen_ = false;
-    if (txOps_.empty()) return std::nullopt;
+    if (txOps_.empty() && !options.allowEmpty) return std::nullopt;
     ChangeData change{
         .actor = actor_,
         .seq = graph_.lastSeq(actor_) + 1,

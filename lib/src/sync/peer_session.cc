@@ -549,7 +549,10 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
       }
     }
     sortUnique(st.shared);
-    if (!msg.storedHeads.empty()) st.theirStored = msg.storedHeads;
+    if (!msg.storedHeads.empty() && msg.storedHeads != st.theirStored) {
+      st.theirStored = msg.storedHeads;
+      if (options.events.peerStored) options.events.peerStored(peer, id, st.theirStored);
+    }
   }
 
   if (!msg.changes.empty()) {

@@ -847,6 +847,31 @@ TEST(Document, CommittingAnEmptyTransactionReturnsNothing) {
   EXPECT_EQ(doc.graph().size(), 0u);
 }
 
+TEST(Document, AnEmptyChangeCommitsWhenAskedAndSyncs) {
+  Document a(optionsFor(1));
+  std::optional<ChangeHash> first;
+  {
+    Transaction tx = a.transaction();
+    first = tx.commit(CommitOptions{.message = "created", .time = 5, .allowEmpty = true});
+  }
+  ASSERT_TRUE(first);
+  EXPECT_EQ(a.getHeads(), std::vector<ChangeHash>{*first});
+  {
+    Transaction tx = a.transaction();
+    ASSERT_TRUE(tx.put(ObjId::root(), "k", std::int64_t{1}));
+    tx.commit(CommitOptions{.message = {}, .time = 6});
+  }
+  Document b(optionsFor(2));
+  auto report = b.applyChanges(a.getChangesSince({}));
+  EXPECT_EQ(report.applied, 2u);
+  EXPECT_TRUE(report.rejected.empty());
+  EXPECT_EQ(b.getHeads(), a.getHeads());
+  EXPECT_EQ(b.toJson(), R"({"k":1})");
+  auto loaded = Document::load(a.save(), optionsFor(3));
+  ASSERT_TRUE(loaded) << loaded.error().message();
+  EXPECT_EQ(loaded->getHeads(), a.getHeads());
+}
+
 TEST(Document, ATransactionsEditsAreVisibleBeforeCommit) {
   Document doc(optionsFor(1));
   Transaction tx = doc.transaction();

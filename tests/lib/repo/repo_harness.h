@@ -82,6 +82,7 @@ struct EventLog {
   std::vector<PeerId> gone;
   std::size_t changesRefused = 0;
   std::vector<DocumentId> changed;
+  std::vector<std::vector<ChangeHash>> stored;  // peerStored heads, in order
   std::vector<std::pair<PeerId, Bytes>> ephemeral;
 };
 
@@ -126,6 +127,10 @@ class RepoHarness {
       log->changesRefused += n;
     };
     options.events.documentChanged = [log](const DocumentId& d) { log->changed.push_back(d); };
+    options.events.peerStored = [log](const PeerId&, const DocumentId&,
+                                      const std::vector<ChangeHash>& heads) {
+      log->stored.push_back(heads);
+    };
     options.events.ephemeral = [log](const DocumentId&, const PeerId& p, const Bytes& d) {
       log->ephemeral.emplace_back(p, d);
     };

@@ -157,6 +157,12 @@ TEST(RepoStorage, APeerReportsWhatItStoredAsItsAcknowledgement) {
   ASSERT_TRUE(h.runUntil([&] {
     return client.repo->peerStoredHeads(serverId, doc.id()) == doc.heads();
   }, 3s));
+  // Each acknowledgement was an event, once.
+  ASSERT_FALSE(client.log->stored.empty());
+  EXPECT_EQ(client.log->stored.back(), doc.heads());
+  for (std::size_t i = 1; i < client.log->stored.size(); ++i) {
+    EXPECT_NE(client.log->stored[i], client.log->stored[i - 1]);
+  }
 }
 
 }  // namespace
