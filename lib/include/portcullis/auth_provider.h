@@ -120,6 +120,11 @@ class PORTCULLIS_EXPORT AuthProvider {
 
   // Called once by the Repo, before any session. Default: the callbacks are not kept.
   virtual void attach(RepoCallbacks callbacks);
+
+  // Re-reads what may change while the node runs (the shared-key deny-list), all or nothing: on
+  // error the old state stays and the error says why. `portcullis serve` calls it on SIGHUP.
+  // Default: nothing to reload (success).
+  virtual Result<void> reload();
 };
 
 // The `open` provider, for development only: each side sends its claimed peer ID in plaintext

@@ -26,6 +26,8 @@ void AuthProvider::attach(RepoCallbacks) {}
 
 std::optional<PeerId> AuthProvider::localPeer() const { return std::nullopt; }
 
+Result<void> AuthProvider::reload() { return {}; }
+
 namespace {
 
 class OpenProvider final : public AuthProvider {
