@@ -79,7 +79,7 @@ class PORTCULLIS_EXPORT ProviderRegistry {
   // Loads the plugin at `file` and registers what it holds (for tests and explicit paths).
   Result<void> loadPlugin(const std::filesystem::path& file);
 
-  // `[auth] provider` of `config` (default "open", which says so on stderr) made from its table
+  // `[auth] provider` of `config` ("open" if the config has no [auth] table) made from its table
   // `[auth.<name>]`, with `searchPath` for plugins.
   Result<std::unique_ptr<AuthProvider>> createFromConfig(
       const ConfigTable& config, const std::vector<std::filesystem::path>& searchPath);

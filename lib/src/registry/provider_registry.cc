@@ -4,8 +4,8 @@
 
 #include <dlfcn.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -127,8 +127,7 @@ Result<std::unique_ptr<AuthProvider>> ProviderRegistry::createFromConfig(
   if (!name) return std::move(name).error();
   if (!*name) {
     if (config.contains("auth")) return auth->error("provider", "missing (required)");
-    std::fprintf(stderr, "portcullis: no [auth] provider configured: using 'open' (every peer is "
-                         "trusted; for development only)\n");
+    spdlog::warn("no [auth] provider configured: using 'open'");
     *name = "open";
   }
   if (auto ok = auth->expectKeys({"provider", std::string_view(**name)}); !ok) {

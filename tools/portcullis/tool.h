@@ -1,0 +1,62 @@
+// tool.h — what the `portcullis` subcommands share: arguments, exit codes, output, and a node
+// (an io_context, a TCP network, a provider from the config and a Repo).
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "portcullis/asio.h"
+#include "portcullis/config.h"
+#include "portcullis/repo.h"
+#include "portcullis/result.h"
+
+namespace portcullis::tool {
+
+// Exit codes, as `--help` lists them.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;  // unreachable, refused, unavailable, storage failed
+inline constexpr int kExitUsage = 2;   // bad arguments or config: nothing was started
+
+struct CommonArgs {
+  std::string config;  // empty: none
+  bool json = false;
+  std::string logLevel;  // empty: the command's default
+};
+
+struct ServeArgs : CommonArgs {};
+
+struct KeygenArgs : CommonArgs {
+  std::string out;
+};
+
+struct DocArgs : CommonArgs {
+  std::string verb;  // new, get, set, watch
+  std::string connect;
+  double timeoutSeconds = 10;
+  std::string url;
+  std::string pointer;
+  std::string value;
+};
+
+int runServe(const ServeArgs& args);
+int runKeygen(const KeygenArgs& args);
+int runDoc(const DocArgs& args);
+
+// Prints "portcullis: <message>" on stderr: the one clear line of a failed command.
+void printError(std::string_view message);
+
+// Sets the default logger (stderr) to `level`, or `fallback` when empty. False on a bad name.
+bool setupLogging(const std::string& level, const std::string& fallback);
+
+// The config of --config, or an empty one (no file) when `path` is empty. The root may hold only
+// the tables [network], [storage] and [auth].
+Result<ConfigTable> loadNodeConfig(const std::string& path);
+
+// The provider chosen by the config's [auth] table (plugins from the default search path).
+Result<std::shared_ptr<AuthProvider>> providerFromConfig(const ConfigTable& config);
+
+}  // namespace portcullis::tool
