@@ -21,34 +21,17 @@
 #include <string>
 #include <vector>
 
-#include "../repo/repo_harness.h"
+#include "../net/channel_test_support.h"
+#include "storage_test_support.h"
 #include "memory_network.h"
 #include "portcullis/asio.h"
 #include "portcullis/secret_handshake.h"
-
-// The largest single allocation made while `gTrackAllocations` is set: shows that a refused
-// length is refused before any buffer for it exists (as in framed_channel_test.cc).
-namespace {
-std::atomic<bool> gTrackAllocations{false};
-std::atomic<std::size_t> gLargestAllocation{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-  if (gTrackAllocations.load(std::memory_order_relaxed)) {
-    std::size_t seen = gLargestAllocation.load(std::memory_order_relaxed);
-    while (size > seen && !gLargestAllocation.compare_exchange_weak(seen, size)) {
-    }
-  }
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace portcullis {
 namespace {
 
 using namespace std::chrono_literals;
+using namespace portcullis::testing;
 using nlohmann::json;
 
 const json& vectors() {
@@ -402,55 +385,6 @@ TEST(SecretHandshake, CallingAStepOutOfOrderIsABug) {
 
 // Over streams ----------------------------------------------------------------------------------
 
-// Two memory adapters joined by one link; the test holds both ends' streams.
-struct PipePair {
-  explicit PipePair(MemoryLinkOptions options = {}) {
-    dialerNet.start([this](std::unique_ptr<Stream> s, Side) { dialerEnd = std::move(s); });
-    acceptorNet.start([this](std::unique_ptr<Stream> s, Side) { acceptorEnd = std::move(s); });
-    link = connect(dialerNet, acceptorNet, options);
-  }
-  bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
-    return testing::runUntil(ctx, done, limit);
-  }
-
-  asio::io_context ctx;
-  MemoryNetworkAdapter dialerNet{ctx.get_executor(), "dialer"};
-  MemoryNetworkAdapter acceptorNet{ctx.get_executor(), "acceptor"};
-  std::unique_ptr<Stream> dialerEnd;
-  std::unique_ptr<Stream> acceptorEnd;
-  std::shared_ptr<MemoryLink> link;
-};
-
-template <typename T>
-struct Outcome {
-  std::optional<T> value;
-  std::exception_ptr error;
-  bool done() const { return value.has_value() || error; }
-};
-
-template <typename T>
-asio::awaitable<void> into(asio::awaitable<T> inner, std::shared_ptr<Outcome<T>> out) {
-  T got = co_await std::move(inner);
-  out->value.emplace(std::move(got));
-}
-
-template <typename T>
-std::shared_ptr<Outcome<T>> start(asio::io_context& ctx, asio::awaitable<T> aw) {
-  auto out = std::make_shared<Outcome<T>>();
-  asio::co_spawn(ctx, into(std::move(aw), out), [out](std::exception_ptr e) {
-    if (e) out->error = e;
-  });
-  return out;
-}
-
-template <typename T>
-T await(PipePair& p, asio::awaitable<T> aw, std::chrono::milliseconds limit = 10s) {
-  auto out = start(p.ctx, std::move(aw));
-  p.runUntil([&] { return out->done(); }, limit);
-  if (out->error) std::rethrow_exception(out->error);
-  if (!out->value) throw std::runtime_error("awaitable did not complete within the limit");
-  return std::move(*out->value);
-}
 
 TEST(SecretHandshake, ClientAndServerAgreeOverAStreamAndTheServerSeesTheClientKey) {
   VectorKeys k;
@@ -690,28 +624,6 @@ Bytes framed(const Bytes& payload) {
   return out;
 }
 
-asio::awaitable<Result<void>> sendAll(MessageChannel& channel, const std::vector<Bytes>& frames) {
-  for (const Bytes& f : frames) {
-    auto sent = co_await channel.send(f);
-    if (!sent) co_return sent;
-  }
-  co_return Result<void>();
-}
-
-asio::awaitable<Result<std::vector<Bytes>>> receiveN(MessageChannel& channel, std::size_t n) {
-  std::vector<Bytes> out;
-  for (std::size_t i = 0; i < n; ++i) {
-    auto got = co_await channel.receive();
-    if (!got) co_return std::move(got).error();
-    out.push_back(std::move(*got));
-  }
-  co_return out;
-}
-
-asio::awaitable<Result<void>> writeBytes(Stream& stream, Bytes bytes) {
-  co_return co_await stream.write(bytes);
-}
-
 Bytes randomBytes(std::mt19937& rng, std::size_t size) {
   Bytes out(size);
   for (auto& b : out) b = static_cast<std::uint8_t>(rng());
@@ -725,19 +637,8 @@ void roundTrip(const std::vector<Bytes>& frames) {
   auto [dialerSession, acceptorSession] = sessionPair();
   auto sender = makeBoxStreamChannel(std::move(p.dialerEnd), std::move(dialerSession));
   auto receiver = makeBoxStreamChannel(std::move(p.acceptorEnd), std::move(acceptorSession));
-  auto sent = start(p.ctx, sendAll(*sender, frames));
-  auto got = start(p.ctx, receiveN(*receiver, frames.size()));
-  ASSERT_TRUE(p.runUntil([&] { return sent->done() && got->done(); }, 20s));
-  ASSERT_FALSE(sent->error);
-  ASSERT_FALSE(got->error);
-  ASSERT_TRUE(*sent->value) << sent->value->error().message();
-  ASSERT_TRUE(*got->value) << got->value->error().message();
-  const std::vector<Bytes>& received = **got->value;
-  ASSERT_EQ(received.size(), frames.size());
-  for (std::size_t i = 0; i < frames.size(); ++i) {
-    EXPECT_EQ(received[i].size(), frames[i].size()) << "frame " << i;
-    EXPECT_TRUE(received[i] == frames[i]) << "frame " << i;
-  }
+  expectFramesArrive(p, *sender, *receiver, frames, 20s);
+  if (::testing::Test::HasFatalFailure()) return;
   // Nothing is sent in the clear: no 64-byte run of a frame appears on the wire.
   const auto& wire = p.link->bytesFromDialer();
   for (const Bytes& f : frames) {
@@ -1006,16 +907,6 @@ TEST(NetworkKey, ParsesTheScuttlebuttMainNetKeyAsHexAndAsBase64) {
   }
 }
 
-struct TempDir {
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "shs-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path = pattern;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string file(const char* name) const { return (path / name).string(); }
-  std::filesystem::path path;
-};
 
 void writeFile(const std::string& path, const std::string& text, mode_t mode) {
   std::ofstream(path) << text;
@@ -1023,9 +914,9 @@ void writeFile(const std::string& path, const std::string& text, mode_t mode) {
 }
 
 TEST(DeviceKey, SavesWithMode0600AndLoadsTheSameKey) {
-  TempDir dir;
+  test::TempDir dir;
   const DeviceKey key = DeviceKey::generate();
-  const std::string path = dir.file("secret");
+  const std::string path = (dir.path() / "secret").string();
   ASSERT_TRUE(key.save(path));
   struct stat st {};
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
@@ -1043,8 +934,8 @@ TEST(DeviceKey, SavesWithMode0600AndLoadsTheSameKey) {
 }
 
 TEST(DeviceKey, RefusesToOverwriteAFile) {
-  TempDir dir;
-  const std::string path = dir.file("secret");
+  test::TempDir dir;
+  const std::string path = (dir.path() / "secret").string();
   ASSERT_TRUE(DeviceKey::generate().save(path));
   const DeviceKey other = DeviceKey::generate();
   auto saved = other.save(path);
@@ -1055,7 +946,7 @@ TEST(DeviceKey, RefusesToOverwriteAFile) {
 }
 
 TEST(DeviceKey, LoadsAnSsbKeysFileWithItsCommentLines) {
-  TempDir dir;
+  test::TempDir dir;
   const DeviceKey key = *DeviceKey::fromSeed(hexAt(vectors()["client_longterm"], "seed"));
   const std::string pub = key.publicKey().toSsbId().substr(1);
   Bytes sk = bytesOf(key.secretKey());
@@ -1066,15 +957,15 @@ TEST(DeviceKey, LoadsAnSsbKeysFileWithItsCommentLines) {
                            "  \"curve\": \"ed25519\",\n  \"public\": \"" + pub + "\",\n"
                            "  \"private\": \"" + skB64 + ".ed25519\",\n"
                            "  \"id\": \"@" + pub + "\"\n}\n\n# WARNING! never show this to anyone\n";
-  writeFile(dir.file("secret"), text, 0600);
-  auto loaded = DeviceKey::load(dir.file("secret"));
+  writeFile((dir.path() / "secret").string(), text, 0600);
+  auto loaded = DeviceKey::load((dir.path() / "secret").string());
   ASSERT_TRUE(loaded) << loaded.error().message();
   EXPECT_EQ(loaded->publicKey(), key.publicKey());
 }
 
 TEST(DeviceKey, RefusesAFileOthersCanReadAndBrokenFiles) {
-  TempDir dir;
-  const std::string path = dir.file("secret");
+  test::TempDir dir;
+  const std::string path = (dir.path() / "secret").string();
   ASSERT_TRUE(DeviceKey::generate().save(path));
   ::chmod(path.c_str(), 0644);
   auto loaded = DeviceKey::load(path);
@@ -1082,10 +973,11 @@ TEST(DeviceKey, RefusesAFileOthersCanReadAndBrokenFiles) {
   EXPECT_EQ(loaded.error().code(), Errc::Config);
   EXPECT_NE(loaded.error().message().find(path), std::string::npos);
 
-  auto missing = DeviceKey::load(dir.file("nothing"));
+  auto missing = DeviceKey::load((dir.path() / "nothing").string());
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().code(), Errc::Io);
-  EXPECT_NE(missing.error().message().find(dir.file("nothing")), std::string::npos);
+  EXPECT_NE(missing.error().message().find((dir.path() / "nothing").string()),
+            std::string::npos);
 
   const DeviceKey a = DeviceKey::generate();
   const DeviceKey b = DeviceKey::generate();
@@ -1105,7 +997,7 @@ TEST(DeviceKey, RefusesAFileOthersCanReadAndBrokenFiles) {
       std::string(70000, ' '),
   };
   for (std::size_t i = 0; i < broken.size(); ++i) {
-    const std::string file = dir.file(("broken" + std::to_string(i)).c_str());
+    const std::string file = (dir.path() / ("broken" + std::to_string(i))).string();
     writeFile(file, broken[i], 0600);
     auto refused = DeviceKey::load(file);
     ASSERT_FALSE(refused) << i;
