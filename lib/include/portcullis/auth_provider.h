@@ -112,6 +112,14 @@ class PORTCULLIS_EXPORT AuthProvider {
   virtual asio::awaitable<bool> okToReceive(const PeerIdentity& peer, const DocumentId& doc,
                                             const ChangeBatch& changes);
 
+  // May we send `peer` a request for `doc`, which tells it the ID? Asked before every request
+  // this Repo sends or forwards (and again as it leaves the queue). Default: okToSend.
+  virtual asio::awaitable<bool> okToRequest(const PeerIdentity& peer, const DocumentId& doc);
+  // This Repo created `doc` (Repo::create), before it is announced to anyone. Default: nothing.
+  virtual void documentCreated(const DocumentId& doc);
+  // Addresses this provider needs dialed (document-id's upstreams), in the network adapters'
+  // form; the application adds them to its adapter's dial list. Default: none.
+  virtual std::vector<std::string> dialAddresses() const;
   // Provider messages from `peer` (e.g. new team links). Default: ignored.
   virtual asio::awaitable<void> onProviderMessage(const PeerIdentity& peer, Bytes message);
 

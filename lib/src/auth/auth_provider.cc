@@ -28,6 +28,14 @@ std::optional<PeerId> AuthProvider::localPeer() const { return std::nullopt; }
 
 Result<void> AuthProvider::reload() { return {}; }
 
+asio::awaitable<bool> AuthProvider::okToRequest(const PeerIdentity& peer, const DocumentId& doc) {
+  co_return co_await okToSend(peer, doc);
+}
+
+void AuthProvider::documentCreated(const DocumentId&) {}
+
+std::vector<std::string> AuthProvider::dialAddresses() const { return {}; }
+
 namespace {
 
 class OpenProvider final : public AuthProvider {

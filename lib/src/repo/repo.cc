@@ -336,7 +336,7 @@ asio::awaitable<void> RepoImpl::askPeer(std::shared_ptr<PendingFind> pending,
                                         std::shared_ptr<PeerSession> session, DocumentId id) {
   auto self = shared_from_this();
   bool allowed = false;
-  if (!session->closed) allowed = co_await okToSend(session->identity, id);
+  if (!session->closed) allowed = co_await okToRequest(session->identity, id);
   --pending->deciding;
   if (allowed && !pending->done && !session->closed) {
     pending->asked.insert(session->identity.peer);
@@ -428,6 +428,7 @@ const PeerId& Repo::peerId() const { return impl_->self; }
 
 DocHandle Repo::create() {
   auto entry = impl_->newEntry(DocumentId::random());
+  impl_->options.auth->documentCreated(entry->id);
   impl_->spawn(impl_->announce(entry->id));
   return impl_->handle(std::move(entry));
 }

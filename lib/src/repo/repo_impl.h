@@ -83,7 +83,7 @@ class PeerSession : public std::enable_shared_from_this<PeerSession> {
         wake(ex) {}
 
   struct QueueItem {
-    std::optional<DocumentId> doc;  // set: re-checked with okToSend when it leaves the queue
+    std::optional<DocumentId> doc;  // set: re-checked (okToSend, okToRequest for a request) as it leaves the queue
     bool syncDoc = false;           // build a sync message for `doc` from the state at dequeue
     bool isRequest = false;         // a request: dropping it counts as the peer declining
     bool last = false;              // close the session once it is sent
@@ -127,7 +127,7 @@ struct PendingFind {
   std::optional<PeerId> excluded;  // the peer whose request this forwards: never asked
   // Peers that asked us for it, with their request IDs: answered when it resolves.
   std::vector<std::pair<PeerId, std::uint64_t>> origins;
-  std::size_t deciding = 0;  // askPeer calls still waiting for okToSend
+  std::size_t deciding = 0;  // askPeer calls still waiting for okToRequest
   bool done = false;
   bool found = false;
   asio::steady_timer signal;  // expires at the deadline; cancelled when done
@@ -162,7 +162,7 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   std::shared_ptr<PendingFind> startFind(const DocumentId& id, std::uint64_t requestId,
                                          std::uint8_t hops,
                                          std::optional<std::pair<PeerId, std::uint64_t>> origin);
-  // Sends a request for `id` to `session` if okToSend allows it.
+  // Sends a request for `id` to `session` if okToRequest allows it.
   void ask(const std::shared_ptr<PeerSession>& session, const DocumentId& id);
   asio::awaitable<void> askPeer(std::shared_ptr<PendingFind> pending,
                                 std::shared_ptr<PeerSession> session, DocumentId id);
@@ -195,6 +195,7 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   // Hooks; a hook that throws counts as deny.
   asio::awaitable<bool> okToAdvertise(const PeerIdentity& peer, const DocumentId& doc);
   asio::awaitable<bool> okToSend(const PeerIdentity& peer, const DocumentId& doc);
+  asio::awaitable<bool> okToRequest(const PeerIdentity& peer, const DocumentId& doc);
   // okToAdvertise and okToSend: may we offer the document unasked?
   asio::awaitable<bool> mayAnnounce(const PeerIdentity& peer, const DocumentId& doc);
   asio::awaitable<bool> okToReceive(const PeerIdentity& peer, const DocumentId& doc,

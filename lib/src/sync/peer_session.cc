@@ -141,25 +141,34 @@ std::shared_ptr<PeerSession> RepoImpl::session(const PeerId& peer) const {
 
 // --- hooks -------------------------------------------------------------------------------------
 
-// A hook that throws could not decide, and that is a no (DESIGN §1).
-asio::awaitable<bool> RepoImpl::okToAdvertise(const PeerIdentity& peer, const DocumentId& doc) {
-  auto auth = options.auth;
+namespace {
+
+// One hook's answer. A hook that throws could not decide, and that is a no (DESIGN §1).
+asio::awaitable<bool> decided(const char* hook, asio::awaitable<bool> answer) {
   try {
-    co_return co_await auth->okToAdvertise(peer, doc);
+    co_return co_await std::move(answer);
   } catch (const std::exception& e) {
-    spdlog::warn("auth: okToAdvertise threw, counted as deny: {}", e.what());
+    spdlog::warn("auth: {} threw, counted as deny: {}", hook, e.what());
   }
   co_return false;
 }
 
+}  // namespace
+
+// Each holds the provider until its answer is in.
+asio::awaitable<bool> RepoImpl::okToAdvertise(const PeerIdentity& peer, const DocumentId& doc) {
+  auto auth = options.auth;
+  co_return co_await decided("okToAdvertise", auth->okToAdvertise(peer, doc));
+}
+
 asio::awaitable<bool> RepoImpl::okToSend(const PeerIdentity& peer, const DocumentId& doc) {
   auto auth = options.auth;
-  try {
-    co_return co_await auth->okToSend(peer, doc);
-  } catch (const std::exception& e) {
-    spdlog::warn("auth: okToSend threw, counted as deny: {}", e.what());
-  }
-  co_return false;
+  co_return co_await decided("okToSend", auth->okToSend(peer, doc));
+}
+
+asio::awaitable<bool> RepoImpl::okToRequest(const PeerIdentity& peer, const DocumentId& doc) {
+  auto auth = options.auth;
+  co_return co_await decided("okToRequest", auth->okToRequest(peer, doc));
 }
 
 asio::awaitable<bool> RepoImpl::mayAnnounce(const PeerIdentity& peer, const DocumentId& doc) {
@@ -171,12 +180,7 @@ asio::awaitable<bool> RepoImpl::mayAnnounce(const PeerIdentity& peer, const Docu
 asio::awaitable<bool> RepoImpl::okToReceive(const PeerIdentity& peer, const DocumentId& doc,
                                             const ChangeBatch& batch) {
   auto auth = options.auth;
-  try {
-    co_return co_await auth->okToReceive(peer, doc, batch);
-  } catch (const std::exception& e) {
-    spdlog::warn("auth: okToReceive threw, counted as deny: {}", e.what());
-  }
-  co_return false;
+  co_return co_await decided("okToReceive", auth->okToReceive(peer, doc, batch));
 }
 
 // --- connections -------------------------------------------------------------------------------
@@ -381,7 +385,11 @@ asio::awaitable<void> RepoImpl::runWriter(std::shared_ptr<RepoImpl> self,
     if (item.syncDoc) session->dirty.erase(*item.doc);
     // Re-checked as it leaves the queue: access may have changed since it was queued.
     bool allowed = true;
-    if (item.doc) allowed = co_await self->okToSend(session->identity, *item.doc);
+    if (item.doc && item.isRequest) {
+      allowed = co_await self->okToRequest(session->identity, *item.doc);
+    } else if (item.doc) {
+      allowed = co_await self->okToSend(session->identity, *item.doc);
+    }
     if (!allowed) {
       if (item.isRequest) {
         if (auto f = self->finds.find(*item.doc); f != self->finds.end()) {

@@ -55,6 +55,10 @@ class ScriptedProvider final : public AuthProvider {
                                     const ChangeBatch&) override {
     co_return receive(p.peer, d);
   }
+  asio::awaitable<bool> okToRequest(const PeerIdentity& p, const DocumentId& d) override {
+    co_return request ? request(p.peer, d) : send(p.peer, d);
+  }
+  void documentCreated(const DocumentId& d) override { created.push_back(d); }
   asio::awaitable<void> onProviderMessage(const PeerIdentity& p, Bytes message) override {
     providerMessages.emplace_back(p.peer, std::move(message));
     co_return;
@@ -65,6 +69,8 @@ class ScriptedProvider final : public AuthProvider {
   std::function<bool(const PeerId&, const DocumentId&)> advertise = [](auto&, auto&) { return true; };
   std::function<bool(const PeerId&, const DocumentId&)> send = [](auto&, auto&) { return true; };
   std::function<bool(const PeerId&, const DocumentId&)> receive = [](auto&, auto&) { return true; };
+  std::function<bool(const PeerId&, const DocumentId&)> request;  // unset: as `send`
+  std::vector<DocumentId> created;  // as documentCreated reported them
   std::set<std::string> refuse;
   std::chrono::milliseconds handshakeDelay{0};
   std::shared_ptr<const ChangeSealer> sealer;

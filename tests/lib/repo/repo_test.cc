@@ -483,6 +483,58 @@ TEST(Repo, AFindReachesADocumentTwoHopsAwayThroughAPeerThatLacksIt) {
   EXPECT_EQ(found->heads(), doc.heads());
 }
 
+TEST(Repo, RequestsGoOnlyToPeersOkToRequestAllowsAndNameTheDocumentToNoOneElse) {
+  RepoHarness h;
+  auto& a = h.add("a", [](RepoOptions& o) { o.findTimeout = 3000ms; });
+  auto& b = h.add("b");
+  auto& c = h.add("c");
+  c.auth->advertise = [](auto&, auto&) { return false; };
+  // a may send anything to anyone, but ask only c (and announces nothing).
+  a.auth->request = [](const PeerId& p, auto&) { return p.str() == "c"; };
+  a.auth->advertise = [](auto&, auto&) { return false; };
+  auto ab = h.link(a, b);
+  h.link(a, c);
+  DocHandle doc = c.repo->create();
+  ASSERT_TRUE(doc.change(put("foo", "bar")));
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, 2); }, 2s));
+  h.runFor(100ms);
+  ASSERT_FALSE(a.repo->findLocal(doc.id()));
+
+  auto found = h.await(a.repo->find(doc.id()), 5s);
+  ASSERT_TRUE(found) << found.error().message();
+  EXPECT_EQ(readString(*found, "foo"), "bar");
+  h.runFor(100ms);
+  EXPECT_FALSE(containsBytes(ab->bytesFromDialer(), doc.id().bytes()));
+
+  // With no one it may ask, a find fails at once.
+  a.auth->request = [](auto&, auto&) { return false; };
+  const auto start = Clock::now();
+  auto none = h.await(a.repo->find(DocumentId::random()), 5s);
+  ASSERT_FALSE(none);
+  EXPECT_EQ(none.error().code(), Errc::NotFound);
+  EXPECT_LT(Clock::now() - start, 1000ms);
+}
+
+TEST(Repo, CreateTellsTheProviderBeforeTheDocumentIsAnnounced) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  std::vector<DocumentId> createdWhenAsked;
+  a.auth->advertise = [&](const PeerId&, const DocumentId& d) {
+    if (std::find(a.auth->created.begin(), a.auth->created.end(), d) != a.auth->created.end()) {
+      createdWhenAsked.push_back(d);
+    }
+    return true;
+  };
+  h.link(a, b);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, 1); }, 2s));
+  DocHandle doc = a.repo->create();
+  EXPECT_EQ(a.auth->created, std::vector<DocumentId>{doc.id()});
+  ASSERT_TRUE(h.runUntil([&] { return b.repo->findLocal(doc.id()).has_value(); }, 2s));
+  EXPECT_EQ(createdWhenAsked, std::vector<DocumentId>{doc.id()});
+  EXPECT_TRUE(b.auth->created.empty());
+}
+
 TEST(Repo, AFindNoOneInALineCanAnswerFailsWhenEveryPeerDeclinesBeforeTheDeadline) {
   RepoHarness h;
   auto slow = [](RepoOptions& o) { o.findTimeout = 3000ms; };
