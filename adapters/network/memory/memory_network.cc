@@ -45,8 +45,12 @@ asio::awaitable<void> sleepOn(asio::steady_timer& timer, Clock::time_point until
 
 class PipeStream final : public Stream {
  public:
-  PipeStream(std::shared_ptr<Pipe> in, std::shared_ptr<Pipe> out, std::string remote)
-      : in_(std::move(in)), out_(std::move(out)), remote_(std::move(remote)) {}
+  PipeStream(std::shared_ptr<Pipe> in, std::shared_ptr<Pipe> out, std::string remote,
+             std::string dialed = {})
+      : in_(std::move(in)),
+        out_(std::move(out)),
+        remote_(std::move(remote)),
+        dialed_(std::move(dialed)) {}
   ~PipeStream() override { close(); }
 
   asio::awaitable<Result<std::size_t>> readSome(std::span<std::uint8_t> buf) override {
@@ -87,11 +91,13 @@ class PipeStream final : public Stream {
   }
 
   std::string remoteAddress() const override { return remote_; }
+  std::string dialedAddress() const override { return dialed_; }
 
  private:
   std::shared_ptr<Pipe> in_;
   std::shared_ptr<Pipe> out_;
   std::string remote_;
+  std::string dialed_;
 };
 
 }  // namespace memnet
@@ -136,7 +142,8 @@ std::shared_ptr<MemoryLink> connect(MemoryNetworkAdapter& dialer, MemoryNetworkA
   auto toAcceptor = std::make_shared<memnet::Pipe>(dialer.executor(), options);
   auto toDialer = std::make_shared<memnet::Pipe>(acceptor.executor(), options);
   dialer.deliver(std::make_unique<memnet::PipeStream>(toDialer, toAcceptor,
-                                                      "memory:" + acceptor.name()),
+                                                      "memory:" + acceptor.name(),
+                                                      options.dialedAddress),
                  Side::Dialer);
   acceptor.deliver(std::make_unique<memnet::PipeStream>(toAcceptor, toDialer,
                                                         "memory:" + dialer.name()),

@@ -68,6 +68,9 @@ struct MemoryLinkOptions {
   // Keep a copy of every byte for bytesFromDialer()/bytesFromAcceptor() (tests); off for
   // benchmarks, where the copy would be counted as the Repo's memory.
   bool record = true;
+  // What the dialer's stream reports as Stream::dialedAddress() (e.g. "net:b:1~shs:KEY" for a
+  // handshake that reads the acceptor's key from it); the acceptor's stream reports nothing.
+  std::string dialedAddress{};
 };
 
 // Opens a connection from `dialer` to `acceptor`.

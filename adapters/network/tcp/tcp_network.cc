@@ -4,6 +4,8 @@
 #include <charconv>
 #include <random>
 
+#include "portcullis/secret_handshake.h"
+
 namespace portcullis {
 
 using asio::ip::tcp;
@@ -15,8 +17,9 @@ namespace {
 // and destroyed completes on a live object (with an error).
 class TcpStream final : public Stream {
  public:
-  TcpStream(std::shared_ptr<tcp::socket> socket, std::shared_ptr<asio::steady_timer> onClose)
-      : socket_(std::move(socket)), onClose_(std::move(onClose)) {
+  TcpStream(std::shared_ptr<tcp::socket> socket, std::shared_ptr<asio::steady_timer> onClose,
+            std::string dialed = {})
+      : socket_(std::move(socket)), onClose_(std::move(onClose)), dialed_(std::move(dialed)) {
     boost::system::error_code ec;
     auto peer = socket_->remote_endpoint(ec);
     remote_ = ec ? "tcp:?" : peer.address().to_string() + ":" + std::to_string(peer.port());
@@ -49,11 +52,13 @@ class TcpStream final : public Stream {
   }
 
   std::string remoteAddress() const override { return remote_; }
+  std::string dialedAddress() const override { return dialed_; }
 
  private:
   std::shared_ptr<tcp::socket> socket_;
   std::shared_ptr<asio::steady_timer> onClose_;
   std::string remote_;
+  std::string dialed_;
 };
 
 asio::awaitable<void> sleepOn(asio::steady_timer& timer, Clock::duration d) {
@@ -66,6 +71,7 @@ asio::awaitable<void> sleepOn(asio::steady_timer& timer, Clock::duration d) {
 
 struct TcpNetworkAdapter::State : std::enable_shared_from_this<State> {
   struct Dial {
+    std::string address;  // as configured, for Stream::dialedAddress()
     std::string host;
     std::uint16_t port = 0;
     std::shared_ptr<asio::steady_timer> wait;    // backoff, or a connection's lifetime
@@ -139,7 +145,7 @@ asio::awaitable<void> TcpNetworkAdapter::State::dialLoop(std::shared_ptr<State> 
         backoff = self->options.minBackoff;
         // Lives as long as the connection: the stream cancels it when it closes.
         dial->wait = std::make_shared<asio::steady_timer>(self->executor, Clock::time_point::max());
-        self->sink(std::make_unique<TcpStream>(socket, dial->wait), Side::Dialer);
+        self->sink(std::make_unique<TcpStream>(socket, dial->wait, dial->address), Side::Dialer);
         boost::system::error_code waitEc;
         co_await dial->wait->async_wait(asio::redirect_error(asio::use_awaitable, waitEc));
       }
@@ -169,6 +175,25 @@ Result<std::pair<std::string, std::uint16_t>> parseHostPort(std::string_view add
   return std::make_pair(std::string(host), static_cast<std::uint16_t>(port));
 }
 
+Result<std::pair<std::string, std::uint16_t>> parseDialAddress(std::string_view address) {
+  constexpr std::string_view kNet = "net:";
+  constexpr std::string_view kShs = "~shs:";
+  if (!address.starts_with(kNet)) return parseHostPort(address);
+  const auto transform = address.find(kShs);
+  const auto bad = [&](std::string_view why) {
+    return Error(Errc::Config, "'" + std::string(address) + "' is not net:HOST:PORT~shs:KEY (" +
+                                   std::string(why) + ")");
+  };
+  if (address.find(';') != std::string_view::npos) return bad("one address only");
+  if (transform == std::string_view::npos) return bad("no ~shs:KEY");
+  if (auto key = PublicKey::parse(address.substr(transform + kShs.size())); !key) {
+    return bad("KEY: " + key.error().message());
+  }
+  auto hostPort = parseHostPort(address.substr(kNet.size(), transform - kNet.size()));
+  if (!hostPort) return bad("HOST:PORT");
+  return hostPort;
+}
+
 Result<std::shared_ptr<TcpNetworkAdapter>> TcpNetworkAdapter::create(asio::any_io_executor executor,
                                                                      TcpNetworkOptions options) {
   if (options.minBackoff.count() <= 0 || options.maxBackoff < options.minBackoff) {
@@ -192,9 +217,10 @@ Result<std::shared_ptr<TcpNetworkAdapter>> TcpNetworkAdapter::create(asio::any_i
     state->acceptors.push_back(std::move(acceptor));
   }
   for (const std::string& address : options.connect) {
-    auto hostPort = parseHostPort(address);
+    auto hostPort = parseDialAddress(address);
     if (!hostPort) return std::move(hostPort).error();
     auto dial = std::make_shared<State::Dial>();
+    dial->address = address;
     dial->host = hostPort->first;
     dial->port = hostPort->second;
     state->dials.push_back(std::move(dial));

@@ -20,7 +20,11 @@ namespace portcullis {
 
 struct TcpNetworkOptions {
   std::vector<std::string> listen{};   // "HOST:PORT" (port 0: any free port; see listeningOn())
-  std::vector<std::string> connect{};  // "HOST:PORT" to dial and keep dialing
+  // Addresses to dial and keep dialing: "HOST:PORT", or Scuttlebutt's multiserver form
+  // "net:HOST:PORT~shs:KEY" (KEY the server's Ed25519 public key, base64 as SSB writes it or 64
+  // hex digits) for a handshake that must know the acceptor's key. The stream of a dial reports
+  // the address as written here in Stream::dialedAddress().
+  std::vector<std::string> connect{};
   // Redial delays grow from min to max, doubling, each with up to 50% random jitter.
   std::chrono::milliseconds minBackoff{100};
   std::chrono::milliseconds maxBackoff{10'000};
@@ -51,5 +55,10 @@ class TcpNetworkAdapter final : public NetworkAdapter {
 
 // Splits "HOST:PORT" ("[::1]:80" for IPv6); Errc::Config on anything else.
 Result<std::pair<std::string, std::uint16_t>> parseHostPort(std::string_view address);
+
+// The HOST:PORT to dial for a TcpNetworkOptions::connect address: the address itself, or the
+// HOST:PORT of "net:HOST:PORT~shs:KEY" once KEY parses as a public key. Errc::Config on anything
+// else (another multiserver transport or transform, several addresses joined by ';').
+Result<std::pair<std::string, std::uint16_t>> parseDialAddress(std::string_view address);
 
 }  // namespace portcullis

@@ -39,6 +39,11 @@ class Stream {
   virtual void close() = 0;
   // For logs: where the other end is ("127.0.0.1:4242", "memory:b").
   virtual std::string remoteAddress() const = 0;
+  // For a stream the adapter dialed: the address it dialed, exactly as configured (with
+  // anything the adapter does not use itself, such as the server key in Scuttlebutt's
+  // "net:HOST:PORT~shs:KEY"), so that a handshake that must know the acceptor's key can read it.
+  // Empty for accepted streams and by default.
+  virtual std::string dialedAddress() const { return {}; }
 };
 
 // Receives each new connection. Called on the Repo's executor.

@@ -43,7 +43,8 @@ class AuthProviderFactory {
 // Boost and Cap'n Proto. Compiled into both; compared as strings before anything is registered.
 #define PORTCULLIS_ABI_FINGERPRINT                                                  \
   "portcullis " PORTCULLIS_ABI_VERSION "; g++ " __VERSION__ "; boost " BOOST_LIB_VERSION \
-  "; capnp " PORTCULLIS_ABI_STR(CAPNP_VERSION)
+  "; capnp " PORTCULLIS_ABI_STR(CAPNP_VERSION_MAJOR) "." PORTCULLIS_ABI_STR(CAPNP_VERSION_MINOR) \
+  "." PORTCULLIS_ABI_STR(CAPNP_VERSION_MICRO)
 #define PORTCULLIS_ABI_VERSION "0.1"
 #define PORTCULLIS_ABI_STR2(x) #x
 #define PORTCULLIS_ABI_STR(x) PORTCULLIS_ABI_STR2(x)

@@ -24,6 +24,7 @@ class SharedStream final : public Stream {
   }
   void close() override { inner_->close(); }
   std::string remoteAddress() const override { return inner_->remoteAddress(); }
+  std::string dialedAddress() const override { return inner_->dialedAddress(); }
 
  private:
   std::shared_ptr<Stream> inner_;

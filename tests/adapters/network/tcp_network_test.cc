@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "../../lib/repo/repo_harness.h"
+#include "portcullis/secret_handshake.h"
 
 namespace portcullis::testing {
 namespace {
@@ -34,6 +35,59 @@ TEST(TcpNetwork, ParsesHostAndPortAndRejectsAnythingElse) {
     ASSERT_FALSE(parsed) << bad;
     EXPECT_EQ(parsed.error().code(), Errc::Config) << bad;
   }
+}
+
+// A server key as a multiserver address writes it: SSB's base64, without "@" and ".ed25519".
+std::string serverKeyBase64() {
+  const Bytes seed(32, 7);
+  const std::string id = DeviceKey::fromSeed(seed)->publicKey().toSsbId();
+  return id.substr(1, id.size() - 1 - std::string_view(".ed25519").size());
+}
+
+TEST(TcpNetwork, DialAddressesAreHostPortOrNetHostPortWithAnShsKey) {
+  const std::string b64 = serverKeyBase64();
+  const std::string hex = PublicKey::parse(b64)->toHex();
+  const auto local = std::make_pair(std::string("127.0.0.1"), std::uint16_t{8008});
+  EXPECT_EQ(*parseDialAddress("127.0.0.1:8008"), local);
+  EXPECT_EQ(*parseDialAddress("net:127.0.0.1:8008~shs:" + b64), local);
+  EXPECT_EQ(*parseDialAddress("net:127.0.0.1:8008~shs:" + hex), local);
+  EXPECT_EQ(*parseDialAddress("net:[::1]:80~shs:" + b64),
+            std::make_pair(std::string("::1"), std::uint16_t{80}));
+  for (const std::string& bad : std::vector<std::string>{
+           "net:127.0.0.1:8008", "net:127.0.0.1:8008~shs:", "net:127.0.0.1:8008~shs:xyz",
+        "net:127.0.0.1:8008~shs:" + hex.substr(2), "net:127.0.0.1~shs:" + b64,
+        "net::8008~shs:" + b64, "net:127.0.0.1:8008~shs:" + b64 + ";net:127.0.0.2:8008~shs:" + b64,
+        "ws:127.0.0.1:8008~shs:" + b64, "net:127.0.0.1:8008~noauth"}) {
+    auto parsed = parseDialAddress(bad);
+    ASSERT_FALSE(parsed) << bad;
+    EXPECT_EQ(parsed.error().code(), Errc::Config) << bad;
+  }
+  asio::io_context ctx;
+  auto refused = TcpNetworkAdapter::create(ctx.get_executor(),
+                                           {.connect = {"net:127.0.0.1:1~shs:nokey"}});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code(), Errc::Config);
+}
+
+TEST(TcpNetwork, DialedStreamsReportTheAddressAsConfiguredAndAcceptedOnesNone) {
+  asio::io_context ctx;
+  auto server = *TcpNetworkAdapter::create(ctx.get_executor(), {.listen = {"127.0.0.1:0"}});
+  const std::string multiserver = "net:" + addressOf(*server) + "~shs:" + serverKeyBase64();
+  auto client = *TcpNetworkAdapter::create(
+      ctx.get_executor(), {.connect = {multiserver, addressOf(*server)}});
+  Collected got;
+  server->start(got.sink());
+  client->start(got.sink());
+  ASSERT_TRUE(runUntil(ctx, [&] { return got.dialed.size() == 2 && got.accepted.size() == 2; }, 5s));
+  std::set<std::string> dialed;
+  for (const auto& s : got.dialed) {
+    dialed.insert(s->dialedAddress());
+    EXPECT_EQ(s->remoteAddress(), addressOf(*server));
+  }
+  EXPECT_EQ(dialed, (std::set<std::string>{multiserver, addressOf(*server)}));
+  for (const auto& s : got.accepted) EXPECT_EQ(s->dialedAddress(), "");
+  client->stop();
+  server->stop();
 }
 
 TEST(TcpNetwork, RefusesAListenAddressThatIsNotAnIpOrIsTaken) {

@@ -1,0 +1,294 @@
+// The `shared-key` provider against the JS reference, secret-handshake 1.1.21 with
+// pull-box-stream 1.0.13, over TCP: a portcullis node (shared_key_peer, a Repo whose provider is
+// the plugin) on one side, the reference on the other, in both roles.
+//
+// What it proves, per direction:
+//   - the handshake completes with each side seeing the other's real device key, JS as client
+//     against the C++ server and C++ as client (dialing net:HOST:PORT~shs:KEY) against JS;
+//   - C++ → JS box-stream: the JS side opens the node's first frame, its hello (u32 BE length and
+//     capnp bytes naming the node's key), and later frames: the advertisement of the node's
+//     document, whose 16 ID bytes the node printed;
+//   - JS → C++ box-stream: the JS side sends the node's hello back with its own key in place of
+//     the node's (the same length, so the capnp stays valid), as two box-stream packets (length,
+//     then payload); the node prints "authenticated <JS key>" only after opening both packets,
+//     decoding the hello and finding the key the handshake proved. A bit lost anywhere in either
+//     direction fails the test;
+//   - and that it can fail: a JS client with another network key, and a C++ client that dials
+//     the JS server under a wrong server key, are refused on both ends.
+//
+// Usage: node shared_key_interop.mjs NPM_DIR PEER_EXE WORK_DIR [SEED]
+// The JS keys and network key derive from SEED (printed; random when absent); the node makes its
+// own device key. Exit 0 on success, 1 on any failure.
+import { spawn } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import fs from "node:fs";
+import { createRequire } from "node:module";
+import net from "node:net";
+import path from "node:path";
+
+if (process.argv.length < 5 || process.argv.length > 6) {
+  console.error("usage: node shared_key_interop.mjs NPM_DIR PEER_EXE WORK_DIR [SEED]");
+  process.exit(2);
+}
+const [npmDir, peerExe, workDir] = process.argv.slice(2, 5);
+const seed = process.argv[5] ?? randomBytes(8).toString("hex");
+console.log(`seed ${seed} (replay: pass it as the last argument)`);
+
+const require = createRequire(path.join(path.resolve(npmDir), "package.json"));
+const shs = require("secret-handshake");
+const pull = require("pull-stream");
+const Pushable = require("pull-pushable");
+const chloride = require("chloride");
+
+const derive = label => createHash("sha256").update(`${seed}/${label}`).digest();
+const networkKey = derive("network-key");
+const otherNetworkKey = derive("other-network-key");
+const jsClientKeys = chloride.crypto_sign_seed_keypair(derive("js-client"));
+const jsServerKeys = chloride.crypto_sign_seed_keypair(derive("js-server"));
+const strangerKeys = chloride.crypto_sign_seed_keypair(derive("stranger"));
+const hex = b => Buffer.from(b).toString("hex");
+const timeoutMs = 5000;
+
+function check(ok, what) {
+  if (!ok) throw new Error(what);
+}
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  return Promise.race([
+    promise.finally(() => clearTimeout(timer)),
+    new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`timeout: ${what}`)), ms); }),
+  ]);
+}
+
+// A running shared_key_peer; waitFor(prefix) resolves with the rest of its first stdout line
+// that starts with `prefix` (seen before or after the call).
+function startPeer(name, args) {
+  const dir = path.join(workDir, name);
+  fs.rmSync(dir, { recursive: true, force: true });
+  fs.mkdirSync(dir, { recursive: true });
+  const child = spawn(peerExe, [args[0], hex(networkKey), dir, ...args.slice(1)],
+                      { stdio: ["ignore", "pipe", "inherit"] });
+  const lines = [];
+  const waiters = [];
+  let pending = "";
+  let exited = null;
+  const settle = () => {
+    for (const w of [...waiters]) {
+      const line = lines.find(l => l.startsWith(w.prefix));
+      if (line !== undefined) w.resolve(line.slice(w.prefix.length));
+      else if (exited !== null) w.reject(new Error(`${name} exited (${exited}) before "${w.prefix}"`));
+      else continue;
+      waiters.splice(waiters.indexOf(w), 1);
+    }
+  };
+  child.stdout.on("data", data => {
+    pending += data;
+    let end;
+    while ((end = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, end);
+      pending = pending.slice(end + 1);
+      if (!line.startsWith("[")) console.log(`  [${name}] ${line}`);  // facts, not logs
+      lines.push(line);
+    }
+    settle();
+  });
+  const gone = new Promise(resolve => {
+    child.on("exit", (code, signal) => { exited = signal ?? code; settle(); resolve(); });
+  });
+  return {
+    waitFor(prefix, ms = 10000) {
+      return withTimeout(new Promise((resolve, reject) => {
+        waiters.push({ prefix, resolve, reject });
+        settle();
+      }), ms, `${name}: "${prefix}"`);
+    },
+    // Kills it; resolves once it is gone, so that it dials no more.
+    stop() {
+      if (exited === null) child.kill("SIGTERM");
+      return gone;
+    },
+  };
+}
+
+// A node socket as a pull-stream duplex (bytes in, bytes out).
+function socketDuplex(socket) {
+  const source = Pushable(() => socket.destroy());
+  socket.on("data", data => source.push(data));
+  socket.on("end", () => source.end());
+  socket.on("error", err => source.end(err));
+  const sink = read => {
+    read(null, function next(end, data) {
+      if (end === true) return socket.end();
+      if (end) return socket.destroy();
+      socket.write(data, () => read(null, next));
+    });
+  };
+  return { source, sink };
+}
+
+// Frames out of a box-stream source: u32 BE length, then that many bytes, across any packets.
+function frameReader(source) {
+  let buffered = Buffer.alloc(0);
+  const frames = [];
+  let ended = null;
+  let wake = null;
+  pull(source, pull.drain(chunk => {
+    buffered = Buffer.concat([buffered, chunk]);
+    while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
+      const size = buffered.readUInt32BE(0);
+      frames.push(Buffer.from(buffered.subarray(4, 4 + size)));
+      buffered = buffered.subarray(4 + size);
+    }
+    if (wake) wake();
+  }, err => { ended = err ?? true; if (wake) wake(); }));
+  return {
+    next(ms = 5000) {
+      return withTimeout(new Promise((resolve, reject) => {
+        const poll = () => {
+          if (frames.length) { wake = null; return resolve(frames.shift()); }
+          if (ended !== null) { wake = null; return reject(new Error(`box-stream ended: ${ended}`)); }
+          wake = poll;
+        };
+        poll();
+      }), ms, "a frame from the node");
+    },
+  };
+}
+
+// The exchange over an established secure stream with the node `peer` (see the header).
+async function exercise(secure, peer, nodeHex, ourHex, docHex) {
+  check(hex(secure.remote) === nodeHex, `the handshake proved ${hex(secure.remote)}, not the node's key`);
+  const reader = frameReader(secure.source);
+  const out = Pushable();
+  pull(out, secure.sink);
+
+  const hello = await reader.next();
+  const nodeId = Buffer.from(nodeHex);
+  const at = hello.indexOf(nodeId);
+  check(at >= 0, "the node's first frame does not name its key");
+  check(hello.indexOf(nodeId, at + 1) < 0, "the node's hello names its key twice");
+  const ours = Buffer.from(hello);
+  Buffer.from(ourHex).copy(ours, at);
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(ours.length);
+  out.push(length);  // one box-stream packet for the length, one for the payload
+  out.push(ours);
+  console.log(`  js: opened the node's hello (${hello.length} bytes), sent ours`);
+
+  check(await peer.waitFor("authenticated ") === ourHex, "the node authenticated another key");
+  const doc = Buffer.from(docHex, "hex");
+  for (let frames = 1; ; ++frames) {
+    const frame = await reader.next();
+    if (frame.indexOf(doc) >= 0) {
+      console.log(`  js: opened ${frames} more frame(s), the last advertising document ${docHex}`);
+      break;
+    }
+  }
+  out.end();
+}
+
+function jsClient(port, serverKey, keys, appKey) {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, "127.0.0.1", () => {
+      const wire = socketDuplex(socket);
+      const client = shs.createClient(keys, appKey, timeoutMs)(serverKey, (err, secure) => {
+        if (err) { socket.destroy(); return reject(err); }
+        resolve({ secure, socket });
+      });
+      pull(wire, client, wire);
+    });
+    socket.on("error", reject);
+  });
+}
+
+// A JS server; each connection's handshake result goes to `onSession(err, secure, socket)`.
+function jsServer(onSession) {
+  return new Promise(resolve => {
+    const server = net.createServer(socket => {
+      socket.on("error", () => {});
+      const wire = socketDuplex(socket);
+      const handshake = shs.createServer(jsServerKeys, (pub, cb) => cb(null, true), networkKey,
+                                         timeoutMs)((err, secure) => onSession(err, secure, socket));
+      pull(wire, handshake, wire);
+    });
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  });
+}
+
+const cases = [];
+function test(name, body) { cases.push({ name, body }); }
+
+test("a JS client and a portcullis server (listen)", async () => {
+  const peer = startPeer("server", ["listen"]);
+  try {
+    const nodeHex = await peer.waitFor("key ");
+    const port = Number(await peer.waitFor("port "));
+    const docHex = await peer.waitFor("doc ");
+    const { secure, socket } = await jsClient(port, Buffer.from(nodeHex, "hex"), jsClientKeys, networkKey);
+    await exercise(secure, peer, nodeHex, hex(jsClientKeys.publicKey), docHex);
+    socket.destroy();
+
+    // Another network key: the JS client is refused, and so is it by the node.
+    let error = null;
+    await jsClient(port, Buffer.from(nodeHex, "hex"), strangerKeys, otherNetworkKey)
+      .then(({ socket: s }) => s.destroy(), err => { error = err; });
+    check(error !== null, "a client with another network key completed the handshake");
+    console.log(`  js: another network key refused: ${error.message}`);
+    check((await peer.waitFor("refused ")).startsWith("denied"), "the node did not deny it");
+  } finally {
+    await peer.stop();
+  }
+});
+
+test("a portcullis client (dial net:...~shs:KEY) and a JS server", async () => {
+  let onSession = null;
+  const server = await jsServer((err, secure, socket) => onSession(err, secure, socket));
+  const { port } = server.address();
+  const ssbKey = pk => Buffer.from(pk).toString("base64");
+  try {
+    const session = new Promise((resolve, reject) => {
+      onSession = (err, secure, socket) => (err ? reject(err) : resolve({ secure, socket }));
+    });
+    const peer = startPeer("client", ["dial", `net:127.0.0.1:${port}~shs:${ssbKey(jsServerKeys.publicKey)}`]);
+    try {
+      const nodeHex = await peer.waitFor("key ");
+      const docHex = await peer.waitFor("doc ");
+      const { secure, socket } = await withTimeout(session, 10000, "the node's handshake");
+      await exercise(secure, peer, nodeHex, hex(jsServerKeys.publicKey), docHex);
+      socket.destroy();
+    } finally {
+      await peer.stop();
+    }
+
+    // The node dials the JS server under a wrong server key: both ends refuse.
+    const refused = new Promise(resolve => {
+      onSession = (err, secure, socket) => { socket.destroy(); resolve(err); };
+    });
+    const stranger = startPeer("stranger", ["dial", `net:127.0.0.1:${port}~shs:${ssbKey(strangerKeys.publicKey)}`]);
+    try {
+      const err = await withTimeout(refused, 10000, "the JS server's verdict");
+      check(err, "the JS server accepted a client that expected another server key");
+      console.log(`  js: the wrong server key refused: ${err.message}`);
+      await stranger.waitFor("refused ");
+    } finally {
+      await stranger.stop();
+    }
+  } finally {
+    server.close();
+  }
+});
+
+let failed = 0;
+for (const { name, body } of cases) {
+  console.log(`== ${name}`);
+  try {
+    await withTimeout(body(), 60000, name);
+    console.log("   ok");
+  } catch (err) {
+    ++failed;
+    console.log(`   FAILED: ${err.stack ?? err}`);
+  }
+}
+console.log(failed ? `${failed} of ${cases.length} failed` : `all ${cases.length} passed`);
+process.exit(failed ? 1 : 0);
