@@ -282,7 +282,9 @@ asio::awaitable<Result<DocHandle>> RepoImpl::find(DocumentId id) {
   auto self = shared_from_this();
   auto loaded = co_await loadEntry(id);
   if (!loaded) co_return std::move(loaded).error();
-  if (*loaded) co_return handle(*loaded);
+  // A document a peer has just announced, whose changes are still on their way, is not found
+  // yet: it is found like a missing one, once a peer's heads are all here.
+  if (*loaded && !stillArriving(**loaded)) co_return handle(*loaded);
   auto pending = startFind(id, randomRequestId(), 0, std::nullopt);
   co_await awaitDeadline(pending, id);
   if (pending->found) {
@@ -347,6 +349,18 @@ asio::awaitable<void> RepoImpl::askPeer(std::shared_ptr<PendingFind> pending,
                       .frame = encodeMessage(request)});
   }
   checkFindExhausted(id);
+}
+
+bool RepoImpl::stillArriving(const DocEntry& entry) const {
+  const ChangeGraph& graph = entry.graph();
+  for (const auto& [peer, s] : sessions) {
+    auto it = s->docs.find(entry.id);
+    if (it == s->docs.end() || !it->second.heardFrom) continue;
+    for (const ChangeHash& h : it->second.theirHeads) {
+      if (!graph.contains(h) && !it->second.refused.contains(h)) return true;
+    }
+  }
+  return false;
 }
 
 void RepoImpl::checkFindExhausted(const DocumentId& id) {

@@ -169,6 +169,8 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   void settleFind(const DocumentId& id, bool found);
   // Completes when `pending` is settled, settling it as unavailable at its deadline.
   asio::awaitable<void> awaitDeadline(std::shared_ptr<PendingFind> pending, DocumentId id);
+  // Whether a peer has told us of heads of `entry` that have not arrived (nor been refused).
+  bool stillArriving(const DocEntry& entry) const;
   void checkFindExhausted(const DocumentId& id);
 
   // --- sessions (sync/peer_session.cc) ---

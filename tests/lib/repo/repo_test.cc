@@ -78,6 +78,25 @@ TEST(Repo, OpenProviderSharesANewDocumentWithoutBeingAsked) {
   EXPECT_EQ(b.repo->findLocal(doc.id())->heads(), doc.heads());
 }
 
+TEST(Repo, AFindForADocumentAPeerHasAnnouncedWaitsForItsChangesToArrive) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b");
+  auto link = h.link(a, b);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, 1) && connected(b, 1); }, 2s));
+  link->setDelay(50ms);  // the changes follow the announcement one round trip later
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change([](Transaction& tx) { return putString(tx, "foo", "bar"); }));
+  // b holds the announced document before it holds any of its changes ...
+  ASSERT_TRUE(h.runUntil([&] { return b.repo->findLocal(doc.id()).has_value(); }, 2s));
+  ASSERT_TRUE(b.repo->findLocal(doc.id())->heads().empty());
+  // ... and find() waits for them instead of returning it empty.
+  auto found = h.await(b.repo->find(doc.id()), 5s);
+  ASSERT_TRUE(found) << found.error().message();
+  EXPECT_EQ(found->heads(), doc.heads());
+  EXPECT_EQ(readString(*found, "foo"), "bar");
+}
+
 // Scenario 2.
 TEST(Repo, APeerNeverToldOfADocumentFindsItByAskingAndThenFollowsItsChanges) {
   RepoHarness h;
