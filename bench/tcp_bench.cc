@@ -361,8 +361,9 @@ void changesStored(const Args& args) {
                  kChanges, loopS * 1e3, s * 1e3);
     print("tcp.changes_stored", kChanges, kChanges / s, "changes/s",
           {{"ms", std::round(s * 1e6) / 1e3},
-           {"until", "B (portcullis serve, fs storage with fsync) acknowledges the last change "
-                     "as durably stored"}});
+           {"until", "B (portcullis serve, fs storage) acknowledges the last change as durably "
+                     "stored: includes B's save delay (RepoOptions::saveDelay, 100 ms by default) "
+                     "and its fsyncs"}});
   }
   server.stop();
 }
