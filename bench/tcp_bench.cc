@@ -209,8 +209,8 @@ struct Ready {
 Ready awaitReady(Child& child, const fs::path& log, const char* what) {
   auto line = child.readLine(kStartBound);
   if (!line) {
-    fail(std::string(what) + " printed no ready line within " +
-         std::to_string(kStartBound.count()) + " s; its stderr:\n" + readFile(log));
+    fail(std::string(what) + " printed no ready line (it exited, or nothing within " +
+         std::to_string(kStartBound.count()) + " s); its stderr:\n" + readFile(log));
   }
   try {
     auto j = nlohmann::json::parse(*line);
