@@ -24,10 +24,6 @@ namespace portcullis::sharedkey {
 namespace {
 
 constexpr std::string_view kName = "shared-key";
-// The multiserver transform that carries the acceptor's key in a dial address.
-constexpr std::string_view kShsTransform = "~shs:";
-// Quoted config and address text is cut to this length in messages.
-constexpr std::size_t kQuoteBytes = 200;
 
 // Denied device keys as lower-case hex, the form of their PeerIds. Public keys, not secrets: an
 // ordinary ordered set is fine.
@@ -49,23 +45,6 @@ Result<DenyList> parseDenyList(const ConfigTable& table) {
 
 Result<void> expectOurKeys(const ConfigTable& table) {
   return table.expectKeys({"network-key", "identity", "deny"});
-}
-
-// The server key of a dial address "net:HOST:PORT~shs:KEY".
-Result<PublicKey> serverKeyOf(std::string_view dialed) {
-  const auto at = dialed.rfind(kShsTransform);
-  if (at == std::string_view::npos) {
-    return Error(Errc::Config,
-                 fmt::format("shared-key: the dialed address '{}' carries no server key; dial "
-                             "net:HOST:PORT~shs:KEY (the server's public key)",
-                             dialed.substr(0, kQuoteBytes)));
-  }
-  auto key = PublicKey::parse(dialed.substr(at + kShsTransform.size()));
-  if (!key) {
-    return Error(Errc::Config, "shared-key: the server key of the dialed address: " +
-                                   key.error().message());
-  }
-  return key;
 }
 
 // Channels of authenticated peers that are still open, by peer, so that a reload can close the
@@ -120,21 +99,13 @@ class SharedKeyProvider final : public AuthProvider {
   asio::awaitable<Result<Session>> authenticate(std::unique_ptr<Stream> stream,
                                                 Side side) override {
     const ShsConfig config{.networkKey = networkKey_, .identity = identity_};
-    Result<ShsSession> shs = Error(Errc::Denied, "shared-key: no handshake");
-    if (side == Side::Dialer) {
-      auto server = serverKeyOf(stream->dialedAddress());
-      if (!server) co_return std::move(server).error();
-      if (denied(server->toHex())) co_return deniedError(server->toHex());
-      auto handshake = shsClient(*stream, config, *server);
-      shs = co_await std::move(handshake);
-    } else {
-      // The client's key is proven before this is asked; a refused client gets no message 4.
-      std::function<bool(const PublicKey&)> authorize = [this](const PublicKey& client) {
-        return !denied(client.toHex());
-      };
-      auto handshake = shsServer(*stream, config, std::move(authorize));
-      shs = co_await std::move(handshake);
-    }
+    // A dialer refuses a denied server before writing anything; an acceptor refuses a denied
+    // client, whose key is proven by then, before message 4.
+    std::function<bool(const PublicKey&)> authorize = [this](const PublicKey& remote) {
+      return !denied(remote.toHex());
+    };
+    auto handshake = shsHandshake(*stream, side, config, std::move(authorize));
+    Result<ShsSession> shs = co_await std::move(handshake);
     if (!shs) {
       co_return Error(shs.error().code(), "shared-key: " + shs.error().message());
     }

@@ -274,6 +274,18 @@ PORTCULLIS_EXPORT asio::awaitable<Result<ShsSession>> shsClient(Stream& stream,
 PORTCULLIS_EXPORT asio::awaitable<Result<ShsSession>> shsServer(
     Stream& stream, const ShsConfig& config, std::function<bool(const PublicKey&)> authorize);
 
+// The acceptor's key in a dial address of Scuttlebutt's multiserver form,
+// "net:HOST:PORT~shs:KEY" (KEY base64 or hex). Errc::Config when there is none or it is no key.
+PORTCULLIS_EXPORT Result<PublicKey> shsServerKeyOf(std::string_view dialedAddress);
+
+// Either side's handshake on a stream from a NetworkAdapter, for a provider's authenticate(): a
+// dialer pins the key of `stream.dialedAddress()` and goes on only if `authorize` accepts that
+// key; an acceptor asks `authorize` about the client's proven key before message 4. A refusal is
+// Errc::Denied; other errors as for shsClient and shsServer.
+PORTCULLIS_EXPORT asio::awaitable<Result<ShsSession>> shsHandshake(
+    Stream& stream, Side side, const ShsConfig& config,
+    std::function<bool(const PublicKey&)> authorize);
+
 inline constexpr std::size_t kBoxStreamHeaderBytes = 34;
 inline constexpr std::size_t kBoxStreamMaxBodyBytes = 4096;
 

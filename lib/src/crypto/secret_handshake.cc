@@ -649,6 +649,35 @@ asio::awaitable<Result<ShsSession>> shsServer(Stream& stream, const ShsConfig& c
   co_return std::move(accepted.session);
 }
 
+Result<PublicKey> shsServerKeyOf(std::string_view dialedAddress) {
+  constexpr std::string_view kTransform = "~shs:";
+  constexpr std::size_t kQuoteBytes = 200;  // how much of the address an error quotes
+  const auto at = dialedAddress.rfind(kTransform);
+  if (at == std::string_view::npos) {
+    return Error(Errc::Config, "the dialed address '" +
+                                   std::string(dialedAddress.substr(0, kQuoteBytes)) +
+                                   "' carries no server key; dial net:HOST:PORT~shs:KEY (the "
+                                   "server's public key)");
+  }
+  auto key = PublicKey::parse(dialedAddress.substr(at + kTransform.size()));
+  if (!key) {
+    return Error(Errc::Config, "the server key of the dialed address: " + key.error().message());
+  }
+  return key;
+}
+
+asio::awaitable<Result<ShsSession>> shsHandshake(Stream& stream, Side side,
+                                                 const ShsConfig& config,
+                                                 std::function<bool(const PublicKey&)> authorize) {
+  if (side == Side::Acceptor) co_return co_await shsServer(stream, config, std::move(authorize));
+  auto server = shsServerKeyOf(stream.dialedAddress());
+  if (!server) co_return std::move(server).error();
+  if (!authorize(*server)) {
+    co_return Error(Errc::Denied, "server " + server->toHex() + " is not authorized");
+  }
+  co_return co_await shsClient(stream, config, *server);
+}
+
 // Box-stream ----------------------------------------------------------------------------------
 
 BoxStreamEncoder::BoxStreamEncoder(SecretKey<32> key, const ShsNonce& nonce)
