@@ -3,7 +3,8 @@
 //
 // Config (DESIGN §7):
 //   [network] listen = "HOST:PORT" (default 127.0.0.1:7420; port 0 picks a free one),
-//             connect = ["HOST:PORT", ...] (servers may dial each other),
+//             connect = ["HOST:PORT", ...] (servers may dial each other; the provider's
+//             dialAddresses(), e.g. document-id's upstreams, are dialed too),
 //             handshake-timeout-ms = 10000
 //   [storage] path = "./data" (required; relative to the config file's folder)
 //   [auth]    provider = "..." and its table [auth.<provider>]
@@ -14,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 
@@ -116,6 +118,13 @@ int runServe(const ServeArgs& args) {
     return kExitUsage;
   }
 
+  // The provider may need servers dialed too (document-id's upstreams).
+  for (std::string& address : (*provider)->dialAddresses()) {
+    if (std::find(serveConfig->connect.begin(), serveConfig->connect.end(), address) ==
+        serveConfig->connect.end()) {
+      serveConfig->connect.push_back(std::move(address));
+    }
+  }
   asio::io_context ctx;
   auto net = TcpNetworkAdapter::create(
       ctx.get_executor(),

@@ -262,6 +262,11 @@ inline void openRaw(RepoHarness& h, RawPeer& raw, TestPeer& target, const std::s
   ASSERT_TRUE(std::holds_alternative<detail::HelloMsg>(*decoded));
 }
 
+// A string's bytes, to look for on the wire.
+inline ByteView asBytes(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
 // Whether `needle` occurs in `hay`.
 inline bool containsBytes(const std::vector<std::uint8_t>& hay, ByteView needle) {
   return std::search(hay.begin(), hay.end(), needle.begin(), needle.end()) != hay.end();

@@ -22,10 +22,6 @@ std::string uniqueText() {
   return out;
 }
 
-ByteView asBytes(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
 std::function<Result<void>(Transaction&)> put(std::string key, std::string value) {
   return [key, value](Transaction& tx) { return putString(tx, key, value); };
 }
