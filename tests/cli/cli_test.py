@@ -55,7 +55,9 @@ class Server:
         if not line:
             self.proc.wait(timeout=10)
             raise AssertionError(f"serve did not start: {self.log()}")
-        self.address = json.loads(line)["listening"][0]
+        ready = json.loads(line)
+        self.address = ready["listening"][0]
+        self.peer = ready["peer"]
 
     def log(self):
         with open(os.path.join(self.folder, "stderr.log")) as f:
@@ -234,6 +236,43 @@ class ToolTest(unittest.TestCase):
                 self.fail("an idle connection was still open 6 s after it connected")
             c.close()
         self.assertGreater(time.monotonic() - opened, 1.5, "closed before the deadline")
+
+    def test_providers_swap_by_config_document_id_and_shared_key(self):
+        """The same binaries, another [auth] table: plugins loaded by name."""
+        for provider, extra in (("document-id", ""),
+                                ("shared-key", 'network-key = "%s"\n' % ("ab" * 32))):
+            folder = os.path.join(self.dir, provider)
+            os.makedirs(folder)
+
+            def table(name):
+                key = os.path.join(folder, name + ".key")
+                if provider == "shared-key":
+                    run("keygen", "--out", key)
+                return f'[auth]\nprovider = "{provider}"\n[auth.{provider}]\n' \
+                       f'identity = "{key}"\n{extra}'
+
+            s = Server(os.path.join(folder, "server"), "unused", auth=table("server"))
+            self.servers.append(s)
+            client = os.path.join(folder, "client.toml")
+            with open(client, "w") as f:
+                f.write(table("client"))
+            # The server's key, from its ready line, pins it in the dial address.
+            address = f"net:{s.address}~shs:{s.peer}"
+
+            def doc(verb, *args):
+                code, out, err = run("doc", verb, "--connect", address, "--config", client,
+                                     "--timeout", "10", "--json", *args, check=False)
+                self.assertEqual(code, 0, f"{provider}: {err}")
+                return json.loads(out)
+
+            url = doc("new")["url"]
+            doc("set", url, "/who", json.dumps(provider))
+            self.assertEqual(doc("get", url), {"who": provider})
+            # Without the server's key in the address, the client refuses to dial blind.
+            code, _, err = run("doc", "get", "--connect", s.address, "--config", client,
+                               "--timeout", "2", url, check=False)
+            self.assertEqual(code, 1)
+            self.assertIn("carries no server key", err)
 
     # --- errors ----------------------------------------------------------------------------
 
