@@ -18,6 +18,7 @@
 #include "portcullis/config.h"
 #include "portcullis/provider_registry.h"
 #include "portcullis/secret_handshake.h"
+#include "storage_test_support.h"
 #include "tcp_network.h"
 
 namespace portcullis::testing {
@@ -30,10 +31,6 @@ const std::string kMarker = "plaintext-marker-7f3a9c";
 Bytes seedOf(int n) { return Bytes(DeviceKey::kSeedSize, static_cast<std::uint8_t>(n)); }
 std::string hexOf(int seed) { return DeviceKey::fromSeed(seedOf(seed))->publicKeyHex(); }
 
-// A fresh folder per test, removed afterwards.
-struct TempDir {
-  TempDir() {
-    static std::atomic<int> counter{0};
     path = std::filesystem::temp_directory_path() /
            ("shared_key_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     std::filesystem::remove_all(path);
@@ -78,9 +75,9 @@ class SharedKeyProvider : public ::testing::Test {
   // The key file of device `seed` (saved once, mode 0600), relative to the config folder.
   std::string keyFile(int seed) {
     const std::string name = "device-" + std::to_string(seed) + ".key";
-    if (!std::filesystem::exists(dir.path / name)) {
+    if (!std::filesystem::exists(dir.path() / name)) {
       auto key = DeviceKey::fromSeed(seedOf(seed));
-      EXPECT_TRUE(key->save((dir.path / name).string()));
+      EXPECT_TRUE(key->save((dir.path() / name).string()));
     }
     return name;
   }
@@ -99,7 +96,7 @@ class SharedKeyProvider : public ::testing::Test {
             std::shared_ptr<NetworkAdapter> network = nullptr) {
     Node n;
     n.hex = hexOf(seed);
-    n.config = dir.path / (name + ".toml");
+    n.config = dir.path() / (name + ".toml");
     writeFile(n.config, configText(networkKey, keyFile(seed), deny));
     auto provider = providerFrom(n.config);
     EXPECT_TRUE(provider) << provider.error().message();
@@ -142,7 +139,7 @@ class SharedKeyProvider : public ::testing::Test {
     }, 3s);
   }
 
-  TempDir dir;
+  test::TempDir dir;
   RepoHarness h;
   ProviderRegistry registry;
 };
@@ -425,7 +422,7 @@ class SharedKeyConfig : public SharedKeyProvider {
   // The error of a provider made from `text`, which must name `file:line: auth.shared-key.key: `.
   void expectError(const std::string& text, int line, const std::string& key,
                    const std::string& detail = "") {
-    const auto file = dir.path / "node.toml";
+    const auto file = dir.path() / "node.toml";
     writeFile(file, text);
     auto provider = providerFrom(file);
     ASSERT_FALSE(provider) << text;
@@ -462,12 +459,12 @@ TEST_F(SharedKeyConfig, AMissingIdentityKeyOrFileIsRefused) {
                   kNetworkKey + "\"\n",
               3, "identity", "missing (required)");
   expectError(configText(kNetworkKey, "nowhere.key", {}), 5, "identity",
-              (dir.path / "nowhere.key").string());
+              (dir.path() / "nowhere.key").string());
 }
 
 TEST_F(SharedKeyConfig, AnIdentityFileOthersCanReadIsRefused) {
   const std::string name = keyFile(1);
-  ASSERT_EQ(::chmod((dir.path / name).c_str(), 0644), 0);
+  ASSERT_EQ(::chmod((dir.path() / name).c_str(), 0644), 0);
   expectError(configText(kNetworkKey, name, {}), 5, "identity", name);
 }
 
@@ -481,7 +478,7 @@ TEST_F(SharedKeyConfig, ADenyEntryThatIsNotAKeyOrNotAListIsRefused) {
 }
 
 TEST_F(SharedKeyConfig, AProviderMadeWithoutAFileHasNothingToReload) {
-  auto root = parseConfig(configText(kNetworkKey, (dir.path / keyFile(1)).string(), {}), "");
+  auto root = parseConfig(configText(kNetworkKey, (dir.path() / keyFile(1)).string(), {}), "");
   ASSERT_TRUE(root) << root.error().message();
   auto provider = registry.createFromConfig(*root, {});
   ASSERT_TRUE(provider) << provider.error().message();
