@@ -31,15 +31,6 @@ const std::string kMarker = "plaintext-marker-7f3a9c";
 Bytes seedOf(int n) { return Bytes(DeviceKey::kSeedSize, static_cast<std::uint8_t>(n)); }
 std::string hexOf(int seed) { return DeviceKey::fromSeed(seedOf(seed))->publicKeyHex(); }
 
-    path = std::filesystem::temp_directory_path() /
-           ("shared_key_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::filesystem::path path;
-};
-
 void writeFile(const std::filesystem::path& file, const std::string& text) {
   std::ofstream out(file, std::ios::trunc);
   out << text;
