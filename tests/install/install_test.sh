@@ -29,6 +29,10 @@ for header in portcullis/repo.h portcullis/provider_registry.h portcullis/config
   [[ -f $(pkg --variable=includedir)/$header ]] || fail "$header was not installed"
 done
 [[ -x $root/bin/portcullis ]] || fail "the tool was not installed"
+for provider in shared-key document-id; do
+  [[ -f $(pkg --variable=plugindir)/libportcullis-auth-$provider.so ]] ||
+    fail "the $provider plugin was not installed in plugindir"
+done
 
 # Out of tree: nothing from the source tree but the example's one file.
 mkdir "$tmp/plugins"
