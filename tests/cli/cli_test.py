@@ -274,6 +274,62 @@ class ToolTest(unittest.TestCase):
             self.assertEqual(code, 1)
             self.assertIn("carries no server key", err)
 
+    def test_sighup_reloads_the_shared_key_deny_list_atomically(self):
+        folder = os.path.join(self.dir, "sk")
+        os.makedirs(folder)
+        network = "cd" * 32
+        keys = {}
+        for name in ("server", "alice", "bob"):
+            _, out, _ = run("keygen", "--out", os.path.join(folder, name + ".key"))
+            keys[name] = out.strip()
+
+        def table(name, deny=()):
+            listed = ", ".join(f'"{k}"' for k in deny)
+            return (f'[auth]\nprovider = "shared-key"\n[auth.shared-key]\n'
+                    f'network-key = "{network}"\nidentity = "{folder}/{name}.key"\n'
+                    f'deny = [{listed}]\n')
+
+        s = Server(os.path.join(folder, "server"), "unused", auth=table("server"))
+        self.servers.append(s)
+        address = f"net:{s.address}~shs:{s.peer}"
+        for name in ("alice", "bob"):
+            with open(os.path.join(folder, name + ".toml"), "w") as f:
+                f.write(table(name))
+
+        def get(name, url):
+            return run("doc", "get", "--connect", address, "--config",
+                       os.path.join(folder, name + ".toml"), "--timeout", "3", url, check=False)
+
+        _, out, _ = run("doc", "new", "--connect", address, "--config",
+                        os.path.join(folder, "alice.toml"))
+        url = out.strip()
+        self.assertEqual(get("bob", url)[0], 0)
+
+        def reload_with(text, expect_in_log):
+            storage = '[storage]\npath = "data"\n'
+            with open(s.config, "w") as f:
+                f.write(f'[network]\nlisten = "127.0.0.1:0"\n{storage}{text}')
+            seen = s.log().count(expect_in_log)
+            s.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while s.log().count(expect_in_log) == seen and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertGreater(s.log().count(expect_in_log), seen)
+
+        # Deny bob: he is refused from now on; alice is not.
+        reload_with(table("server", deny=[keys["bob"]]), "deny-list reloaded")
+        code, _, err = get("bob", url)
+        self.assertEqual(code, 1, err)
+        self.assertIn("handshake failed", err)
+        self.assertEqual(get("alice", url)[0], 0)
+        # A bad entry keeps the old list (bob still refused, alice still in) and says why.
+        reload_with(table("server", deny=[keys["bob"], "not-a-key"]), "reload failed")
+        self.assertEqual(get("bob", url)[0], 1)
+        self.assertEqual(get("alice", url)[0], 0)
+        # And lifting the entry lets bob back in, without a restart.
+        reload_with(table("server"), "deny-list reloaded")
+        self.assertEqual(get("bob", url)[0], 0)
+
     # --- errors ----------------------------------------------------------------------------
 
     def bad_config(self, text, expected_pattern):
