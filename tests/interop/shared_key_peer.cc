@@ -1,13 +1,13 @@
 // A portcullis node for the JS interop test (run_shared_key_interop, shared_key_interop.mjs): a
 // Repo on TCP whose `shared-key` provider is the plugin, loaded by name from
-// $PORTCULLIS_PLUGIN_PATH as `portcullis serve` loads it.
+// $PORTCULLIS_PLUGIN_PATH as `portcullis serve` loads it. It is the client against the JS server
+// (the JS client meets the real `portcullis serve`):
 //
-//   shared_key_peer listen NETWORK_KEY WORK_DIR           listens on 127.0.0.1, any free port
 //   shared_key_peer dial NETWORK_KEY WORK_DIR ADDRESS     dials net:HOST:PORT~shs:KEY
 //
 // It makes a fresh device key in WORK_DIR, writes its config there, creates one document, and
 // prints one line per fact on stdout for the script to read (other lines are logs):
-//   key <device public key hex>      port <listening port>      doc <document ID bytes, hex>
+//   key <device public key hex>      doc <document ID bytes, hex>
 //   authenticated <peer>   (the peer's hello frame was opened, decoded and names the peer the
 //                           handshake proved)
 //   refused <errc>: <why>
@@ -45,9 +45,8 @@ int main(int argc, char** argv) {
   using namespace portcullis;
   if (sodium_init() < 0) return fail("sodium_init failed");
   const std::string mode = argc > 1 ? argv[1] : "";
-  if (!((mode == "listen" && argc == 4) || (mode == "dial" && argc == 5))) {
-    return fail("usage: shared_key_peer listen NETWORK_KEY WORK_DIR | "
-                "dial NETWORK_KEY WORK_DIR ADDRESS");
+  if (mode != "dial" || argc != 5) {
+    return fail("usage: shared_key_peer dial NETWORK_KEY WORK_DIR ADDRESS");
   }
   const std::filesystem::path dir = argv[3];
   const DeviceKey device = DeviceKey::generate();
@@ -64,16 +63,9 @@ int main(int argc, char** argv) {
   if (!provider) return fail(provider.error().message());
 
   asio::io_context ctx;
-  TcpNetworkOptions tcpOptions;
-  if (mode == "listen") {
-    tcpOptions.listen = {"127.0.0.1:0"};
-  } else {
-    tcpOptions.connect = {argv[4]};
-  }
-  auto tcp = TcpNetworkAdapter::create(ctx.get_executor(), tcpOptions);
+  auto tcp = TcpNetworkAdapter::create(ctx.get_executor(), {.connect = {argv[4]}});
   if (!tcp) return fail(tcp.error().message());
   say("key " + device.publicKeyHex());
-  if (mode == "listen") say("port " + std::to_string((*tcp)->listeningOn().at(0).port()));
 
   RepoOptions options;
   options.network = {*tcp};
