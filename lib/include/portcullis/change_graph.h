@@ -109,6 +109,8 @@ class PORTCULLIS_EXPORT ChangeGraph {
   // the largest generation among its deps), then by ascending hash. That is a topological order
   // with hash tie-break, and the same set of changes gives the same order on every replica.
   std::vector<const ChangeEnvelope*> canonicalOrder() const;
+  // The payloads of canonicalOrder(), in that order; valid as long as the graph.
+  std::vector<ByteView> canonicalPayloads() const;
 
  private:
   struct Impl;

@@ -113,6 +113,9 @@ struct ChangeGraph::Impl {
     std::uint64_t hashPrefix;  // the hash's first 8 bytes, big-endian: orders like the hash
     std::uint32_t generation;  // fits: a generation is at most the number of changes
     std::uint32_t pos;
+    // The node's payload, which never moves or changes once added: saving reads the payloads
+    // in this order without fetching each scattered node first.
+    ByteView payload;
   };
   mutable std::vector<CanonicalKey> canonical;
   mutable std::size_t sortedPrefix = 0;
@@ -122,6 +125,9 @@ struct ChangeGraph::Impl {
     if (a.hashPrefix != b.hashPrefix) return a.hashPrefix < b.hashPrefix;
     return nodes[a.pos].env.hash < nodes[b.pos].env.hash;
   }
+
+  // Brings `canonical` into order.
+  void sortCanonical() const;
 
   std::unordered_map<ChangeHash, ChangeEnvelope> pending;
   std::unordered_multimap<ChangeHash, ChangeHash> waiting;  // missing dep -> pending change
@@ -212,7 +218,8 @@ struct ChangeGraph::Impl {
     nodes.push_back(Node{std::move(env), depsBegin, static_cast<std::uint32_t>(deps.size()),
                          generation});
     index.insert(pos, nodes);
-    const CanonicalKey key{hashPrefix, static_cast<std::uint32_t>(generation), pos};
+    const CanonicalKey key{hashPrefix, static_cast<std::uint32_t>(generation), pos,
+                           ByteView(nodes.back().env.payload)};
     const bool stillSorted = sortedPrefix == canonical.size() &&
                              (canonical.empty() || canonicalLess(canonical.back(), key));
     canonical.push_back(key);
@@ -379,8 +386,8 @@ std::optional<std::size_t> ChangeGraph::positionOf(const ChangeHash& hash) const
   return *pos;
 }
 
-std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
-  const Impl& g = *impl_;
+void ChangeGraph::Impl::sortCanonical() const {
+  const Impl& g = *this;
   auto less = [&](const Impl::CanonicalKey& a, const Impl::CanonicalKey& b) {
     return g.canonicalLess(a, b);
   };
@@ -393,9 +400,23 @@ std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
                        g.canonical.end(), less);
     g.sortedPrefix = g.canonical.size();
   }
+}
+
+std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
+  const Impl& g = *impl_;
+  g.sortCanonical();
   std::vector<const ChangeEnvelope*> out;
   out.reserve(g.canonical.size());
   for (const Impl::CanonicalKey& k : g.canonical) out.push_back(&g.nodes[k.pos].env);
+  return out;
+}
+
+std::vector<ByteView> ChangeGraph::canonicalPayloads() const {
+  const Impl& g = *impl_;
+  g.sortCanonical();
+  std::vector<ByteView> out;
+  out.reserve(g.canonical.size());
+  for (const Impl::CanonicalKey& k : g.canonical) out.push_back(k.payload);
   return out;
 }
 

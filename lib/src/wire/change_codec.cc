@@ -499,6 +499,13 @@ ChangeEnvelope encodeChange(const ChangeData& change) {
 }
 
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
+  std::vector<ByteView> payloads;
+  payloads.reserve(changes.size());
+  for (const ChangeEnvelope* e : changes) payloads.push_back(e->payload);
+  return encodeSnapshot(payloads);
+}
+
+Bytes encodeSnapshot(std::span<const ByteView> changes) {
   // Written directly in the canonical layout: the root pointer, the Snapshot struct (version,
   // pointers to the sizes and the blob), the sizes, the blob. A capnp builder would need the
   // whole buffer zeroed first; this way each byte of the output is written once, and
@@ -520,7 +527,7 @@ Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
   Bytes out((kHeaderWords + sizeWords) * kWord);
   std::size_t blobBytes = 0;
   for (std::size_t i = 0; i < changes.size(); ++i) {
-    const std::size_t size = changes[i]->payload.size();
+    const std::size_t size = changes[i].size();
     store(out.data() + kHeaderWords * kWord + i * sizeof(std::uint32_t), size, sizeof(std::uint32_t));
     blobBytes += size;
   }
@@ -535,12 +542,12 @@ Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
   };
   for (std::size_t i = 0; i < kHeaderWords; ++i) store(out.data() + i * kWord, header[i], kWord);
   out.reserve(out.size() + blobBytes + kWord);
-  // Envelopes and payloads are scattered on the heap: asking for a few changes ahead hides
-  // most of the wait for them.
+  // Payloads are scattered on the heap: asking for a few changes ahead hides most of the wait
+  // for them.
   constexpr std::size_t kAhead = 8;
   for (std::size_t i = 0; i < changes.size(); ++i) {
-    if (i + kAhead < changes.size()) __builtin_prefetch(changes[i + kAhead]->payload.data());
-    out.insert(out.end(), changes[i]->payload.begin(), changes[i]->payload.end());
+    if (i + kAhead < changes.size()) __builtin_prefetch(changes[i + kAhead].data());
+    out.insert(out.end(), changes[i].begin(), changes[i].end());
   }
   // Plain payloads are whole words; a sealer's may not be, and the blob ends on a word.
   out.resize((out.size() + kWord - 1) / kWord * kWord, 0);

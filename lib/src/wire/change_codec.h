@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "crdt/op.h"
@@ -31,6 +32,7 @@ ChangeData decodeChange(const ChangeEnvelope& envelope);
 ChangeEnvelope encodeChange(const ChangeData& change);
 
 // Snapshots: every change's payload, in the order given.
+Bytes encodeSnapshot(std::span<const ByteView> changes);
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes);
 // Splits a snapshot into its changes' bytes (each still to be parsed). At most `maxBytes`.
 Result<std::vector<Bytes>> parseSnapshot(ByteView bytes, std::size_t maxBytes);
