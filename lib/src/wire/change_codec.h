@@ -23,6 +23,10 @@ struct ParsedChange {
 // the document: size (at most `maxBytes`), canonical encoding, field ranges and every op's
 // structure. The DAG rules (seq, startOp against deps) are ChangeGraph's.
 Result<ParsedChange> parseChange(Bytes bytes, std::size_t maxBytes);
+// The same, reading every change through capnp (isCanonical, then its getters) instead of
+// first trying the direct reading of the canonical layout: the reference that tests hold
+// parseChange to.
+Result<ParsedChange> parseChangeWithCapnp(Bytes bytes, std::size_t maxBytes);
 
 // Decodes the ops of an envelope that parseChange accepted (or encodeChange made).
 ChangeData decodeChange(const ChangeEnvelope& envelope);
