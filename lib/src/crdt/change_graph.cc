@@ -104,6 +104,19 @@ struct ChangeGraph::Impl {
   std::optional<std::uint32_t> find(const ChangeHash& h) const { return index.find(h, nodes); }
   bool contains(const ChangeHash& h) const { return find(h).has_value(); }
   std::map<Bytes, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
+  // The chain last looked up: runs of changes by one actor are the usual case.
+  mutable const Bytes* lastActor = nullptr;
+  mutable std::vector<std::uint32_t>* lastChain = nullptr;
+
+  // The actor's chain, if it has one.
+  std::vector<std::uint32_t>* chainOf(const Bytes& actor) const {
+    if (lastChain != nullptr && *lastActor == actor) return lastChain;
+    auto it = byActor.find(actor);
+    if (it == byActor.end()) return nullptr;
+    lastActor = &it->first;
+    lastChain = const_cast<std::vector<std::uint32_t>*>(&it->second);
+    return lastChain;
+  }
   std::vector<ChangeHash> heads;                        // ascending; usually one or two
   std::uint64_t maxOp = 0;
   // The canonical order: sorted by (generation, hash), which is topological with hash
@@ -177,8 +190,8 @@ struct ChangeGraph::Impl {
       deps.push_back(pos);
       expectedStart = std::max(expectedStart, nodes[pos].env.maxOp() + 1);
     }
-    auto chain = byActor.find(env.actor.bytes());
-    std::uint64_t last = chain == byActor.end() ? 0 : chain->second.size();
+    const std::vector<std::uint32_t>* chain = chainOf(env.actor.bytes());
+    std::uint64_t last = chain == nullptr ? 0 : chain->size();
     if (env.seq <= last) {
       return Error(Errc::Conflict, "equivocation: actor " + env.actor.toHex() +
                                        " already has a different change with seq " +
@@ -188,7 +201,7 @@ struct ChangeGraph::Impl {
       return invalid(env, "seq does not follow the actor's last change (" +
                               std::to_string(last) + ")");
     }
-    if (last > 0 && !inPast(chain->second.back(), deps)) {
+    if (last > 0 && !inPast(chain->back(), deps)) {
       return invalid(env, "does not depend on its actor's previous change");
     }
     if (env.startOp != expectedStart) {
@@ -205,7 +218,9 @@ struct ChangeGraph::Impl {
     });
     heads.insert(std::ranges::upper_bound(heads, env.hash), env.hash);
 
-    byActor[env.actor.bytes()].push_back(pos);
+    std::vector<std::uint32_t>* chain = chainOf(env.actor.bytes());
+    if (chain == nullptr) chain = &byActor[env.actor.bytes()];
+    chain->push_back(pos);
     maxOp = std::max(maxOp, env.maxOp());
     std::uint64_t generation = 1;
     for (std::uint32_t d : deps) generation = std::max(generation, nodes[d].generation + 1);
@@ -340,8 +355,8 @@ std::size_t ChangeGraph::pendingCount() const { return impl_->pending.size(); }
 std::uint64_t ChangeGraph::maxOp() const { return impl_->maxOp; }
 
 std::uint64_t ChangeGraph::lastSeq(const ActorId& actor) const {
-  auto it = impl_->byActor.find(actor.bytes());
-  return it == impl_->byActor.end() ? 0 : it->second.size();
+  const auto* chain = impl_->chainOf(actor.bytes());
+  return chain == nullptr ? 0 : chain->size();
 }
 
 std::vector<const ChangeEnvelope*> ChangeGraph::changesSince(

@@ -658,7 +658,9 @@ ChangeData decodeChange(const ChangeEnvelope& envelope) {
   return out;
 }
 
-ChangeEnvelope encodeChange(const ChangeData& change) {
+namespace {
+
+Bytes encodePayload(const ChangeData& change) {
   OpWriter ops;
   for (const Op& op : change.ops) ops.op(op);
   ChangeFields fields;
@@ -675,7 +677,20 @@ ChangeEnvelope encodeChange(const ChangeData& change) {
   CanonicalChangeWriter writer(fields);
   Bytes payload(writer.bytes(), 0);
   writer.write(payload.data());
-  return envelopeOf(change, change.deps, std::move(payload));
+  return payload;
+}
+
+}  // namespace
+
+ChangeEnvelope encodeChange(const ChangeData& change) {
+  return envelopeOf(change, change.deps, encodePayload(change));
+}
+
+ChangeEnvelope encodeChange(ChangeData&& change) {
+  Bytes payload = encodePayload(change);
+  ChangeEnvelope envelope = envelopeOf(change, std::move(change.deps), std::move(payload));
+  change.deps.clear();
+  return envelope;
 }
 
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {

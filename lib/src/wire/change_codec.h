@@ -34,6 +34,8 @@ ChangeData decodeChange(const ChangeEnvelope& envelope);
 // Encodes a change made locally. Preconditions (bugs if violated): the same rules parseChange
 // checks.
 ChangeEnvelope encodeChange(const ChangeData& change);
+// The same, moving the deps into the envelope; the ops are left in `change`.
+ChangeEnvelope encodeChange(ChangeData&& change);
 
 // Snapshots: every change's payload, in the order given.
 Bytes encodeSnapshot(std::span<const ByteView> changes);
