@@ -1,6 +1,7 @@
 #include "crdt/op_set.h"
 
 #include <algorithm>
+#include <bit>
 #include <utility>
 
 #include "detail/assert.h"
@@ -23,6 +24,50 @@ std::optional<std::uint32_t> ActorTable::find(const Bytes& actor) const {
   auto it = index_.find(actor);
   if (it == index_.end()) return std::nullopt;
   return it->second;
+}
+
+OpSet::OpState* OpSet::OpStateTable::find(OpRef id) {
+  if (size_ == 0 || id.counter == 0) return nullptr;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = home(id);; i = (i + 1) & mask) {
+    OpState& s = slots_[i];
+    if (s.counter == 0) return nullptr;
+    if (s.counter == id.counter && s.actor == id.actor) return &s;
+  }
+}
+
+OpSet::OpState& OpSet::OpStateTable::operator[](OpRef id) {
+  PORTCULLIS_ASSERT(id.counter != 0, "an op id with counter 0");
+  if (2 * (size_ + 1) > slots_.size()) rehash(std::max<std::size_t>(16, 2 * slots_.size()));
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = home(id);; i = (i + 1) & mask) {
+    OpState& s = slots_[i];
+    if (s.counter == 0) {
+      s.counter = id.counter;
+      s.actor = id.actor;
+      ++size_;
+      return s;
+    }
+    if (s.counter == id.counter && s.actor == id.actor) return s;
+  }
+}
+
+void OpSet::OpStateTable::reserve(std::size_t n) {
+  std::size_t capacity = std::max<std::size_t>(16, slots_.size());
+  while (2 * n > capacity) capacity *= 2;
+  if (capacity != slots_.size()) rehash(capacity);
+}
+
+void OpSet::OpStateTable::rehash(std::size_t capacity) {
+  std::vector<OpState> old = std::exchange(slots_, std::vector<OpState>(capacity));
+  shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
+  const std::size_t mask = capacity - 1;
+  for (const OpState& s : old) {
+    if (s.counter == 0) continue;
+    std::size_t i = home(OpRef{s.counter, s.actor});
+    while (slots_[i].counter != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
 }
 
 OpSet::OpSet() {
