@@ -43,6 +43,7 @@ class ActorTable {
   std::vector<ActorId> actors_;
   std::map<Bytes, std::uint32_t> index_;
   std::vector<std::uint32_t> rank_;
+  std::uint32_t last_ = 0;  // the actor interned last: runs of changes by one actor are usual
 };
 
 struct Object {
@@ -101,6 +102,8 @@ class OpSet {
     const OpState* find(OpRef id) const { return const_cast<OpStateTable*>(this)->find(id); }
     // The state of `id`, made empty first if absent. Pointers stay valid until the next insert.
     OpState& operator[](OpRef id);
+    // Removes the state `s` points at (from find or operator[]).
+    void erase(OpState* s);
     // Makes room for `n` entries in all.
     void reserve(std::size_t n);
     std::size_t size() const { return size_; }
