@@ -441,6 +441,22 @@ class CanonicalChangeWriter {
   // Writes bytes() bytes at `out`, which must be zeroed.
   void write(std::uint8_t* out) {
     out_ = out;
+    emit();
+  }
+
+  // Whether `bytes` are exactly what write() would write, given that the fields' views point
+  // into `bytes` itself (as readFast makes them): then a blob whose pointer word matches is at
+  // the place write() would copy it to, so its content matches without being compared, and
+  // what is left to check is every pointer and header word and the zero padding after blobs.
+  bool matches(ByteView bytes) {
+    if (bytes.size() != this->bytes()) return false;
+    in_ = bytes.data();
+    emit();
+    return matches_;
+  }
+
+ private:
+  void emit() {
     put(0, structPointer(0, dataWords_, pointers_));
     put(1, change_.seq);
     put(2, change_.startOp);
@@ -466,7 +482,6 @@ class CanonicalChangeWriter {
     PORTCULLIS_ASSERT(next_ == words_, "change layout: {} words written of {}", next_, words_);
   }
 
- private:
   static constexpr std::size_t kWord = sizeof(capnp::word);
   static constexpr std::uint64_t kByteElements = 2;
   static constexpr std::uint64_t kPointerElements = 6;
@@ -482,25 +497,45 @@ class CanonicalChangeWriter {
     return (static_cast<std::uint64_t>(count) << 35) | (elementSize << 32) |
            (static_cast<std::uint64_t>(target - at - 1) << 2) | 1;
   }
+  static_assert(std::endian::native == std::endian::little, "capnp words are little-endian");
   void put(std::size_t word, std::uint64_t value) {
-    for (std::size_t i = 0; i < kWord; ++i) {
-      out_[word * kWord + i] = static_cast<std::uint8_t>(value >> (8 * i));
+    if (in_ == nullptr) {
+      std::memcpy(out_ + word * kWord, &value, kWord);
+      return;
     }
+    std::uint64_t have = 0;
+    std::memcpy(&have, in_ + word * kWord, kWord);
+    matches_ = matches_ && have == value;
   }
   // A byte list at the next free word, named by the pointer at word `at`; `extra` zero bytes
   // follow the content (Text's NUL). An empty blob is a null pointer.
   void blob(std::size_t at, ByteView bytes, std::size_t extra) {
-    if (bytes.empty()) return;
+    if (bytes.empty()) {
+      put(at, 0);  // (matches() must see a null pointer, not one to an empty list)
+      return;
+    }
     put(at, listPointer(at, next_, kByteElements, bytes.size() + extra));
-    std::memcpy(out_ + next_ * kWord, bytes.data(), bytes.size());
-    next_ += blobWords(bytes.size() + extra);
+    const std::size_t end = (next_ + blobWords(bytes.size() + extra)) * kWord;
+    if (in_ == nullptr) {
+      std::memcpy(out_ + next_ * kWord, bytes.data(), bytes.size());
+    } else {
+      // The content is in place if the pointer matched (and compared if not, which cannot
+      // match then anyway); the NUL and the padding must be zero.
+      matches_ = matches_ && bytes.data() == in_ + next_ * kWord;
+      for (std::size_t i = next_ * kWord + bytes.size(); i < end; ++i) {
+        matches_ = matches_ && in_[i] == 0;
+      }
+    }
+    next_ = end / kWord;
   }
 
   const ChangeFields& change_;
   std::size_t dataWords_ = 0;
   std::size_t pointers_ = 0;
   std::size_t words_ = 0;
-  std::uint8_t* out_ = nullptr;
+  std::uint8_t* out_ = nullptr;      // write(): where to
+  const std::uint8_t* in_ = nullptr;  // matches(): what to compare with
+  bool matches_ = true;
   std::size_t next_ = 0;
 };
 
@@ -571,20 +606,7 @@ bool readFast(ByteView bytes, ChangeFields& out) {
       out.otherActors.push_back(actor);
     }
   }
-  CanonicalChangeWriter writer(out);
-  if (writer.bytes() != bytes.size()) return false;
-  constexpr std::size_t kStackBytes = 512;
-  std::uint8_t stack[kStackBytes];
-  Bytes heap;
-  std::uint8_t* again = stack;
-  if (bytes.size() <= kStackBytes) {
-    std::memset(stack, 0, bytes.size());
-  } else {
-    heap.assign(bytes.size(), 0);
-    again = heap.data();
-  }
-  writer.write(again);
-  return std::memcmp(again, bytes.data(), bytes.size()) == 0;
+  return CanonicalChangeWriter(out).matches(bytes);
 }
 
 // The fields as capnp reads them (views into the segment, which is the caller's bytes).

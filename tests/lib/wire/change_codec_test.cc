@@ -408,6 +408,29 @@ TEST(ChangeCodec, ReadsEveryChangeAndEveryFlipExactlyAsCapnpDoes) {
     EXPECT_TRUE(same(longer));
   }
   EXPECT_GT(accepted, 0u);  // flips in a time or a value make other valid changes
+
+  // A pointer to an empty value where the canonical layout has a null one: the same size as
+  // the change without it, and rejected either way.
+  const Bytes payload = encodeChange(sample()).payload;
+  for (int field = 0; field < 4; ++field) {
+    SCOPED_TRACE("empty field " + std::to_string(field));
+    kj::ArrayPtr<const capnp::word> segment[1] = {kj::arrayPtr(
+        reinterpret_cast<const capnp::word*>(payload.data()), payload.size() / sizeof(capnp::word))};
+    capnp::SegmentArrayMessageReader reader(segment);
+    capnp::MallocMessageBuilder builder;
+    builder.setRoot(reader.getRoot<schema::Change>());
+    auto change = builder.getRoot<schema::Change>();
+    switch (field) {
+      case 0: change.setDeps(capnp::Data::Reader()); break;
+      case 1: change.setOps(capnp::Data::Reader()); break;
+      case 2: change.setMessage(""); break;
+      default: change.initOtherActors(0); break;
+    }
+    auto words = capnp::canonicalize(change.asReader());
+    const Bytes bytes(words.asBytes().begin(), words.asBytes().end());
+    EXPECT_TRUE(same(bytes));
+    EXPECT_FALSE(parseChange(bytes, 1 << 20).has_value());
+  }
 }
 
 }  // namespace
