@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstring>
 #include <deque>
 #include <map>
 #include <optional>
@@ -40,7 +41,7 @@ class HashIndex {
 
   // Adds the node at `pos`, which must be in `nodes` already and not yet in the index.
   void insert(std::uint32_t pos, const std::deque<Node>& nodes) {
-    reserve(size_ + 1, nodes);
+    if (2 * (size_ + 1) > slots_.size()) reserve(size_ + 1, nodes);
     place(pos, nodes);
     ++size_;
   }
@@ -66,7 +67,7 @@ class HashIndex {
   // The home comes from the hash's first 8 bytes and the tag from the next 4.
   static std::uint32_t tagOf(const ChangeHash& h) {
     std::uint32_t tag = 0;
-    for (std::size_t i = 8; i < 12; ++i) tag = (tag << 8) | h.bytes()[i];
+    std::memcpy(&tag, h.bytes().data() + 8, sizeof tag);  // any fixed mapping of the bytes will do
     return tag;
   }
   std::size_t home(const ChangeHash& h) const {
@@ -225,8 +226,9 @@ struct ChangeGraph::Impl {
     std::uint64_t generation = 1;
     for (std::uint32_t d : deps) generation = std::max(generation, nodes[d].generation + 1);
     std::uint64_t hashPrefix = 0;
-    for (std::size_t i = 0; i < sizeof hashPrefix; ++i) {
-      hashPrefix = (hashPrefix << 8) | env.hash.bytes()[i];
+    std::memcpy(&hashPrefix, env.hash.bytes().data(), sizeof hashPrefix);
+    if constexpr (std::endian::native == std::endian::little) {
+      hashPrefix = __builtin_bswap64(hashPrefix);  // big-endian: orders like the bytes
     }
     const auto depsBegin = static_cast<std::uint32_t>(depPositions.size());
     depPositions.insert(depPositions.end(), deps.begin(), deps.end());

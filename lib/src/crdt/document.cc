@@ -180,7 +180,7 @@ class DocumentState {
         return actorBytes(change, a.actor) < actorBytes(change, b.actor);
       });
     }
-    ChangeEnvelope plain = encodeChange(std::move(change));
+    ChangeEnvelope plain = encodeChange(std::move(change), opBlob_);
     // The ops' storage serves the next transaction.
     txOps_.swap(change.ops);
     txOps_.clear();
@@ -290,6 +290,7 @@ class DocumentState {
   std::vector<const ChangeEnvelope*> applied_;
   std::vector<std::uint32_t> actorMap_;
   std::vector<std::uint32_t> commitActors_;  // commit()'s, likewise
+  Bytes opBlob_;                             // commit()'s op blob, likewise
 };
 
 }  // namespace detail

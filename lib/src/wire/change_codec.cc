@@ -59,7 +59,8 @@ std::int64_t unzigzag(std::uint64_t u) {
 // Writes the op blob.
 class OpWriter {
  public:
-  OpWriter() { out_.reserve(32); }  // a typical one-op change's blob, without regrowing
+  // Writes into `out`, cleared first (a caller's buffer, kept to spare an allocation a change).
+  explicit OpWriter(Bytes& out) : out_(out) { out_.clear(); }
   void op(const Op& op) {
     const OpCode code = codeOf(op);
     out_.push_back(static_cast<std::uint8_t>(static_cast<std::uint8_t>(code) |
@@ -129,7 +130,7 @@ class OpWriter {
     out_.insert(out_.end(), b.begin(), b.end());
   }
 
-  Bytes out_;
+  Bytes& out_;
 };
 
 // Reads and checks the op blob. `table` is the change's actor table (author first).
@@ -682,8 +683,8 @@ ChangeData decodeChange(const ChangeEnvelope& envelope) {
 
 namespace {
 
-Bytes encodePayload(const ChangeData& change) {
-  OpWriter ops;
+Bytes encodePayload(const ChangeData& change, Bytes& scratch) {
+  OpWriter ops(scratch);
   for (const Op& op : change.ops) ops.op(op);
   ChangeFields fields;
   fields.seq = change.seq;
@@ -705,13 +706,22 @@ Bytes encodePayload(const ChangeData& change) {
 }  // namespace
 
 ChangeEnvelope encodeChange(const ChangeData& change) {
-  return envelopeOf(change, change.deps, encodePayload(change));
+  Bytes scratch;
+  return envelopeOf(change, change.deps, encodePayload(change, scratch));
 }
 
-ChangeEnvelope encodeChange(ChangeData&& change) {
-  Bytes payload = encodePayload(change);
-  ChangeEnvelope envelope = envelopeOf(change, std::move(change.deps), std::move(payload));
-  change.deps.clear();
+ChangeEnvelope encodeChange(ChangeData&& change, Bytes& scratch) {
+  Bytes payload = encodePayload(change, scratch);
+  const ChangeHash hash = ChangeHash::of(payload);
+  ChangeEnvelope envelope{
+      .hash = hash,
+      .actor = std::move(change.actor),
+      .seq = change.seq,
+      .startOp = change.startOp,
+      .opCount = change.ops.size(),
+      .deps = std::move(change.deps),
+      .payload = std::move(payload),
+  };
   return envelope;
 }
 

@@ -34,8 +34,9 @@ ChangeData decodeChange(const ChangeEnvelope& envelope);
 // Encodes a change made locally. Preconditions (bugs if violated): the same rules parseChange
 // checks.
 ChangeEnvelope encodeChange(const ChangeData& change);
-// The same, moving the deps into the envelope; the ops are left in `change`.
-ChangeEnvelope encodeChange(ChangeData&& change);
+// The same, moving the actor and the deps into the envelope (the ops are left in `change`),
+// with `scratch` as the buffer for the op blob.
+ChangeEnvelope encodeChange(ChangeData&& change, Bytes& scratch);
 
 // Snapshots: every change's payload, in the order given.
 Bytes encodeSnapshot(std::span<const ByteView> changes);
