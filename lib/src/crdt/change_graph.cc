@@ -397,6 +397,11 @@ std::vector<const ChangeEnvelope*> ChangeGraph::changesAfter(std::size_t count) 
   return out;
 }
 
+const ChangeEnvelope& ChangeGraph::changeAt(std::size_t position) const {
+  PORTCULLIS_REQUIRE(position < impl_->nodes.size(), "no change at position {}", position);
+  return impl_->nodes[position].env;
+}
+
 std::optional<std::size_t> ChangeGraph::positionOf(const ChangeHash& hash) const {
   const auto pos = impl_->find(hash);
   if (!pos) return std::nullopt;
