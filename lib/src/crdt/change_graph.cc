@@ -3,7 +3,8 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <deque>
+#include <memory>
+#include <new>
 #include <map>
 #include <optional>
 #include <set>
@@ -24,12 +25,49 @@ struct Node {
   std::uint64_t generation = 1;     // 1 + the largest generation among deps
 };
 
+// The nodes in the order added, in chunks of a fixed power-of-two size: nodes never move (the
+// canonical index keeps views of their payloads), one allocation serves many nodes (a deque of
+// 144-byte nodes allocates one block per three), and finding a position is a shift and a mask.
+class NodeStore {
+ public:
+  NodeStore() = default;
+  NodeStore(const NodeStore&) = delete;
+  NodeStore& operator=(const NodeStore&) = delete;
+  ~NodeStore() {
+    for (std::size_t i = 0; i < size_; ++i) at(i)->~Node();
+  }
+
+  std::size_t size() const { return size_; }
+  Node& operator[](std::size_t pos) { return *at(pos); }
+  const Node& operator[](std::size_t pos) const { return *const_cast<NodeStore*>(this)->at(pos); }
+  Node& back() { return *at(size_ - 1); }
+  Node& push_back(Node node) {
+    if ((size_ & kMask) == 0) chunks_.push_back(std::unique_ptr<Chunk>(new Chunk));
+    Node* slot = new (at(size_)) Node(std::move(node));
+    ++size_;
+    return *slot;
+  }
+
+ private:
+  static constexpr unsigned kShift = 6;
+  static constexpr std::size_t kChunk = std::size_t{1} << kShift;
+  static constexpr std::size_t kMask = kChunk - 1;
+  struct Chunk {
+    alignas(Node) std::byte bytes[sizeof(Node) * kChunk];  // left uninitialized until used
+  };
+  Node* at(std::size_t pos) {
+    return std::launder(reinterpret_cast<Node*>(chunks_[pos >> kShift]->bytes)) + (pos & kMask);
+  }
+  std::vector<std::unique_ptr<Chunk>> chunks_;
+  std::size_t size_ = 0;
+};
+
 // Node positions by change hash, in open addressing over 8-byte slots: the position and 32
 // bits of the hash as a tag. Small slots keep the table in cache; a tag match is confirmed
 // against the node's full hash, so a crafted tag collision costs only a comparison.
 class HashIndex {
  public:
-  std::optional<std::uint32_t> find(const ChangeHash& h, const std::deque<Node>& nodes) const {
+  std::optional<std::uint32_t> find(const ChangeHash& h, const NodeStore& nodes) const {
     if (slots_.empty()) return std::nullopt;
     const std::uint32_t tag = tagOf(h);
     for (std::size_t i = home(h);; i = (i + 1) & mask()) {
@@ -40,13 +78,13 @@ class HashIndex {
   }
 
   // Adds the node at `pos`, which must be in `nodes` already and not yet in the index.
-  void insert(std::uint32_t pos, const std::deque<Node>& nodes) {
+  void insert(std::uint32_t pos, const NodeStore& nodes) {
     if (2 * (size_ + 1) > slots_.size()) reserve(size_ + 1, nodes);
     place(pos, nodes);
     ++size_;
   }
 
-  void reserve(std::size_t n, const std::deque<Node>& nodes) {
+  void reserve(std::size_t n, const NodeStore& nodes) {
     std::size_t capacity = std::max<std::size_t>(slots_.size(), 16);
     while (2 * n > capacity) capacity *= 2;
     if (capacity == slots_.size()) return;
@@ -75,7 +113,7 @@ class HashIndex {
   }
   std::size_t mask() const { return slots_.size() - 1; }
 
-  void place(std::uint32_t pos, const std::deque<Node>& nodes) {
+  void place(std::uint32_t pos, const NodeStore& nodes) {
     const ChangeHash& h = nodes[pos].env.hash;
     std::size_t i = home(h);
     while (slots_[i].pos != kEmpty) i = (i + 1) & mask();
@@ -97,7 +135,7 @@ Error invalid(const ChangeEnvelope& env, const std::string& why) {
 
 struct ChangeGraph::Impl {
   ChangeGraphOptions options;
-  std::deque<Node> nodes;  // in the order added (topological)
+  NodeStore nodes;  // in the order added (topological)
   std::vector<std::uint32_t> depPositions;  // every node's deps, in one array
   std::vector<std::uint32_t> scratchDeps;   // checkReady's output, reused
   HashIndex index;
@@ -391,9 +429,7 @@ std::vector<const ChangeEnvelope*> ChangeGraph::changesAfter(std::size_t count) 
   const auto& nodes = impl_->nodes;
   if (count >= nodes.size()) return out;
   out.reserve(nodes.size() - count);
-  for (auto it = nodes.begin() + static_cast<std::ptrdiff_t>(count); it != nodes.end(); ++it) {
-    out.push_back(&it->env);
-  }
+  for (std::size_t i = count; i < nodes.size(); ++i) out.push_back(&nodes[i].env);
   return out;
 }
 
