@@ -33,7 +33,7 @@ class DocumentState {
     auto outcome = graph_.add(std::move(env), &applied, report ? &report->rejected : nullptr);
     for (const ChangeEnvelope* e : applied) {
       if (decoded && e->hash == offered) {
-        applyOps(*decoded);
+        applyOps(*decoded, e->actor);
       } else {
         applyEnvelope(*e);
       }
@@ -52,9 +52,11 @@ class DocumentState {
       if (!plain) return std::move(plain).error();
       return add(std::move(*sealed), &plain->data, report);
     }
-    auto parsed = parseChange(std::move(bytes), options_.maxChangeBytes);
+    auto parsed = parseChange(std::move(bytes), options_.maxChangeBytes, &opsScratch_);
     if (!parsed) return std::move(parsed).error();
-    return add(std::move(parsed->envelope), &parsed->data, report);
+    auto outcome = add(std::move(parsed->envelope), &parsed->data, report);
+    opsScratch_ = std::move(parsed->data.ops);  // its storage serves the next change
+    return outcome;
   }
 
   // The plain change inside a sealed one, which must carry the same header.
@@ -251,17 +253,18 @@ class DocumentState {
       auto plain = open(env);
       PORTCULLIS_ASSERT(plain, "a sealed change in the graph no longer opens: {}",
                         plain.error().message());
-      applyOps(plain->data);
+      applyOps(plain->data, plain->envelope.actor);
       return;
     }
     ChangeData change = decodeChange(env);
-    applyOps(change);
+    applyOps(change, env.actor);
   }
 
   // Applies a decoded change's ops, rewriting their actor indexes to the document's.
-  void applyOps(ChangeData& change) {
+  // `author` is the change's actor (parseChange moves it out of the data into the envelope).
+  void applyOps(ChangeData& change, const ActorId& author) {
     std::vector<std::uint32_t>& table = actorMap_;
-    table.assign(1, ops_->actors().intern(change.actor));
+    table.assign(1, ops_->actors().intern(author));
     for (const ActorId& a : change.otherActors) table.push_back(ops_->actors().intern(a));
     auto docRef = [&](OpRef r) { return r.counter == 0 ? r : OpRef{r.counter, table[r.actor]}; };
     for (std::size_t i = 0; i < change.ops.size(); ++i) {
@@ -290,6 +293,7 @@ class DocumentState {
   std::vector<const ChangeEnvelope*> applied_;
   std::vector<std::uint32_t> actorMap_;
   std::vector<std::uint32_t> commitActors_;  // commit()'s, likewise
+  std::vector<Op> opsScratch_;               // addBytes()'s decoded ops, likewise
   Bytes opBlob_;                             // commit()'s op blob, likewise
 };
 

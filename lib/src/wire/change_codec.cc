@@ -151,6 +151,10 @@ class OpReader {
     }
     out.insert = (head & kInsertFlag) != 0;
     out.elemKey = (head & kElemKeyFlag) != 0;
+    // `out` may hold a previous op: every field is set below or reset here.
+    out.elem = OpRef{};
+    out.mapKey.clear();
+    if (!std::holds_alternative<Null>(out.value)) out.value = Null{};
     if (auto ok = ref(self, /*allowZero=*/true, out.obj); !ok) return ok;
     if (out.elemKey) {
       if (auto ok = ref(self, /*allowZero=*/out.insert, out.elem); !ok) return ok;
@@ -368,14 +372,18 @@ class ChangeReader {
     out.time = change_.time;
     out.message = std::string(message);
 
+    // Ops already in `out` (a recycled vector) are overwritten in place, keeping their storage.
     OpReader ops(change_.ops, table_.span());
-    for (std::uint64_t self = startOp; !ops.done(); ++self) {
+    std::size_t count = 0;
+    for (std::uint64_t self = startOp; !ops.done(); ++self, ++count) {
       if (self > kMaxCounter) return malformed("op counters out of range");
-      if (auto ok = ops.read(self, out.ops.emplace_back()); !ok) {
+      Op& op = count < out.ops.size() ? out.ops[count] : out.ops.emplace_back();
+      if (auto ok = ops.read(self, op); !ok) {
         return Error(ok.error().code(), "change: op " + std::to_string(self - startOp) + ": " +
                                             ok.error().message());
       }
     }
+    out.ops.resize(count);
     return {};
   }
 
@@ -649,26 +657,37 @@ Result<void> readFields(ByteView bytes, ChangeFields& out, bool tryFast = true) 
   }
 }
 
-Result<ParsedChange> parse(Bytes payload, std::size_t maxBytes, bool tryFast) {
+Result<ParsedChange> parse(Bytes payload, std::size_t maxBytes, bool tryFast,
+                           std::vector<Op>* recycledOps) {
   if (auto ok = checkFrame(payload, maxBytes, "change"); !ok) return ok.error();
   ChangeFields fields;
   if (auto ok = readFields(payload, fields, tryFast); !ok) return ok.error();
   auto actor = ActorId::fromBytes(fields.actor);
   if (!actor) return malformed(actor.error().message());
   ChangeData data{.actor = std::move(*actor)};
+  if (recycledOps) data.ops = std::move(*recycledOps);
   if (auto ok = ChangeReader(fields).read(data); !ok) return ok.error();
-  ChangeEnvelope envelope = envelopeOf(data, std::move(data.deps), std::move(payload));
+  ChangeEnvelope envelope{
+      .hash = ChangeHash::of(payload),
+      .actor = std::move(data.actor),
+      .seq = data.seq,
+      .startOp = data.startOp,
+      .opCount = data.ops.size(),
+      .deps = std::move(data.deps),
+      .payload = std::move(payload),
+  };
   return ParsedChange{std::move(envelope), std::move(data)};
 }
 
 }  // namespace
 
-Result<ParsedChange> parseChange(Bytes payload, std::size_t maxBytes) {
-  return parse(std::move(payload), maxBytes, true);
+Result<ParsedChange> parseChange(Bytes payload, std::size_t maxBytes,
+                                 std::vector<Op>* recycledOps) {
+  return parse(std::move(payload), maxBytes, true, recycledOps);
 }
 
 Result<ParsedChange> parseChangeWithCapnp(Bytes payload, std::size_t maxBytes) {
-  return parse(std::move(payload), maxBytes, false);
+  return parse(std::move(payload), maxBytes, false, nullptr);
 }
 
 ChangeData decodeChange(const ChangeEnvelope& envelope) {

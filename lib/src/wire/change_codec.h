@@ -16,13 +16,16 @@ namespace portcullis::detail {
 
 struct ParsedChange {
   ChangeEnvelope envelope;  // owns the bytes
-  ChangeData data;          // its deps are moved out: they are envelope.deps
+  ChangeData data;          // its actor and deps are moved out: they are the envelope's
 };
 
 // Reads untrusted bytes as one plain change and checks everything that can be checked without
 // the document: size (at most `maxBytes`), canonical encoding, field ranges and every op's
 // structure. The DAG rules (seq, startOp against deps) are ChangeGraph's.
-Result<ParsedChange> parseChange(Bytes bytes, std::size_t maxBytes);
+// `recycledOps`, if given, is a vector of ops whose storage the decoded ops reuse (it is moved
+// into the result's data).
+Result<ParsedChange> parseChange(Bytes bytes, std::size_t maxBytes,
+                                 std::vector<Op>* recycledOps = nullptr);
 // The same, reading every change through capnp (isCanonical, then its getters) instead of
 // first trying the direct reading of the canonical layout: the reference that tests hold
 // parseChange to.
