@@ -788,11 +788,15 @@ Bytes encodeSnapshot(std::span<const ByteView> changes) {
   };
   for (std::size_t i = 0; i < kHeaderWords; ++i) store(out.data() + i * kWord, header[i], kWord);
   out.reserve(out.size() + blobBytes + kWord);
-  // Payloads are scattered on the heap: asking for a few changes ahead hides most of the wait
-  // for them.
+  // Payloads are scattered on the heap: asking for every cache line of the change a few ahead
+  // hides most of the wait for them.
   constexpr std::size_t kAhead = 8;
+  constexpr std::size_t kLine = 64;
   for (std::size_t i = 0; i < changes.size(); ++i) {
-    if (i + kAhead < changes.size()) __builtin_prefetch(changes[i + kAhead].data());
+    if (i + kAhead < changes.size()) {
+      const ByteView ahead = changes[i + kAhead];
+      for (std::size_t at = 0; at < ahead.size(); at += kLine) __builtin_prefetch(ahead.data() + at);
+    }
     out.insert(out.end(), changes[i].begin(), changes[i].end());
   }
   // Plain payloads are whole words; a sealer's may not be, and the blob ends on a word.
