@@ -221,14 +221,27 @@ struct ChangeGraph::Impl {
   }
 
   // Rules against the graph, for an envelope whose deps are all present.
-  Result<void> checkReady(const ChangeEnvelope& env, std::vector<std::uint32_t>& deps) const {
-    std::uint64_t expectedStart = 1;
+  // The positions of every dep, into `deps`; false (and `deps` partial) if one is missing.
+  bool resolveDeps(const ChangeEnvelope& env, std::vector<std::uint32_t>& deps) const {
     deps.clear();
     for (const ChangeHash& d : env.deps) {
-      const std::uint32_t pos = *find(d);
-      deps.push_back(pos);
-      expectedStart = std::max(expectedStart, nodes[pos].env.maxOp() + 1);
+      const auto pos = find(d);
+      if (!pos) return false;
+      deps.push_back(*pos);
     }
+    return true;
+  }
+
+  Result<void> checkReady(const ChangeEnvelope& env, std::vector<std::uint32_t>& deps) const {
+    const bool resolved = resolveDeps(env, deps);
+    PORTCULLIS_ASSERT(resolved, "checkReady needs every dep in the graph");
+    return checkResolved(env, deps);
+  }
+
+  // checkReady for `deps` that resolveDeps filled.
+  Result<void> checkResolved(const ChangeEnvelope& env, const std::vector<std::uint32_t>& deps) const {
+    std::uint64_t expectedStart = 1;
+    for (std::uint32_t pos : deps) expectedStart = std::max(expectedStart, nodes[pos].env.maxOp() + 1);
     const std::vector<std::uint32_t>* chain = chainOf(env.actor.bytes());
     std::uint64_t last = chain == nullptr ? 0 : chain->size();
     if (env.seq <= last) {
@@ -329,8 +342,7 @@ Result<AddOutcome> ChangeGraph::add(ChangeEnvelope env, std::vector<const Change
   if (g.contains(env.hash) || g.pending.contains(env.hash)) return AddOutcome::Duplicate;
   if (auto ok = Impl::checkShape(env); !ok) return ok.error();
 
-  bool ready = std::ranges::all_of(env.deps, [&](const ChangeHash& d) { return g.contains(d); });
-  if (!ready) {
+  if (!g.resolveDeps(env, g.scratchDeps)) {
     if (g.pending.size() >= g.options.maxPendingChanges ||
         env.payload.size() > g.options.maxPendingBytes - g.pendingBytes) {
       return Error(Errc::Overloaded, "too many changes are waiting for missing dependencies");
@@ -344,7 +356,7 @@ Result<AddOutcome> ChangeGraph::add(ChangeEnvelope env, std::vector<const Change
     return AddOutcome::Queued;
   }
 
-  if (auto ok = g.checkReady(env, g.scratchDeps); !ok) return ok.error();
+  if (auto ok = g.checkResolved(env, g.scratchDeps); !ok) return ok.error();
   const ChangeEnvelope& added = g.insert(std::move(env), g.scratchDeps);
   if (applied) applied->push_back(&added);
   g.release(added.hash, applied, rejected);
