@@ -346,12 +346,12 @@ class ChangeReader {
 
     const ByteView deps = change_.deps;
     if (deps.size() % ChangeHash::kSize != 0) return malformed("deps are not whole hashes");
+    static_assert(sizeof(ChangeHash) == ChangeHash::kSize && std::is_trivially_copyable_v<ChangeHash>,
+                  "hashes are copied as bytes");
     out.deps.resize(deps.size() / ChangeHash::kSize);
-    for (std::size_t i = 0; i < out.deps.size(); ++i) {
-      out.deps[i] = *ChangeHash::fromBytes(deps.subspan(i * ChangeHash::kSize, ChangeHash::kSize));
-      if (i > 0 && !(out.deps[i - 1] < out.deps[i])) {
-        return malformed("deps are not strictly ascending");
-      }
+    if (!deps.empty()) std::memcpy(out.deps.data(), deps.data(), deps.size());
+    for (std::size_t i = 1; i < out.deps.size(); ++i) {
+      if (!(out.deps[i - 1] < out.deps[i])) return malformed("deps are not strictly ascending");
     }
     const ViewList& others = change_.otherActors;
     out.otherActors.reserve(others.size());
