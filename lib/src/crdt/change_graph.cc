@@ -25,9 +25,11 @@ struct Node {
   std::uint64_t generation = 1;     // 1 + the largest generation among deps
 };
 
-// The nodes in the order added, in chunks of a fixed power-of-two size: nodes never move (the
-// canonical index keeps views of their payloads), one allocation serves many nodes (a deque of
-// 144-byte nodes allocates one block per three), and finding a position is a shift and a mask.
+// The nodes in the order added, in chunks that double in size (4 nodes, then 8, 16, ...): nodes
+// never move (the canonical index keeps views of their payloads), a large graph allocates a few
+// chunks where a deque of 144-byte nodes allocates a block per three, a one-change document
+// (there are many) holds room for four, and finding a position is a bit count and a subtraction.
+// Chunks are left uninitialized until nodes are built in them.
 class NodeStore {
  public:
   NodeStore() = default;
@@ -42,24 +44,30 @@ class NodeStore {
   const Node& operator[](std::size_t pos) const { return *const_cast<NodeStore*>(this)->at(pos); }
   Node& back() { return *at(size_ - 1); }
   Node& push_back(Node node) {
-    if ((size_ & kMask) == 0) chunks_.push_back(std::unique_ptr<Chunk>(new Chunk));
+    if (size_ == capacity_) {
+      const std::size_t chunk = std::size_t{1} << (chunks_.size() + kBaseShift);
+      chunks_.push_back(std::unique_ptr<std::byte[]>(new std::byte[chunk * sizeof(Node)]));
+      capacity_ += chunk;
+    }
     Node* slot = new (at(size_)) Node(std::move(node));
     ++size_;
     return *slot;
   }
 
  private:
-  static constexpr unsigned kShift = 6;
-  static constexpr std::size_t kChunk = std::size_t{1} << kShift;
-  static constexpr std::size_t kMask = kChunk - 1;
-  struct Chunk {
-    alignas(Node) std::byte bytes[sizeof(Node) * kChunk];  // left uninitialized until used
-  };
+  static constexpr unsigned kBaseShift = 2;  // the first chunk holds 4 nodes
+
+  // Chunk k holds 4 * 2^k nodes and starts at position 4 * (2^k - 1).
   Node* at(std::size_t pos) {
-    return std::launder(reinterpret_cast<Node*>(chunks_[pos >> kShift]->bytes)) + (pos & kMask);
+    const std::size_t units = (pos >> kBaseShift) + 1;
+    const auto chunk = static_cast<unsigned>(std::bit_width(units) - 1);
+    const std::size_t start = ((std::size_t{1} << chunk) - 1) << kBaseShift;
+    return std::launder(reinterpret_cast<Node*>(chunks_[chunk].get())) + (pos - start);
   }
-  std::vector<std::unique_ptr<Chunk>> chunks_;
+
+  std::vector<std::unique_ptr<std::byte[]>> chunks_;
   std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
 };
 
 // Node positions by change hash, in open addressing over 8-byte slots: the position and 32
