@@ -71,14 +71,15 @@ class NodeStore {
 };
 
 // Node positions by change hash, in open addressing over 8-byte slots: the position and 32
-// bits of the hash as a tag. Small slots keep the table in cache; a tag match is confirmed
-// against the node's full hash, so a crafted tag collision costs only a comparison.
+// bits of the hash as a tag, from which the slot's home also comes, so that growing the table
+// never reads a node. Small slots keep the table in cache; a tag match is confirmed against the
+// node's full hash, so a crafted tag collision costs only a comparison.
 class HashIndex {
  public:
   std::optional<std::uint32_t> find(const ChangeHash& h, const NodeStore& nodes) const {
     if (slots_.empty()) return std::nullopt;
     const std::uint32_t tag = tagOf(h);
-    for (std::size_t i = home(h);; i = (i + 1) & mask()) {
+    for (std::size_t i = home(tag);; i = (i + 1) & mask()) {
       const Slot& slot = slots_[i];
       if (slot.pos == kEmpty) return std::nullopt;
       if (slot.tag == tag && nodes[slot.pos].env.hash == h) return slot.pos;
@@ -87,19 +88,19 @@ class HashIndex {
 
   // Adds the node at `pos`, which must be in `nodes` already and not yet in the index.
   void insert(std::uint32_t pos, const NodeStore& nodes) {
-    if (2 * (size_ + 1) > slots_.size()) reserve(size_ + 1, nodes);
-    place(pos, nodes);
+    if (2 * (size_ + 1) > slots_.size()) reserve(size_ + 1);
+    place(Slot{tagOf(nodes[pos].env.hash), pos});
     ++size_;
   }
 
-  void reserve(std::size_t n, const NodeStore& nodes) {
+  void reserve(std::size_t n) {
     std::size_t capacity = std::max<std::size_t>(slots_.size(), 16);
     while (2 * n > capacity) capacity *= 2;
     if (capacity == slots_.size()) return;
     std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(capacity));
     shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
     for (const Slot& slot : old) {
-      if (slot.pos != kEmpty) place(slot.pos, nodes);
+      if (slot.pos != kEmpty) place(slot);
     }
   }
 
@@ -110,22 +111,21 @@ class HashIndex {
     std::uint32_t pos = kEmpty;
   };
 
-  // The home comes from the hash's first 8 bytes and the tag from the next 4.
   static std::uint32_t tagOf(const ChangeHash& h) {
     std::uint32_t tag = 0;
-    std::memcpy(&tag, h.bytes().data() + 8, sizeof tag);  // any fixed mapping of the bytes will do
+    std::memcpy(&tag, h.bytes().data(), sizeof tag);  // any fixed mapping of the bytes will do
     return tag;
   }
-  std::size_t home(const ChangeHash& h) const {
-    return static_cast<std::size_t>((std::hash<ChangeHash>{}(h) * 0x9E3779B97F4A7C15ull) >> shift_);
+  // Fibonacci hashing of the tag: the top bits of the product.
+  std::size_t home(std::uint32_t tag) const {
+    return static_cast<std::size_t>((std::uint64_t{tag} * 0x9E3779B97F4A7C15ull) >> shift_);
   }
   std::size_t mask() const { return slots_.size() - 1; }
 
-  void place(std::uint32_t pos, const NodeStore& nodes) {
-    const ChangeHash& h = nodes[pos].env.hash;
-    std::size_t i = home(h);
+  void place(Slot slot) {
+    std::size_t i = home(slot.tag);
     while (slots_[i].pos != kEmpty) i = (i + 1) & mask();
-    slots_[i] = Slot{tagOf(h), pos};
+    slots_[i] = slot;
   }
 
   std::vector<Slot> slots_;  // a power of two in size, at most half full
@@ -384,7 +384,7 @@ const ChangeEnvelope& ChangeGraph::addLocal(ChangeEnvelope env) {
 void ChangeGraph::reserve(std::size_t changes) {
   Impl& g = *impl_;
   const std::size_t total = g.nodes.size() + changes;
-  g.index.reserve(total, g.nodes);
+  g.index.reserve(total);
   g.canonical.reserve(total);
   g.depPositions.reserve(total);  // most changes have one dep
 }
