@@ -228,7 +228,6 @@ struct ChangeGraph::Impl {
     return false;
   }
 
-  // Rules against the graph, for an envelope whose deps are all present.
   // The positions of every dep, into `deps`; false (and `deps` partial) if one is missing.
   bool resolveDeps(const ChangeEnvelope& env, std::vector<std::uint32_t>& deps) const {
     deps.clear();
@@ -240,6 +239,8 @@ struct ChangeGraph::Impl {
     return true;
   }
 
+  // Rules against the graph, for an envelope whose deps are all present; their positions go
+  // into `deps`.
   Result<void> checkReady(const ChangeEnvelope& env, std::vector<std::uint32_t>& deps) const {
     const bool resolved = resolveDeps(env, deps);
     PORTCULLIS_ASSERT(resolved, "checkReady needs every dep in the graph");
