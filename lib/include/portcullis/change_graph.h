@@ -105,10 +105,14 @@ class PORTCULLIS_EXPORT ChangeGraph {
   std::vector<const ChangeEnvelope*> changesAfter(std::size_t count) const;
   // Where `hash` stands in the order changes were added, if it is in the graph.
   std::optional<std::size_t> positionOf(const ChangeHash& hash) const;
+  // The change at `position` in the order changes were added; position < size().
+  const ChangeEnvelope& changeAt(std::size_t position) const;
   // Every change in the canonical order: by generation (1 for a change without deps, else 1 +
   // the largest generation among its deps), then by ascending hash. That is a topological order
   // with hash tie-break, and the same set of changes gives the same order on every replica.
   std::vector<const ChangeEnvelope*> canonicalOrder() const;
+  // The payloads of canonicalOrder(), in that order; valid as long as the graph.
+  std::vector<ByteView> canonicalPayloads() const;
 
  private:
   struct Impl;

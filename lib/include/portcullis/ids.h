@@ -6,6 +6,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -74,7 +75,7 @@ struct std::hash<portcullis::DocumentId> {
   std::size_t operator()(const portcullis::DocumentId& id) const noexcept {
     // Random bytes: the first word is as good as any.
     std::size_t out = 0;
-    for (std::size_t i = 0; i < sizeof out; ++i) out = (out << 8) | id.bytes()[i];
+    std::memcpy(&out, id.bytes().data(), sizeof out);
     return out;
   }
 };

@@ -8,6 +8,7 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <span>
 #include <string>
@@ -78,7 +79,7 @@ struct std::hash<portcullis::ChangeHash> {
   std::size_t operator()(const portcullis::ChangeHash& h) const noexcept {
     // The hash is already uniformly distributed; its first word is as good as any.
     std::size_t out = 0;
-    for (std::size_t i = 0; i < sizeof out; ++i) out = (out << 8) | h.bytes()[i];
+    std::memcpy(&out, h.bytes().data(), sizeof out);
     return out;
   }
 };

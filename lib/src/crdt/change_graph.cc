@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <bit>
-#include <deque>
+#include <cstring>
+#include <memory>
+#include <new>
 #include <map>
 #include <optional>
 #include <set>
@@ -23,15 +25,61 @@ struct Node {
   std::uint64_t generation = 1;     // 1 + the largest generation among deps
 };
 
+// The nodes in the order added, in chunks that double in size (4 nodes, then 8, 16, ...): nodes
+// never move (the canonical index keeps views of their payloads), a large graph allocates a few
+// chunks where a deque of 144-byte nodes allocates a block per three, a one-change document
+// (there are many) holds room for four, and finding a position is a bit count and a subtraction.
+// Chunks are left uninitialized until nodes are built in them.
+class NodeStore {
+ public:
+  NodeStore() = default;
+  NodeStore(const NodeStore&) = delete;
+  NodeStore& operator=(const NodeStore&) = delete;
+  ~NodeStore() {
+    for (std::size_t i = 0; i < size_; ++i) at(i)->~Node();
+  }
+
+  std::size_t size() const { return size_; }
+  Node& operator[](std::size_t pos) { return *at(pos); }
+  const Node& operator[](std::size_t pos) const { return *const_cast<NodeStore*>(this)->at(pos); }
+  Node& back() { return *at(size_ - 1); }
+  Node& push_back(Node node) {
+    if (size_ == capacity_) {
+      const std::size_t chunk = std::size_t{1} << (chunks_.size() + kBaseShift);
+      chunks_.push_back(std::unique_ptr<std::byte[]>(new std::byte[chunk * sizeof(Node)]));
+      capacity_ += chunk;
+    }
+    Node* slot = new (at(size_)) Node(std::move(node));
+    ++size_;
+    return *slot;
+  }
+
+ private:
+  static constexpr unsigned kBaseShift = 2;  // the first chunk holds 4 nodes
+
+  // Chunk k holds 4 * 2^k nodes and starts at position 4 * (2^k - 1).
+  Node* at(std::size_t pos) {
+    const std::size_t units = (pos >> kBaseShift) + 1;
+    const auto chunk = static_cast<unsigned>(std::bit_width(units) - 1);
+    const std::size_t start = ((std::size_t{1} << chunk) - 1) << kBaseShift;
+    return std::launder(reinterpret_cast<Node*>(chunks_[chunk].get())) + (pos - start);
+  }
+
+  std::vector<std::unique_ptr<std::byte[]>> chunks_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
 // Node positions by change hash, in open addressing over 8-byte slots: the position and 32
-// bits of the hash as a tag. Small slots keep the table in cache; a tag match is confirmed
-// against the node's full hash, so a crafted tag collision costs only a comparison.
+// bits of the hash as a tag, from which the slot's home also comes, so that growing the table
+// never reads a node. Small slots keep the table in cache; a tag match is confirmed against the
+// node's full hash, so a crafted tag collision costs only a comparison.
 class HashIndex {
  public:
-  std::optional<std::uint32_t> find(const ChangeHash& h, const std::deque<Node>& nodes) const {
+  std::optional<std::uint32_t> find(const ChangeHash& h, const NodeStore& nodes) const {
     if (slots_.empty()) return std::nullopt;
     const std::uint32_t tag = tagOf(h);
-    for (std::size_t i = home(h);; i = (i + 1) & mask()) {
+    for (std::size_t i = home(tag);; i = (i + 1) & mask()) {
       const Slot& slot = slots_[i];
       if (slot.pos == kEmpty) return std::nullopt;
       if (slot.tag == tag && nodes[slot.pos].env.hash == h) return slot.pos;
@@ -39,20 +87,20 @@ class HashIndex {
   }
 
   // Adds the node at `pos`, which must be in `nodes` already and not yet in the index.
-  void insert(std::uint32_t pos, const std::deque<Node>& nodes) {
-    reserve(size_ + 1, nodes);
-    place(pos, nodes);
+  void insert(std::uint32_t pos, const NodeStore& nodes) {
+    if (2 * (size_ + 1) > slots_.size()) reserve(size_ + 1);
+    place(Slot{tagOf(nodes[pos].env.hash), pos});
     ++size_;
   }
 
-  void reserve(std::size_t n, const std::deque<Node>& nodes) {
+  void reserve(std::size_t n) {
     std::size_t capacity = std::max<std::size_t>(slots_.size(), 16);
     while (2 * n > capacity) capacity *= 2;
     if (capacity == slots_.size()) return;
     std::vector<Slot> old = std::exchange(slots_, std::vector<Slot>(capacity));
     shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
     for (const Slot& slot : old) {
-      if (slot.pos != kEmpty) place(slot.pos, nodes);
+      if (slot.pos != kEmpty) place(slot);
     }
   }
 
@@ -63,22 +111,21 @@ class HashIndex {
     std::uint32_t pos = kEmpty;
   };
 
-  // The home comes from the hash's first 8 bytes and the tag from the next 4.
   static std::uint32_t tagOf(const ChangeHash& h) {
     std::uint32_t tag = 0;
-    for (std::size_t i = 8; i < 12; ++i) tag = (tag << 8) | h.bytes()[i];
+    std::memcpy(&tag, h.bytes().data(), sizeof tag);  // any fixed mapping of the bytes will do
     return tag;
   }
-  std::size_t home(const ChangeHash& h) const {
-    return static_cast<std::size_t>((std::hash<ChangeHash>{}(h) * 0x9E3779B97F4A7C15ull) >> shift_);
+  // Fibonacci hashing of the tag: the top bits of the product.
+  std::size_t home(std::uint32_t tag) const {
+    return static_cast<std::size_t>((std::uint64_t{tag} * 0x9E3779B97F4A7C15ull) >> shift_);
   }
   std::size_t mask() const { return slots_.size() - 1; }
 
-  void place(std::uint32_t pos, const std::deque<Node>& nodes) {
-    const ChangeHash& h = nodes[pos].env.hash;
-    std::size_t i = home(h);
+  void place(Slot slot) {
+    std::size_t i = home(slot.tag);
     while (slots_[i].pos != kEmpty) i = (i + 1) & mask();
-    slots_[i] = Slot{tagOf(h), pos};
+    slots_[i] = slot;
   }
 
   std::vector<Slot> slots_;  // a power of two in size, at most half full
@@ -96,7 +143,7 @@ Error invalid(const ChangeEnvelope& env, const std::string& why) {
 
 struct ChangeGraph::Impl {
   ChangeGraphOptions options;
-  std::deque<Node> nodes;  // in the order added (topological)
+  NodeStore nodes;  // in the order added (topological)
   std::vector<std::uint32_t> depPositions;  // every node's deps, in one array
   std::vector<std::uint32_t> scratchDeps;   // checkReady's output, reused
   HashIndex index;
@@ -104,6 +151,19 @@ struct ChangeGraph::Impl {
   std::optional<std::uint32_t> find(const ChangeHash& h) const { return index.find(h, nodes); }
   bool contains(const ChangeHash& h) const { return find(h).has_value(); }
   std::map<Bytes, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
+  // The chain last looked up: runs of changes by one actor are the usual case.
+  mutable const Bytes* lastActor = nullptr;
+  mutable std::vector<std::uint32_t>* lastChain = nullptr;
+
+  // The actor's chain, if it has one.
+  std::vector<std::uint32_t>* chainOf(const Bytes& actor) const {
+    if (lastChain != nullptr && *lastActor == actor) return lastChain;
+    auto it = byActor.find(actor);
+    if (it == byActor.end()) return nullptr;
+    lastActor = &it->first;
+    lastChain = const_cast<std::vector<std::uint32_t>*>(&it->second);
+    return lastChain;
+  }
   std::vector<ChangeHash> heads;                        // ascending; usually one or two
   std::uint64_t maxOp = 0;
   // The canonical order: sorted by (generation, hash), which is topological with hash
@@ -113,6 +173,9 @@ struct ChangeGraph::Impl {
     std::uint64_t hashPrefix;  // the hash's first 8 bytes, big-endian: orders like the hash
     std::uint32_t generation;  // fits: a generation is at most the number of changes
     std::uint32_t pos;
+    // The node's payload, which never moves or changes once added: saving reads the payloads
+    // in this order without fetching each scattered node first.
+    ByteView payload;
   };
   mutable std::vector<CanonicalKey> canonical;
   mutable std::size_t sortedPrefix = 0;
@@ -122,6 +185,9 @@ struct ChangeGraph::Impl {
     if (a.hashPrefix != b.hashPrefix) return a.hashPrefix < b.hashPrefix;
     return nodes[a.pos].env.hash < nodes[b.pos].env.hash;
   }
+
+  // Brings `canonical` into order.
+  void sortCanonical() const;
 
   std::unordered_map<ChangeHash, ChangeEnvelope> pending;
   std::unordered_multimap<ChangeHash, ChangeHash> waiting;  // missing dep -> pending change
@@ -162,17 +228,31 @@ struct ChangeGraph::Impl {
     return false;
   }
 
-  // Rules against the graph, for an envelope whose deps are all present.
-  Result<void> checkReady(const ChangeEnvelope& env, std::vector<std::uint32_t>& deps) const {
-    std::uint64_t expectedStart = 1;
+  // The positions of every dep, into `deps`; false (and `deps` partial) if one is missing.
+  bool resolveDeps(const ChangeEnvelope& env, std::vector<std::uint32_t>& deps) const {
     deps.clear();
     for (const ChangeHash& d : env.deps) {
-      const std::uint32_t pos = *find(d);
-      deps.push_back(pos);
-      expectedStart = std::max(expectedStart, nodes[pos].env.maxOp() + 1);
+      const auto pos = find(d);
+      if (!pos) return false;
+      deps.push_back(*pos);
     }
-    auto chain = byActor.find(env.actor.bytes());
-    std::uint64_t last = chain == byActor.end() ? 0 : chain->second.size();
+    return true;
+  }
+
+  // Rules against the graph, for an envelope whose deps are all present; their positions go
+  // into `deps`.
+  Result<void> checkReady(const ChangeEnvelope& env, std::vector<std::uint32_t>& deps) const {
+    const bool resolved = resolveDeps(env, deps);
+    PORTCULLIS_ASSERT(resolved, "checkReady needs every dep in the graph");
+    return checkResolved(env, deps);
+  }
+
+  // checkReady for `deps` that resolveDeps filled.
+  Result<void> checkResolved(const ChangeEnvelope& env, const std::vector<std::uint32_t>& deps) const {
+    std::uint64_t expectedStart = 1;
+    for (std::uint32_t pos : deps) expectedStart = std::max(expectedStart, nodes[pos].env.maxOp() + 1);
+    const std::vector<std::uint32_t>* chain = chainOf(env.actor.bytes());
+    std::uint64_t last = chain == nullptr ? 0 : chain->size();
     if (env.seq <= last) {
       return Error(Errc::Conflict, "equivocation: actor " + env.actor.toHex() +
                                        " already has a different change with seq " +
@@ -182,7 +262,7 @@ struct ChangeGraph::Impl {
       return invalid(env, "seq does not follow the actor's last change (" +
                               std::to_string(last) + ")");
     }
-    if (last > 0 && !inPast(chain->second.back(), deps)) {
+    if (last > 0 && !inPast(chain->back(), deps)) {
       return invalid(env, "does not depend on its actor's previous change");
     }
     if (env.startOp != expectedStart) {
@@ -199,20 +279,24 @@ struct ChangeGraph::Impl {
     });
     heads.insert(std::ranges::upper_bound(heads, env.hash), env.hash);
 
-    byActor[env.actor.bytes()].push_back(pos);
+    std::vector<std::uint32_t>* chain = chainOf(env.actor.bytes());
+    if (chain == nullptr) chain = &byActor[env.actor.bytes()];
+    chain->push_back(pos);
     maxOp = std::max(maxOp, env.maxOp());
     std::uint64_t generation = 1;
     for (std::uint32_t d : deps) generation = std::max(generation, nodes[d].generation + 1);
     std::uint64_t hashPrefix = 0;
-    for (std::size_t i = 0; i < sizeof hashPrefix; ++i) {
-      hashPrefix = (hashPrefix << 8) | env.hash.bytes()[i];
+    std::memcpy(&hashPrefix, env.hash.bytes().data(), sizeof hashPrefix);
+    if constexpr (std::endian::native == std::endian::little) {
+      hashPrefix = __builtin_bswap64(hashPrefix);  // big-endian: orders like the bytes
     }
     const auto depsBegin = static_cast<std::uint32_t>(depPositions.size());
     depPositions.insert(depPositions.end(), deps.begin(), deps.end());
     nodes.push_back(Node{std::move(env), depsBegin, static_cast<std::uint32_t>(deps.size()),
                          generation});
     index.insert(pos, nodes);
-    const CanonicalKey key{hashPrefix, static_cast<std::uint32_t>(generation), pos};
+    const CanonicalKey key{hashPrefix, static_cast<std::uint32_t>(generation), pos,
+                           ByteView(nodes.back().env.payload)};
     const bool stillSorted = sortedPrefix == canonical.size() &&
                              (canonical.empty() || canonicalLess(canonical.back(), key));
     canonical.push_back(key);
@@ -267,8 +351,7 @@ Result<AddOutcome> ChangeGraph::add(ChangeEnvelope env, std::vector<const Change
   if (g.contains(env.hash) || g.pending.contains(env.hash)) return AddOutcome::Duplicate;
   if (auto ok = Impl::checkShape(env); !ok) return ok.error();
 
-  bool ready = std::ranges::all_of(env.deps, [&](const ChangeHash& d) { return g.contains(d); });
-  if (!ready) {
+  if (!g.resolveDeps(env, g.scratchDeps)) {
     if (g.pending.size() >= g.options.maxPendingChanges ||
         env.payload.size() > g.options.maxPendingBytes - g.pendingBytes) {
       return Error(Errc::Overloaded, "too many changes are waiting for missing dependencies");
@@ -282,7 +365,7 @@ Result<AddOutcome> ChangeGraph::add(ChangeEnvelope env, std::vector<const Change
     return AddOutcome::Queued;
   }
 
-  if (auto ok = g.checkReady(env, g.scratchDeps); !ok) return ok.error();
+  if (auto ok = g.checkResolved(env, g.scratchDeps); !ok) return ok.error();
   const ChangeEnvelope& added = g.insert(std::move(env), g.scratchDeps);
   if (applied) applied->push_back(&added);
   g.release(added.hash, applied, rejected);
@@ -302,7 +385,7 @@ const ChangeEnvelope& ChangeGraph::addLocal(ChangeEnvelope env) {
 void ChangeGraph::reserve(std::size_t changes) {
   Impl& g = *impl_;
   const std::size_t total = g.nodes.size() + changes;
-  g.index.reserve(total, g.nodes);
+  g.index.reserve(total);
   g.canonical.reserve(total);
   g.depPositions.reserve(total);  // most changes have one dep
 }
@@ -333,8 +416,8 @@ std::size_t ChangeGraph::pendingCount() const { return impl_->pending.size(); }
 std::uint64_t ChangeGraph::maxOp() const { return impl_->maxOp; }
 
 std::uint64_t ChangeGraph::lastSeq(const ActorId& actor) const {
-  auto it = impl_->byActor.find(actor.bytes());
-  return it == impl_->byActor.end() ? 0 : it->second.size();
+  const auto* chain = impl_->chainOf(actor.bytes());
+  return chain == nullptr ? 0 : chain->size();
 }
 
 std::vector<const ChangeEnvelope*> ChangeGraph::changesSince(
@@ -367,10 +450,13 @@ std::vector<const ChangeEnvelope*> ChangeGraph::changesAfter(std::size_t count) 
   const auto& nodes = impl_->nodes;
   if (count >= nodes.size()) return out;
   out.reserve(nodes.size() - count);
-  for (auto it = nodes.begin() + static_cast<std::ptrdiff_t>(count); it != nodes.end(); ++it) {
-    out.push_back(&it->env);
-  }
+  for (std::size_t i = count; i < nodes.size(); ++i) out.push_back(&nodes[i].env);
   return out;
+}
+
+const ChangeEnvelope& ChangeGraph::changeAt(std::size_t position) const {
+  PORTCULLIS_REQUIRE(position < impl_->nodes.size(), "no change at position {}", position);
+  return impl_->nodes[position].env;
 }
 
 std::optional<std::size_t> ChangeGraph::positionOf(const ChangeHash& hash) const {
@@ -379,8 +465,8 @@ std::optional<std::size_t> ChangeGraph::positionOf(const ChangeHash& hash) const
   return *pos;
 }
 
-std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
-  const Impl& g = *impl_;
+void ChangeGraph::Impl::sortCanonical() const {
+  const Impl& g = *this;
   auto less = [&](const Impl::CanonicalKey& a, const Impl::CanonicalKey& b) {
     return g.canonicalLess(a, b);
   };
@@ -393,9 +479,23 @@ std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
                        g.canonical.end(), less);
     g.sortedPrefix = g.canonical.size();
   }
+}
+
+std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
+  const Impl& g = *impl_;
+  g.sortCanonical();
   std::vector<const ChangeEnvelope*> out;
   out.reserve(g.canonical.size());
   for (const Impl::CanonicalKey& k : g.canonical) out.push_back(&g.nodes[k.pos].env);
+  return out;
+}
+
+std::vector<ByteView> ChangeGraph::canonicalPayloads() const {
+  const Impl& g = *impl_;
+  g.sortCanonical();
+  std::vector<ByteView> out;
+  out.reserve(g.canonical.size());
+  for (const Impl::CanonicalKey& k : g.canonical) out.push_back(k.payload);
   return out;
 }
 

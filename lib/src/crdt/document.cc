@@ -33,7 +33,7 @@ class DocumentState {
     auto outcome = graph_.add(std::move(env), &applied, report ? &report->rejected : nullptr);
     for (const ChangeEnvelope* e : applied) {
       if (decoded && e->hash == offered) {
-        applyOps(*decoded);
+        applyOps(*decoded, e->actor);
       } else {
         applyEnvelope(*e);
       }
@@ -52,9 +52,11 @@ class DocumentState {
       if (!plain) return std::move(plain).error();
       return add(std::move(*sealed), &plain->data, report);
     }
-    auto parsed = parseChange(std::move(bytes), options_.maxChangeBytes);
+    auto parsed = parseChange(std::move(bytes), options_.maxChangeBytes, &opsScratch_);
     if (!parsed) return std::move(parsed).error();
-    return add(std::move(parsed->envelope), &parsed->data, report);
+    auto outcome = add(std::move(parsed->envelope), &parsed->data, report);
+    opsScratch_ = std::move(parsed->data.ops);  // its storage serves the next change
+    return outcome;
   }
 
   // The plain change inside a sealed one, which must carry the same header.
@@ -145,24 +147,31 @@ class DocumentState {
         .ops = {},
     };
     // The change's actor table: the author, then every other actor its ops name, by bytes.
-    std::map<Bytes, std::uint32_t> others;
+    // Document actor indexes, usually none or one besides the author: a sorted vector.
+    std::vector<std::uint32_t>& others = commitActors_;
+    others.clear();
     auto note = [&](OpRef r) {
-      if (r.counter != 0 && r.actor != self_) others.emplace(ops_->actors().at(r.actor).bytes(), 0);
+      if (r.counter == 0 || r.actor == self_) return;
+      auto at = std::lower_bound(others.begin(), others.end(), r.actor);
+      if (at == others.end() || *at != r.actor) others.insert(at, r.actor);
     };
     for (const Op& op : txOps_) {
       note(op.obj);
       note(op.elem);
       for (OpRef p : op.pred) note(p);
     }
-    std::unordered_map<std::uint32_t, std::uint32_t> toLocal{{self_, 0}};
-    for (auto& [bytes, idx] : others) {
-      change.otherActors.push_back(*ActorId::fromBytes(bytes));
-      idx = static_cast<std::uint32_t>(change.otherActors.size());
-      toLocal.emplace(*ops_->actors().find(bytes), idx);
-    }
-    auto localRef = [&](OpRef r) { return r.counter == 0 ? r : OpRef{r.counter, toLocal.at(r.actor)}; };
-    change.ops = std::move(txOps_);
-    txOps_.clear();
+    std::sort(others.begin(), others.end(), [&](std::uint32_t a, std::uint32_t b) {
+      return ops_->actors().at(a).bytes() < ops_->actors().at(b).bytes();
+    });
+    for (std::uint32_t a : others) change.otherActors.push_back(ops_->actors().at(a));
+    auto localRef = [&](OpRef r) {
+      if (r.counter == 0) return r;
+      if (r.actor == self_) return OpRef{r.counter, 0};
+      const auto at = std::find(others.begin(), others.end(), r.actor);
+      PORTCULLIS_ASSERT(at != others.end(), "an op names an actor missing from its change");
+      return OpRef{r.counter, static_cast<std::uint32_t>(at - others.begin()) + 1};
+    };
+    change.ops.swap(txOps_);  // txOps_ gets the (empty) vector; its own storage comes back below
     for (Op& op : change.ops) {
       op.obj = localRef(op.obj);
       op.elem = localRef(op.elem);
@@ -173,7 +182,10 @@ class DocumentState {
         return actorBytes(change, a.actor) < actorBytes(change, b.actor);
       });
     }
-    ChangeEnvelope plain = encodeChange(change);
+    ChangeEnvelope plain = encodeChange(std::move(change), opBlob_);
+    // The ops' storage serves the next transaction.
+    txOps_.swap(change.ops);
+    txOps_.clear();
     if (!options_.sealer) return graph_.addLocal(std::move(plain)).hash;
     auto sealed = options_.sealer->seal(plain);
     PORTCULLIS_ASSERT(sealed, "the sealer refused a local change: {}", sealed.error().message());
@@ -241,17 +253,18 @@ class DocumentState {
       auto plain = open(env);
       PORTCULLIS_ASSERT(plain, "a sealed change in the graph no longer opens: {}",
                         plain.error().message());
-      applyOps(plain->data);
+      applyOps(plain->data, plain->envelope.actor);
       return;
     }
     ChangeData change = decodeChange(env);
-    applyOps(change);
+    applyOps(change, env.actor);
   }
 
   // Applies a decoded change's ops, rewriting their actor indexes to the document's.
-  void applyOps(ChangeData& change) {
+  // `author` is the change's actor (parseChange moves it out of the data into the envelope).
+  void applyOps(ChangeData& change, const ActorId& author) {
     std::vector<std::uint32_t>& table = actorMap_;
-    table.assign(1, ops_->actors().intern(change.actor));
+    table.assign(1, ops_->actors().intern(author));
     for (const ActorId& a : change.otherActors) table.push_back(ops_->actors().intern(a));
     auto docRef = [&](OpRef r) { return r.counter == 0 ? r : OpRef{r.counter, table[r.actor]}; };
     for (std::size_t i = 0; i < change.ops.size(); ++i) {
@@ -279,6 +292,9 @@ class DocumentState {
   // Scratch space of add() and applyOps(), kept to spare an allocation per change.
   std::vector<const ChangeEnvelope*> applied_;
   std::vector<std::uint32_t> actorMap_;
+  std::vector<std::uint32_t> commitActors_;  // commit()'s, likewise
+  std::vector<Op> opsScratch_;               // addBytes()'s decoded ops, likewise
+  Bytes opBlob_;                             // commit()'s op blob, likewise
 };
 
 }  // namespace detail
@@ -573,7 +589,7 @@ Result<Document> Document::load(ByteView snapshot, DocumentOptions options) {
   return doc;
 }
 
-Bytes Document::save() const { return detail::encodeSnapshot(state_->graph().canonicalOrder()); }
+Bytes Document::save() const { return detail::encodeSnapshot(state_->graph().canonicalPayloads()); }
 
 Document Document::fork(std::optional<ActorId> actor) const {
   DocumentOptions options = state_->options();

@@ -1,6 +1,7 @@
 #include "crdt/op_set.h"
 
 #include <algorithm>
+#include <bit>
 #include <utility>
 
 #include "detail/assert.h"
@@ -8,7 +9,8 @@
 namespace portcullis::detail {
 
 std::uint32_t ActorTable::intern(const ActorId& actor) {
-  if (auto it = index_.find(actor.bytes()); it != index_.end()) return it->second;
+  if (last_ < actors_.size() && actors_[last_] == actor) return last_;
+  if (auto it = index_.find(actor.bytes()); it != index_.end()) return last_ = it->second;
   auto idx = static_cast<std::uint32_t>(actors_.size());
   actors_.push_back(actor);
   index_.emplace(actor.bytes(), idx);
@@ -23,6 +25,67 @@ std::optional<std::uint32_t> ActorTable::find(const Bytes& actor) const {
   auto it = index_.find(actor);
   if (it == index_.end()) return std::nullopt;
   return it->second;
+}
+
+OpSet::OpState* OpSet::OpStateTable::find(OpRef id) {
+  if (size_ == 0 || id.counter == 0) return nullptr;
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = home(id);; i = (i + 1) & mask) {
+    OpState& s = slots_[i];
+    if (s.counter == 0) return nullptr;
+    if (s.counter == id.counter && s.actor == id.actor) return &s;
+  }
+}
+
+OpSet::OpState& OpSet::OpStateTable::operator[](OpRef id) {
+  PORTCULLIS_ASSERT(id.counter != 0, "an op id with counter 0");
+  if (2 * (size_ + 1) > slots_.size()) rehash(std::max<std::size_t>(16, 2 * slots_.size()));
+  const std::size_t mask = slots_.size() - 1;
+  for (std::size_t i = home(id);; i = (i + 1) & mask) {
+    OpState& s = slots_[i];
+    if (s.counter == 0) {
+      s.counter = id.counter;
+      s.actor = id.actor;
+      ++size_;
+      return s;
+    }
+    if (s.counter == id.counter && s.actor == id.actor) return s;
+  }
+}
+
+void OpSet::OpStateTable::erase(OpState* s) {
+  // Backward-shift deletion: later slots of the probe run move into the hole unless their home
+  // lies cyclically in (hole, slot], so that every lookup still finds them.
+  const std::size_t mask = slots_.size() - 1;
+  auto hole = static_cast<std::size_t>(s - slots_.data());
+  for (std::size_t j = (hole + 1) & mask; slots_[j].counter != 0; j = (j + 1) & mask) {
+    const std::size_t k = home(OpRef{slots_[j].counter, slots_[j].actor});
+    const bool stays = hole < j ? (hole < k && k <= j) : (hole < k || k <= j);
+    if (!stays) {
+      slots_[hole] = slots_[j];
+      hole = j;
+    }
+  }
+  slots_[hole] = OpState{};
+  --size_;
+}
+
+void OpSet::OpStateTable::reserve(std::size_t n) {
+  std::size_t capacity = std::max<std::size_t>(16, slots_.size());
+  while (2 * n > capacity) capacity *= 2;
+  if (capacity != slots_.size()) rehash(capacity);
+}
+
+void OpSet::OpStateTable::rehash(std::size_t capacity) {
+  std::vector<OpState> old = std::exchange(slots_, std::vector<OpState>(capacity));
+  shift_ = 64 - static_cast<unsigned>(std::countr_zero(capacity));
+  const std::size_t mask = capacity - 1;
+  for (const OpState& s : old) {
+    if (s.counter == 0) continue;
+    std::size_t i = home(OpRef{s.counter, s.actor});
+    while (slots_[i].counter != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
 }
 
 OpSet::OpSet() {
@@ -68,6 +131,10 @@ void OpSet::supersede(OpRef id) {
   state.superseded = true;
   if (state.visibleAt == nullptr) return;
   Slot& slot = *std::exchange(state.visibleAt, nullptr);
+  // The op was placed and is now hidden for good; unless it made a list element, which later
+  // inserts may name, nothing asks for its state again (a second supersede makes a new, equal
+  // one), so it is dropped: a document where most values were overwritten keeps a small table.
+  if (state.elem == nullptr) opStates_.erase(&state);
   auto e = std::find_if(slot.entries.begin(), slot.entries.end(),
                         [&](const Entry& x) { return x.id == id; });
   PORTCULLIS_ASSERT(e != slot.entries.end(), "visible value missing from its slot");

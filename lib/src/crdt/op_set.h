@@ -43,6 +43,7 @@ class ActorTable {
   std::vector<ActorId> actors_;
   std::map<Bytes, std::uint32_t> index_;
   std::vector<std::uint32_t> rank_;
+  std::uint32_t last_ = 0;  // the actor interned last: runs of changes by one actor are usual
 };
 
 struct Object {
@@ -87,12 +88,40 @@ class OpSet {
   struct OpState {
     Elem* elem = nullptr;        // the list element it inserted
     Slot* visibleAt = nullptr;   // where its value is visible
+    std::uint64_t counter = 0;   // the op id, which is the key (counter 0: an empty slot)
+    std::uint32_t actor = 0;
     bool superseded = false;     // some op named it in pred (perhaps before it arrived)
+  };
+
+  // OpStates by op id, in open addressing over one array of 32-byte slots that hold their own
+  // key: a document has one per op, and a smaller slot is fewer cache lines and fresh pages.
+  // Op ids never have counter 0 (that names the root or a list head), which marks empty slots.
+  class OpStateTable {
+   public:
+    OpState* find(OpRef id);
+    const OpState* find(OpRef id) const { return const_cast<OpStateTable*>(this)->find(id); }
+    // The state of `id`, made empty first if absent. Pointers stay valid until the next insert.
+    OpState& operator[](OpRef id);
+    // Removes the state `s` points at (from find or operator[]).
+    void erase(OpState* s);
+    // Makes room for `n` entries in all.
+    void reserve(std::size_t n);
+    std::size_t size() const { return size_; }
+
+   private:
+    std::size_t home(OpRef id) const {
+      return static_cast<std::size_t>((std::hash<OpRef>{}(id) * 0x9E3779B97F4A7C15ull) >> shift_);
+    }
+    void rehash(std::size_t capacity);
+
+    std::vector<OpState> slots_;  // a power of two in size, at most half full
+    std::size_t size_ = 0;
+    unsigned shift_ = 64;
   };
 
   ActorTable actors_;
   FlatTable<OpRef, std::unique_ptr<Object>> objects_;
-  FlatTable<OpRef, OpState> opStates_;
+  OpStateTable opStates_;
   std::unordered_map<OpRef, std::uint64_t> increments_;
   std::unordered_multimap<OpRef, std::pair<Op, OpRef>> waiting_;  // missing id -> op, its id
   std::vector<OpRef> arrived_;  // placed ids whose waiters are still to be released

@@ -31,25 +31,38 @@ void sortUnique(std::vector<ChangeHash>& v) {
 
 std::vector<ChangeHash> haveSamples(const ChangeGraph& graph) {
   std::vector<ChangeHash> out = graph.heads();
-  const auto all = graph.changes();
-  for (std::size_t back = 1; back <= all.size() && out.size() < kMaxHaveSamples; back *= 2) {
-    out.push_back(all[all.size() - back]->hash);
+  const std::size_t size = graph.size();
+  for (std::size_t back = 1; back <= size && out.size() < kMaxHaveSamples; back *= 2) {
+    out.push_back(graph.changeAt(size - back).hash);
   }
   sortUnique(out);
   return out;
 }
 
 // The heads of past(shared) ∪ sent, where `sent` is a causally closed prefix of what followed.
-std::vector<ChangeHash> frontier(const std::vector<ChangeHash>& shared,
+std::vector<ChangeHash> frontier(const ChangeGraph& graph, const std::vector<ChangeHash>& shared,
                                  const std::vector<const ChangeEnvelope*>& sent) {
-  std::unordered_set<ChangeHash> covered;
-  for (const ChangeEnvelope* e : sent) covered.insert(e->deps.begin(), e->deps.end());
+  // The graph positions of every dep of what was sent (all in the graph), sorted: small keys
+  // to sort and search instead of hashes.
+  std::vector<std::uint32_t> covered;
+  covered.reserve(sent.size());
+  for (const ChangeEnvelope* e : sent) {
+    for (const ChangeHash& d : e->deps) {
+      if (const auto pos = graph.positionOf(d)) covered.push_back(static_cast<std::uint32_t>(*pos));
+    }
+  }
+  std::sort(covered.begin(), covered.end());
+  auto isCovered = [&](const ChangeHash& h) {
+    const auto pos = graph.positionOf(h);
+    return pos && std::binary_search(covered.begin(), covered.end(),
+                                     static_cast<std::uint32_t>(*pos));
+  };
   std::vector<ChangeHash> out;
   for (const ChangeHash& h : shared) {
-    if (!covered.contains(h)) out.push_back(h);
+    if (!isCovered(h)) out.push_back(h);
   }
   for (const ChangeEnvelope* e : sent) {
-    if (!covered.contains(e->hash)) out.push_back(e->hash);
+    if (!isCovered(e->hash)) out.push_back(e->hash);
   }
   sortUnique(out);
   return out;
@@ -566,6 +579,7 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
   if (!msg.changes.empty()) {
     DocEntry::Received received;
     received.envelopes.reserve(msg.changes.size());
+    if (!entry->sealer) received.data.reserve(msg.changes.size());
     for (Bytes& payload : msg.changes) {
       auto parsed = entry->parse(std::move(payload), received);
       if (!parsed) co_return Error(Errc::Malformed, "a change: " + parsed.error().message());
@@ -679,7 +693,7 @@ std::optional<Bytes> RepoImpl::buildSync(PeerSession& session, const DocumentId&
       st.shared = msg.heads;
       st.sharedPrefix = graph.size();
     } else {
-      st.shared = frontier(st.shared, sent);
+      st.shared = frontier(graph, st.shared, sent);
       if (st.sharedPrefix) *st.sharedPrefix += sent.size();
       session.markDirty(id);
     }

@@ -59,6 +59,8 @@ std::int64_t unzigzag(std::uint64_t u) {
 // Writes the op blob.
 class OpWriter {
  public:
+  // Writes into `out`, cleared first (a caller's buffer, kept to spare an allocation a change).
+  explicit OpWriter(Bytes& out) : out_(out) { out_.clear(); }
   void op(const Op& op) {
     const OpCode code = codeOf(op);
     out_.push_back(static_cast<std::uint8_t>(static_cast<std::uint8_t>(code) |
@@ -128,13 +130,13 @@ class OpWriter {
     out_.insert(out_.end(), b.begin(), b.end());
   }
 
-  Bytes out_;
+  Bytes& out_;
 };
 
 // Reads and checks the op blob. `table` is the change's actor table (author first).
 class OpReader {
  public:
-  OpReader(ByteView ops, const std::vector<ByteView>& table)
+  OpReader(ByteView ops, std::span<const ByteView> table)
       : at_(ops.data()), end_(ops.data() + ops.size()), table_(table) {}
 
   bool done() const { return at_ == end_; }
@@ -149,6 +151,10 @@ class OpReader {
     }
     out.insert = (head & kInsertFlag) != 0;
     out.elemKey = (head & kElemKeyFlag) != 0;
+    // `out` may hold a previous op: every field is set below or reset here.
+    out.elem = OpRef{};
+    out.mapKey.clear();
+    if (!std::holds_alternative<Null>(out.value)) out.value = Null{};
     if (auto ok = ref(self, /*allowZero=*/true, out.obj); !ok) return ok;
     if (out.elemKey) {
       if (auto ok = ref(self, /*allowZero=*/out.insert, out.elem); !ok) return ok;
@@ -274,73 +280,116 @@ class OpReader {
 
   const std::uint8_t* at_;
   const std::uint8_t* end_;
-  const std::vector<ByteView>& table_;
+  std::span<const ByteView> table_;
+};
+
+// A few byte views kept in place: a change names few actors, and this spares an allocation per
+// change for its actor table.
+class ViewList {
+ public:
+  void push_back(ByteView v) {
+    if (size_ < kInline) {
+      inline_[size_] = v;
+    } else {
+      if (heap_.empty()) heap_.assign(inline_, inline_ + kInline);
+      heap_.push_back(v);
+    }
+    ++size_;
+  }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  std::span<const ByteView> span() const {
+    return size_ <= kInline ? std::span<const ByteView>(inline_, size_)
+                            : std::span<const ByteView>(heap_);
+  }
+  const ByteView& operator[](std::size_t i) const { return span()[i]; }
+  const ByteView& back() const { return span()[size_ - 1]; }
+  const ByteView& front() const { return span()[0]; }
+
+ private:
+  static constexpr std::size_t kInline = 8;
+  ByteView inline_[kInline];
+  std::vector<ByteView> heap_;
+  std::size_t size_ = 0;
+};
+
+// A Change's fields as they stand in its bytes, before any rule is checked. Views into the
+// encoded bytes.
+struct ChangeFields {
+  std::uint64_t seq = 0;
+  std::uint64_t startOp = 0;
+  std::int64_t time = 0;
+  ByteView actor;
+  ByteView deps;
+  ByteView ops;
+  std::string_view message;
+  ViewList otherActors;
+  bool emptyFieldPresent = false;  // a pointer to an empty value (never canonical here)
 };
 
 // Validates a Change while decoding it.
 class ChangeReader {
  public:
-  explicit ChangeReader(schema::Change::Reader change) : change_(change) {}
+  explicit ChangeReader(const ChangeFields& change) : change_(change) {}
 
   // Fills `out`, whose actor the caller has already read.
   Result<void> read(ChangeData& out) {
     // Absent is the only encoding of empty (change.capnp).
-    if ((change_.hasDeps() && change_.getDeps().size() == 0) ||
-        (change_.hasOps() && change_.getOps().size() == 0) ||
-        (change_.hasMessage() && change_.getMessage().size() == 0) ||
-        (change_.hasOtherActors() && change_.getOtherActors().size() == 0)) {
-      return malformed("an empty field is present");
-    }
-    table_.push_back(view(change_.getActor()));
-    const std::uint64_t seq = change_.getSeq();
-    const std::uint64_t startOp = change_.getStartOp();
+    if (change_.emptyFieldPresent) return malformed("an empty field is present");
+    table_.push_back(change_.actor);
+    const std::uint64_t seq = change_.seq;
+    const std::uint64_t startOp = change_.startOp;
     if (seq == 0 || seq > kMaxCounter) return malformed("seq out of range");
     if (startOp == 0 || startOp > kMaxCounter) return malformed("op counters out of range");
-    const std::string_view message = view(change_.getMessage());
+    const std::string_view message = change_.message;
     if (!isValidUtf8(message)) return malformed("message is not UTF-8");
 
-    const ByteView deps = view(change_.getDeps());
+    const ByteView deps = change_.deps;
     if (deps.size() % ChangeHash::kSize != 0) return malformed("deps are not whole hashes");
+    static_assert(sizeof(ChangeHash) == ChangeHash::kSize && std::is_trivially_copyable_v<ChangeHash>,
+                  "hashes are copied as bytes");
     out.deps.resize(deps.size() / ChangeHash::kSize);
-    for (std::size_t i = 0; i < out.deps.size(); ++i) {
-      out.deps[i] = *ChangeHash::fromBytes(deps.subspan(i * ChangeHash::kSize, ChangeHash::kSize));
-      if (i > 0 && !(out.deps[i - 1] < out.deps[i])) {
-        return malformed("deps are not strictly ascending");
-      }
+    if (!deps.empty()) std::memcpy(out.deps.data(), deps.data(), deps.size());
+    for (std::size_t i = 1; i < out.deps.size(); ++i) {
+      if (!(out.deps[i - 1] < out.deps[i])) return malformed("deps are not strictly ascending");
     }
-    auto others = change_.getOtherActors();
+    const ViewList& others = change_.otherActors;
     out.otherActors.reserve(others.size());
-    for (unsigned i = 0; i < others.size(); ++i) {
-      auto other = ActorId::fromBytes(view(others[i]));
+    for (std::size_t i = 0; i < others.size(); ++i) {
+      auto other = ActorId::fromBytes(others[i]);
       if (!other) return malformed("other actor: " + other.error().message());
-      if (i > 0 && !lessBytes(table_.back(), view(others[i]))) {
+      if (i > 0 && !lessBytes(table_.back(), others[i])) {
         return malformed("other actors are not strictly ascending");
       }
-      if (std::ranges::equal(view(others[i]), table_.front())) {
+      if (std::ranges::equal(others[i], table_.front())) {
         return malformed("other actors repeat the author");
       }
-      table_.push_back(view(others[i]));
+      table_.push_back(others[i]);
       out.otherActors.push_back(std::move(*other));
     }
     out.seq = seq;
     out.startOp = startOp;
-    out.time = change_.getTime();
+    out.time = change_.time;
     out.message = std::string(message);
 
-    OpReader ops(view(change_.getOps()), table_);
-    for (std::uint64_t self = startOp; !ops.done(); ++self) {
+    // Ops already in `out` (a recycled vector) are overwritten in place, keeping their storage.
+    OpReader ops(change_.ops, table_.span());
+    std::size_t count = 0;
+    for (std::uint64_t self = startOp; !ops.done(); ++self, ++count) {
       if (self > kMaxCounter) return malformed("op counters out of range");
-      if (auto ok = ops.read(self, out.ops.emplace_back()); !ok) {
+      Op& op = count < out.ops.size() ? out.ops[count] : out.ops.emplace_back();
+      if (auto ok = ops.read(self, op); !ok) {
         return Error(ok.error().code(), "change: op " + std::to_string(self - startOp) + ": " +
                                             ok.error().message());
       }
     }
+    out.ops.resize(count);
     return {};
   }
 
  private:
-  schema::Change::Reader change_;
-  std::vector<ByteView> table_;
+  const ChangeFields& change_;
+  ViewList table_;
 };
 
 Result<void> checkFrame(ByteView bytes, std::size_t maxBytes, const char* what) {
@@ -353,7 +402,6 @@ Result<void> checkFrame(ByteView bytes, std::size_t maxBytes, const char* what) 
   }
   return {};
 }
-
 
 // The envelope of a plain change: its header, and its canonical bytes as payload and hash.
 // `deps` are the change's (given apart so that a caller done with them can move them).
@@ -369,96 +417,80 @@ ChangeEnvelope envelopeOf(const ChangeData& change, std::vector<ChangeHash> deps
   };
 }
 
-
-}  // namespace
-
-Result<ParsedChange> parseChange(Bytes payload, std::size_t maxBytes) {
-  if (auto ok = checkFrame(payload, maxBytes, "change"); !ok) return ok.error();
-  try {
-    // operator new aligns the vector's storage for capnp.
-    kj::ArrayPtr<const capnp::word> segment[1] = {
-        kj::arrayPtr(reinterpret_cast<const capnp::word*>(payload.data()),
-                     payload.size() / sizeof(capnp::word))};
-    capnp::SegmentArrayMessageReader message(segment, readerOptions(segment[0].size()));
-    if (!message.isCanonical()) return malformed("not canonically encoded");
-    auto change = message.getRoot<schema::Change>();
-    auto actor = ActorId::fromBytes(view(change.getActor()));
-    if (!actor) return malformed(actor.error().message());
-    ChangeData data{.actor = std::move(*actor)};
-    if (auto ok = ChangeReader(change).read(data); !ok) return ok.error();
-    ChangeEnvelope envelope = envelopeOf(data, std::move(data.deps), std::move(payload));
-    return ParsedChange{std::move(envelope), std::move(data)};
-  } catch (const kj::Exception& e) {
-    return malformed(e.getDescription().cStr());
-  }
-}
-
-ChangeData decodeChange(const ChangeEnvelope& envelope) {
-  kj::ArrayPtr<const capnp::word> segment[1] = {
-      kj::arrayPtr(reinterpret_cast<const capnp::word*>(envelope.payload.data()),
-                   envelope.payload.size() / sizeof(capnp::word))};
-  capnp::SegmentArrayMessageReader message(segment, readerOptions(segment[0].size()));
-  ChangeData out{.actor = envelope.actor};
-  auto ok = ChangeReader(message.getRoot<schema::Change>()).read(out);
-  PORTCULLIS_ASSERT(ok.has_value(), "a checked change no longer decodes");
-  return out;
-}
-
 // Writes a Change in Cap'n Proto's canonical form directly: one segment, the root struct with
 // its data section cut after the last non-zero word and its pointer section after the last
 // non-null pointer, then every object the pointers name, in pointer order (preorder). Building
 // with capnp and calling canonicalize() makes the same bytes with two more passes and a copy;
-// parseChange checks isCanonical on every change it reads, and a test compares the two.
+// a test compares the two. Reading uses it too (readFast): bytes that equal what this writes for
+// the fields read from them are canonical.
 class CanonicalChangeWriter {
  public:
-  Bytes write(const ChangeData& change, ByteView ops) {
-    const std::size_t dataWords = change.time != 0 ? 3 : 2;  // seq and startOp are never 0
-    const ByteView deps(reinterpret_cast<const std::uint8_t*>(change.deps.data()),
-                        change.deps.size() * ChangeHash::kSize);
-    static_assert(sizeof(ChangeHash) == ChangeHash::kSize, "hashes are stored back to back");
-    const ByteView message(reinterpret_cast<const std::uint8_t*>(change.message.data()),
-                           change.message.size());
+  explicit CanonicalChangeWriter(const ChangeFields& change) : change_(change) {
+    dataWords_ = change.time != 0 ? 3 : 2;  // seq and startOp are never 0
     // Pointers: actor, deps, ops, message, otherActors; the trailing empty ones are left out.
-    std::size_t pointers = 5;
+    pointers_ = 5;
     if (change.otherActors.empty()) {
-      pointers = 4;
-      if (message.empty()) {
-        pointers = 3;
-        if (ops.empty()) pointers = deps.empty() ? 1 : 2;
+      pointers_ = 4;
+      if (change.message.empty()) {
+        pointers_ = 3;
+        if (change.ops.empty()) pointers_ = change.deps.empty() ? 1 : 2;
       }
     }
-    std::size_t words = 1 + dataWords + pointers + blobWords(change.actor.bytes().size()) +
-                        blobWords(deps.size()) + blobWords(ops.size()) +
-                        (message.empty() ? 0 : blobWords(message.size() + 1));
+    words_ = 1 + dataWords_ + pointers_ + blobWords(change.actor.size()) +
+             blobWords(change.deps.size()) + blobWords(change.ops.size()) +
+             (change.message.empty() ? 0 : blobWords(change.message.size() + 1));
     if (!change.otherActors.empty()) {
-      words += change.otherActors.size();
-      for (const ActorId& a : change.otherActors) words += blobWords(a.bytes().size());
+      words_ += change.otherActors.size();
+      for (const ByteView& a : change.otherActors.span()) words_ += blobWords(a.size());
     }
-    out_.assign(words * kWord, 0);
-    put(0, structPointer(0, dataWords, pointers));
-    put(1, change.seq);
-    put(2, change.startOp);
-    if (dataWords == 3) put(3, static_cast<std::uint64_t>(change.time));
-    const std::size_t firstPointer = 1 + dataWords;
-    next_ = firstPointer + pointers;
-    blob(firstPointer, change.actor.bytes(), 0);
-    if (pointers > 1) blob(firstPointer + 1, deps, 0);
-    if (pointers > 2) blob(firstPointer + 2, ops, 0);
-    if (pointers > 3) blob(firstPointer + 3, message, 1);  // Text ends in a NUL
-    if (pointers > 4) {
-      const std::size_t list = next_;
-      put(firstPointer + 4, listPointer(firstPointer + 4, list, kPointerElements,
-                                        change.otherActors.size()));
-      next_ += change.otherActors.size();
-      for (std::size_t i = 0; i < change.otherActors.size(); ++i) {
-        blob(list + i, change.otherActors[i].bytes(), 0);
-      }
-    }
-    PORTCULLIS_ASSERT(next_ == words, "change layout: {} words written of {}", next_, words);
-    return std::move(out_);
+  }
+
+  std::size_t bytes() const { return words_ * kWord; }
+
+  // Writes bytes() bytes at `out`, which must be zeroed.
+  void write(std::uint8_t* out) {
+    out_ = out;
+    emit();
+  }
+
+  // Whether `bytes` are exactly what write() would write, given that the fields' views point
+  // into `bytes` itself (as readFast makes them): then a blob whose pointer word matches is at
+  // the place write() would copy it to, so its content matches without being compared, and
+  // what is left to check is every pointer and header word and the zero padding after blobs.
+  bool matches(ByteView bytes) {
+    if (bytes.size() != this->bytes()) return false;
+    in_ = bytes.data();
+    emit();
+    return matches_;
   }
 
  private:
+  void emit() {
+    put(0, structPointer(0, dataWords_, pointers_));
+    put(1, change_.seq);
+    put(2, change_.startOp);
+    if (dataWords_ == 3) put(3, static_cast<std::uint64_t>(change_.time));
+    const std::size_t firstPointer = 1 + dataWords_;
+    next_ = firstPointer + pointers_;
+    blob(firstPointer, change_.actor, 0);
+    if (pointers_ > 1) blob(firstPointer + 1, change_.deps, 0);
+    if (pointers_ > 2) blob(firstPointer + 2, change_.ops, 0);
+    if (pointers_ > 3) {
+      blob(firstPointer + 3,
+           ByteView(reinterpret_cast<const std::uint8_t*>(change_.message.data()),
+                    change_.message.size()),
+           1);  // Text ends in a NUL
+    }
+    if (pointers_ > 4) {
+      const std::size_t list = next_;
+      const auto others = change_.otherActors.span();
+      put(firstPointer + 4, listPointer(firstPointer + 4, list, kPointerElements, others.size()));
+      next_ += others.size();
+      for (std::size_t i = 0; i < others.size(); ++i) blob(list + i, others[i], 0);
+    }
+    PORTCULLIS_ASSERT(next_ == words_, "change layout: {} words written of {}", next_, words_);
+  }
+
   static constexpr std::size_t kWord = sizeof(capnp::word);
   static constexpr std::uint64_t kByteElements = 2;
   static constexpr std::uint64_t kPointerElements = 6;
@@ -474,31 +506,252 @@ class CanonicalChangeWriter {
     return (static_cast<std::uint64_t>(count) << 35) | (elementSize << 32) |
            (static_cast<std::uint64_t>(target - at - 1) << 2) | 1;
   }
+  static_assert(std::endian::native == std::endian::little, "capnp words are little-endian");
   void put(std::size_t word, std::uint64_t value) {
-    for (std::size_t i = 0; i < kWord; ++i) {
-      out_[word * kWord + i] = static_cast<std::uint8_t>(value >> (8 * i));
+    if (in_ == nullptr) {
+      std::memcpy(out_ + word * kWord, &value, kWord);
+      return;
     }
+    std::uint64_t have = 0;
+    std::memcpy(&have, in_ + word * kWord, kWord);
+    matches_ = matches_ && have == value;
   }
   // A byte list at the next free word, named by the pointer at word `at`; `extra` zero bytes
   // follow the content (Text's NUL). An empty blob is a null pointer.
   void blob(std::size_t at, ByteView bytes, std::size_t extra) {
-    if (bytes.empty()) return;
+    if (bytes.empty()) {
+      put(at, 0);  // (matches() must see a null pointer, not one to an empty list)
+      return;
+    }
     put(at, listPointer(at, next_, kByteElements, bytes.size() + extra));
-    std::memcpy(out_.data() + next_ * kWord, bytes.data(), bytes.size());
-    next_ += blobWords(bytes.size() + extra);
+    const std::size_t end = (next_ + blobWords(bytes.size() + extra)) * kWord;
+    if (in_ == nullptr) {
+      std::memcpy(out_ + next_ * kWord, bytes.data(), bytes.size());
+    } else {
+      // The content is in place if the pointer matched (and compared if not, which cannot
+      // match then anyway); the NUL and the padding must be zero.
+      matches_ = matches_ && bytes.data() == in_ + next_ * kWord;
+      for (std::size_t i = next_ * kWord + bytes.size(); i < end; ++i) {
+        matches_ = matches_ && in_[i] == 0;
+      }
+    }
+    next_ = end / kWord;
   }
 
-  Bytes out_;
+  const ChangeFields& change_;
+  std::size_t dataWords_ = 0;
+  std::size_t pointers_ = 0;
+  std::size_t words_ = 0;
+  std::uint8_t* out_ = nullptr;      // write(): where to
+  const std::uint8_t* in_ = nullptr;  // matches(): what to compare with
+  bool matches_ = true;
   std::size_t next_ = 0;
 };
 
-ChangeEnvelope encodeChange(const ChangeData& change) {
-  OpWriter ops;
+// Reads the fields of bytes laid out as CanonicalChangeWriter writes them, without capnp. Every
+// read is bounds-checked; then the fields are written again and compared with the input, so a
+// true answer means the bytes are exactly the canonical encoding of these fields (which is
+// what capnp's isCanonical and getters would have found). False means "not in that layout":
+// the caller reads the bytes with capnp instead, which decides and explains.
+bool readFast(ByteView bytes, ChangeFields& out) {
+  constexpr std::size_t kWord = sizeof(capnp::word);
+  const std::size_t words = bytes.size() / kWord;
+  auto word = [&](std::size_t i) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, bytes.data() + i * kWord, kWord);
+    return w;  // capnp is little-endian, and so is every target this builds for
+  };
+  static_assert(std::endian::native == std::endian::little, "readFast reads words natively");
+  if (words < 2) return false;
+  const std::uint64_t root = word(0);
+  const std::size_t dataWords = (root >> 32) & 0xFFFF;
+  const std::size_t pointers = root >> 48;
+  if ((root & 0xFFFFFFFF) != 0 || dataWords < 2 || dataWords > 3 || pointers < 1 || pointers > 5 ||
+      1 + dataWords + pointers > words) {
+    return false;
+  }
+  out.seq = word(1);
+  out.startOp = word(2);
+  out.time = dataWords == 3 ? static_cast<std::int64_t>(word(3)) : 0;
+  // A list pointer at word `at` to `count` elements of `size`, placed within the message.
+  struct List {
+    std::size_t start;
+    std::size_t count;
+  };
+  auto list = [&](std::size_t at, std::uint64_t elementSize, std::size_t elementBits,
+                  List& l) -> bool {
+    const std::uint64_t p = word(at);
+    if ((p & 3) != 1 || ((p >> 32) & 7) != elementSize || (p & 0x80000000u) != 0) return false;
+    l.start = at + 1 + ((p >> 2) & 0x3FFFFFFF);
+    l.count = p >> 35;
+    const std::size_t listWords = (l.count * elementBits + 63) / 64;
+    return l.start <= words && listWords <= words - l.start;
+  };
+  auto blob = [&](std::size_t at, ByteView& v) -> bool {
+    if (word(at) == 0) return true;  // absent
+    List l;
+    if (!list(at, 2, 8, l)) return false;
+    v = bytes.subspan(l.start * kWord, l.count);
+    return true;
+  };
+  const std::size_t first = 1 + dataWords;
+  if (!blob(first, out.actor)) return false;
+  if (pointers > 1 && !blob(first + 1, out.deps)) return false;
+  if (pointers > 2 && !blob(first + 2, out.ops)) return false;
+  if (pointers > 3) {
+    ByteView text;
+    if (!blob(first + 3, text)) return false;
+    if (!text.empty()) {
+      // The NUL is checked by the comparison below; here it is only left out.
+      out.message = std::string_view(reinterpret_cast<const char*>(text.data()), text.size() - 1);
+    }
+  }
+  if (pointers > 4 && word(first + 4) != 0) {
+    List l;
+    if (!list(first + 4, 6, 64, l)) return false;
+    for (std::size_t i = 0; i < l.count; ++i) {
+      ByteView actor;
+      if (!blob(l.start + i, actor)) return false;
+      out.otherActors.push_back(actor);
+    }
+  }
+  return CanonicalChangeWriter(out).matches(bytes);
+}
+
+// The fields as capnp reads them (views into the segment, which is the caller's bytes).
+void readCapnp(schema::Change::Reader change, ChangeFields& out) {
+  out.emptyFieldPresent = (change.hasDeps() && change.getDeps().size() == 0) ||
+                          (change.hasOps() && change.getOps().size() == 0) ||
+                          (change.hasMessage() && change.getMessage().size() == 0) ||
+                          (change.hasOtherActors() && change.getOtherActors().size() == 0);
+  out.seq = change.getSeq();
+  out.startOp = change.getStartOp();
+  out.time = change.getTime();
+  out.actor = view(change.getActor());
+  out.deps = view(change.getDeps());
+  out.ops = view(change.getOps());
+  out.message = view(change.getMessage());
+  for (auto other : change.getOtherActors()) out.otherActors.push_back(view(other));
+}
+
+// The fields of untrusted bytes that are whole words: the canonical layout read directly, else
+// capnp's reading once it has checked that the bytes are canonical.
+Result<void> readFields(ByteView bytes, ChangeFields& out, bool tryFast = true) {
+  if (tryFast && readFast(bytes, out)) return {};
+  out = ChangeFields{};
+  try {
+    AlignedWords words(bytes);
+    kj::ArrayPtr<const capnp::word> segment[1] = {words.words()};
+    capnp::SegmentArrayMessageReader message(segment, readerOptions(segment[0].size()));
+    if (!message.isCanonical()) return malformed("not canonically encoded");
+    // Aligned input is read in place, so the views stay valid; readFast's layout is the only
+    // canonical one for the fields this reader knows, which leaves unknown fields (a newer
+    // writer) and bytes that end up rejected.
+    if (words.words().begin() != reinterpret_cast<const capnp::word*>(bytes.data())) {
+      return malformed("not word-aligned");
+    }
+    readCapnp(message.getRoot<schema::Change>(), out);
+    return {};
+  } catch (const kj::Exception& e) {
+    return malformed(e.getDescription().cStr());
+  }
+}
+
+Result<ParsedChange> parse(Bytes payload, std::size_t maxBytes, bool tryFast,
+                           std::vector<Op>* recycledOps) {
+  if (auto ok = checkFrame(payload, maxBytes, "change"); !ok) return ok.error();
+  ChangeFields fields;
+  if (auto ok = readFields(payload, fields, tryFast); !ok) return ok.error();
+  auto actor = ActorId::fromBytes(fields.actor);
+  if (!actor) return malformed(actor.error().message());
+  ChangeData data{.actor = std::move(*actor)};
+  if (recycledOps) data.ops = std::move(*recycledOps);
+  if (auto ok = ChangeReader(fields).read(data); !ok) return ok.error();
+  ChangeEnvelope envelope{
+      .hash = ChangeHash::of(payload),
+      .actor = std::move(data.actor),
+      .seq = data.seq,
+      .startOp = data.startOp,
+      .opCount = data.ops.size(),
+      .deps = std::move(data.deps),
+      .payload = std::move(payload),
+  };
+  return ParsedChange{std::move(envelope), std::move(data)};
+}
+
+}  // namespace
+
+Result<ParsedChange> parseChange(Bytes payload, std::size_t maxBytes,
+                                 std::vector<Op>* recycledOps) {
+  return parse(std::move(payload), maxBytes, true, recycledOps);
+}
+
+Result<ParsedChange> parseChangeWithCapnp(Bytes payload, std::size_t maxBytes) {
+  return parse(std::move(payload), maxBytes, false, nullptr);
+}
+
+ChangeData decodeChange(const ChangeEnvelope& envelope) {
+  ChangeFields fields;
+  auto read = readFields(envelope.payload, fields);
+  PORTCULLIS_ASSERT(read.has_value(), "a checked change no longer reads");
+  ChangeData out{.actor = envelope.actor};
+  auto ok = ChangeReader(fields).read(out);
+  PORTCULLIS_ASSERT(ok.has_value(), "a checked change no longer decodes");
+  return out;
+}
+
+namespace {
+
+Bytes encodePayload(const ChangeData& change, Bytes& scratch) {
+  OpWriter ops(scratch);
   for (const Op& op : change.ops) ops.op(op);
-  return envelopeOf(change, change.deps, CanonicalChangeWriter().write(change, ops.bytes()));
+  ChangeFields fields;
+  fields.seq = change.seq;
+  fields.startOp = change.startOp;
+  fields.time = change.time;
+  fields.actor = change.actor.bytes();
+  static_assert(sizeof(ChangeHash) == ChangeHash::kSize, "hashes are stored back to back");
+  fields.deps = ByteView(reinterpret_cast<const std::uint8_t*>(change.deps.data()),
+                         change.deps.size() * ChangeHash::kSize);
+  fields.ops = ops.bytes();
+  fields.message = change.message;
+  for (const ActorId& a : change.otherActors) fields.otherActors.push_back(a.bytes());
+  CanonicalChangeWriter writer(fields);
+  Bytes payload(writer.bytes(), 0);
+  writer.write(payload.data());
+  return payload;
+}
+
+}  // namespace
+
+ChangeEnvelope encodeChange(const ChangeData& change) {
+  Bytes scratch;
+  return envelopeOf(change, change.deps, encodePayload(change, scratch));
+}
+
+ChangeEnvelope encodeChange(ChangeData&& change, Bytes& scratch) {
+  Bytes payload = encodePayload(change, scratch);
+  const ChangeHash hash = ChangeHash::of(payload);
+  ChangeEnvelope envelope{
+      .hash = hash,
+      .actor = std::move(change.actor),
+      .seq = change.seq,
+      .startOp = change.startOp,
+      .opCount = change.ops.size(),
+      .deps = std::move(change.deps),
+      .payload = std::move(payload),
+  };
+  return envelope;
 }
 
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
+  std::vector<ByteView> payloads;
+  payloads.reserve(changes.size());
+  for (const ChangeEnvelope* e : changes) payloads.push_back(e->payload);
+  return encodeSnapshot(payloads);
+}
+
+Bytes encodeSnapshot(std::span<const ByteView> changes) {
   // Written directly in the canonical layout: the root pointer, the Snapshot struct (version,
   // pointers to the sizes and the blob), the sizes, the blob. A capnp builder would need the
   // whole buffer zeroed first; this way each byte of the output is written once, and
@@ -520,7 +773,7 @@ Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
   Bytes out((kHeaderWords + sizeWords) * kWord);
   std::size_t blobBytes = 0;
   for (std::size_t i = 0; i < changes.size(); ++i) {
-    const std::size_t size = changes[i]->payload.size();
+    const std::size_t size = changes[i].size();
     store(out.data() + kHeaderWords * kWord + i * sizeof(std::uint32_t), size, sizeof(std::uint32_t));
     blobBytes += size;
   }
@@ -535,12 +788,16 @@ Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
   };
   for (std::size_t i = 0; i < kHeaderWords; ++i) store(out.data() + i * kWord, header[i], kWord);
   out.reserve(out.size() + blobBytes + kWord);
-  // Envelopes and payloads are scattered on the heap: asking for a few changes ahead hides
-  // most of the wait for them.
+  // Payloads are scattered on the heap: asking for every cache line of the change a few ahead
+  // hides most of the wait for them.
   constexpr std::size_t kAhead = 8;
+  constexpr std::size_t kLine = 64;
   for (std::size_t i = 0; i < changes.size(); ++i) {
-    if (i + kAhead < changes.size()) __builtin_prefetch(changes[i + kAhead]->payload.data());
-    out.insert(out.end(), changes[i]->payload.begin(), changes[i]->payload.end());
+    if (i + kAhead < changes.size()) {
+      const ByteView ahead = changes[i + kAhead];
+      for (std::size_t at = 0; at < ahead.size(); at += kLine) __builtin_prefetch(ahead.data() + at);
+    }
+    out.insert(out.end(), changes[i].begin(), changes[i].end());
   }
   // Plain payloads are whole words; a sealer's may not be, and the blob ends on a word.
   out.resize((out.size() + kWord - 1) / kWord * kWord, 0);

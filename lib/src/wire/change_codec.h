@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 #include <vector>
 
 #include "crdt/op.h"
@@ -15,13 +16,20 @@ namespace portcullis::detail {
 
 struct ParsedChange {
   ChangeEnvelope envelope;  // owns the bytes
-  ChangeData data;          // its deps are moved out: they are envelope.deps
+  ChangeData data;          // its actor and deps are moved out: they are the envelope's
 };
 
 // Reads untrusted bytes as one plain change and checks everything that can be checked without
 // the document: size (at most `maxBytes`), canonical encoding, field ranges and every op's
 // structure. The DAG rules (seq, startOp against deps) are ChangeGraph's.
-Result<ParsedChange> parseChange(Bytes bytes, std::size_t maxBytes);
+// `recycledOps`, if given, is a vector of ops whose storage the decoded ops reuse (it is moved
+// into the result's data).
+Result<ParsedChange> parseChange(Bytes bytes, std::size_t maxBytes,
+                                 std::vector<Op>* recycledOps = nullptr);
+// The same, reading every change through capnp (isCanonical, then its getters) instead of
+// first trying the direct reading of the canonical layout: the reference that tests hold
+// parseChange to.
+Result<ParsedChange> parseChangeWithCapnp(Bytes bytes, std::size_t maxBytes);
 
 // Decodes the ops of an envelope that parseChange accepted (or encodeChange made).
 ChangeData decodeChange(const ChangeEnvelope& envelope);
@@ -29,8 +37,12 @@ ChangeData decodeChange(const ChangeEnvelope& envelope);
 // Encodes a change made locally. Preconditions (bugs if violated): the same rules parseChange
 // checks.
 ChangeEnvelope encodeChange(const ChangeData& change);
+// The same, moving the actor and the deps into the envelope (the ops are left in `change`),
+// with `scratch` as the buffer for the op blob.
+ChangeEnvelope encodeChange(ChangeData&& change, Bytes& scratch);
 
 // Snapshots: every change's payload, in the order given.
+Bytes encodeSnapshot(std::span<const ByteView> changes);
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes);
 // Splits a snapshot into its changes' bytes (each still to be parsed). At most `maxBytes`.
 Result<std::vector<Bytes>> parseSnapshot(ByteView bytes, std::size_t maxBytes);

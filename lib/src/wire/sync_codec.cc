@@ -6,6 +6,9 @@
 #include <kj/io.h>
 
 #include <algorithm>
+#include <memory>
+#include <bit>
+#include <cstring>
 
 #include "detail/assert.h"
 #include "sync.capnp.h"
@@ -183,6 +186,27 @@ Result<SyncMessage> decodeEnvelope(schema::Envelope::Reader in) {
 
 namespace {
 
+// A builder whose first segment is the caller's zeroed buffer (MallocMessageBuilder would zero
+// it again when destroyed), and any further segment its own.
+class FrameBuilder final : public capnp::MessageBuilder {
+ public:
+  explicit FrameBuilder(kj::ArrayPtr<capnp::word> first) : first_(first) {}
+  kj::ArrayPtr<capnp::word> allocateSegment(unsigned minimumSize) override {
+    if (!usedFirst_ && minimumSize <= first_.size()) {
+      usedFirst_ = true;
+      return first_;
+    }
+    const std::size_t size = std::max<std::size_t>(minimumSize, 1024);
+    more_.push_back(std::make_unique<capnp::word[]>(size));  // zeroed, as capnp requires
+    return kj::arrayPtr(more_.back().get(), size);
+  }
+
+ private:
+  kj::ArrayPtr<capnp::word> first_;
+  bool usedFirst_ = false;
+  std::vector<std::unique_ptr<capnp::word[]>> more_;
+};
+
 Bytes flatten(capnp::MessageBuilder& builder) {
   auto segments = builder.getSegmentsForOutput();
   Bytes out(capnp::computeSerializedSizeInWords(segments) * sizeof(capnp::word));
@@ -201,15 +225,33 @@ Bytes encodeMessage(const SyncMessage& message) {
 
 Bytes encodeSync(const SyncMsg& sync, std::span<const ChangeEnvelope* const> changes) {
   PORTCULLIS_REQUIRE(sync.changes.empty() && !sync.isRequest, "changes come from the span");
+  constexpr std::size_t kWord = sizeof(capnp::word);
+  // Everything but the changes fits in this many words, and every hash list adds its own.
   std::size_t words = 64;
-  for (const ChangeEnvelope* e : changes) words += encodedChangeSize(e->payload.size()) / 8;
-  // One first segment large enough for everything, so the payloads are copied once.
-  capnp::MallocMessageBuilder builder(static_cast<unsigned>(std::min<std::size_t>(words, 1u << 28)));
+  for (const auto* list : {&sync.heads, &sync.need, &sync.have, &sync.storedHeads}) {
+    words += list->size() * ChangeHash::kSize / kWord;
+  }
+  for (const ChangeEnvelope* e : changes) words += encodedChangeSize(e->payload.size()) / kWord;
+  words = std::min<std::size_t>(words, 1u << 28);
+  // The message is built straight into the frame: one word for the segment table, then the
+  // first segment, large enough for everything (zeroed, as capnp requires), so the payloads are
+  // copied once and the frame needs no second buffer.
+  Bytes frame((1 + words) * kWord);
+  const kj::ArrayPtr<capnp::word> first(reinterpret_cast<capnp::word*>(frame.data() + kWord), words);
+  FrameBuilder builder(first);
   auto out = builder.initRoot<schema::Envelope>().initSync();
   writeSync(out, sync);
   auto list = out.initChanges(static_cast<unsigned>(changes.size()));
   for (unsigned i = 0; i < changes.size(); ++i) list.set(i, dataOf(changes[i]->payload));
-  return flatten(builder);
+  auto segments = builder.getSegmentsForOutput();
+  if (segments.size() != 1 || segments[0].begin() != first.begin()) return flatten(builder);
+  // The segment table of a one-segment message: segment count - 1, then its size in words.
+  const auto used = static_cast<std::uint32_t>(segments[0].size());
+  const std::uint32_t table[2] = {0, used};
+  static_assert(std::endian::native == std::endian::little, "capnp's table is little-endian");
+  std::memcpy(frame.data(), table, sizeof table);
+  frame.resize((1 + used) * kWord);
+  return frame;
 }
 
 Result<SyncMessage> decodeMessage(ByteView frame) {

@@ -334,5 +334,104 @@ TEST(ChangeCodec, WritesExactlyWhatCapnpCanonicalizeWould) {
   }
 }
 
+// parseChange reads the canonical layout directly and falls back to capnp only for other bytes;
+// it must decide and decode exactly as the capnp reading does: for every header shape, and for
+// every single-bit flip and truncation of each.
+TEST(ChangeCodec, ReadsEveryChangeAndEveryFlipExactlyAsCapnpDoes) {
+  std::vector<ChangeData> shapes;
+  for (std::int64_t time : {std::int64_t{0}, std::int64_t{-5}}) {
+    for (bool withDeps : {false, true}) {
+      for (const char* message : {"", "m", "a longer message of more than eight bytes"}) {
+        for (std::size_t others : {0u, 1u, 3u}) {
+          ChangeData c = sample();
+          c.time = time;
+          c.message = message;
+          if (withDeps) {
+            c.deps = {ChangeHash::of(Bytes{1}), ChangeHash::of(Bytes{2})};
+            std::sort(c.deps.begin(), c.deps.end());
+          }
+          for (std::size_t i = 0; i < others; ++i) c.otherActors.push_back(actor(10 + i));
+          if (others > 0) {
+            c.startOp = 2;
+            c.ops[0].pred = {OpRef{1, 1}};
+          }
+          shapes.push_back(c);
+        }
+      }
+    }
+  }
+  ChangeData noOps = sample();
+  noOps.ops.clear();
+  noOps.message.clear();
+  shapes.push_back(noOps);
+  auto same = [](const Bytes& bytes) -> testing::AssertionResult {
+    auto fast = parseChange(bytes, 1 << 20);
+    auto slow = parseChangeWithCapnp(bytes, 1 << 20);
+    if (fast.has_value() != slow.has_value()) {
+      return testing::AssertionFailure()
+             << "fast " << (fast ? "accepts" : fast.error().message()) << ", capnp "
+             << (slow ? "accepts" : slow.error().message());
+    }
+    if (!fast) {
+      if (fast.error().code() != slow.error().code()) {
+        return testing::AssertionFailure() << "different codes: " << fast.error().message()
+                                           << " / " << slow.error().message();
+      }
+      return testing::AssertionSuccess();
+    }
+    const ChangeEnvelope& a = fast->envelope;
+    const ChangeEnvelope& b = slow->envelope;
+    if (a.hash != b.hash || a.actor != b.actor || a.seq != b.seq || a.startOp != b.startOp ||
+        a.opCount != b.opCount || a.deps != b.deps || fast->data.time != slow->data.time ||
+        fast->data.message != slow->data.message ||
+        fast->data.otherActors != slow->data.otherActors ||
+        encodeChange(fast->data).payload != encodeChange(slow->data).payload) {
+      return testing::AssertionFailure() << "both accept, but read different changes";
+    }
+    return testing::AssertionSuccess();
+  };
+  std::size_t accepted = 0;
+  for (const ChangeData& c : shapes) {
+    const Bytes payload = encodeChange(c).payload;
+    ASSERT_TRUE(parseChange(payload, 1 << 20).has_value());
+    for (std::size_t bit = 0; bit < payload.size() * 8; ++bit) {
+      Bytes flipped = payload;
+      flipped[bit / 8] ^= static_cast<std::uint8_t>(1u << (bit % 8));
+      EXPECT_TRUE(same(flipped)) << "bit " << bit << " of a change of " << payload.size();
+      accepted += parseChange(flipped, 1 << 20).has_value();
+    }
+    for (std::size_t words = 1; words < payload.size() / 8; ++words) {
+      EXPECT_TRUE(same(Bytes(payload.begin(), payload.begin() + 8 * words))) << words << " words";
+    }
+    Bytes longer = payload;
+    longer.insert(longer.end(), 8, 0);
+    EXPECT_TRUE(same(longer));
+  }
+  EXPECT_GT(accepted, 0u);  // flips in a time or a value make other valid changes
+
+  // A pointer to an empty value where the canonical layout has a null one: the same size as
+  // the change without it, and rejected either way.
+  const Bytes payload = encodeChange(sample()).payload;
+  for (int field = 0; field < 4; ++field) {
+    SCOPED_TRACE("empty field " + std::to_string(field));
+    kj::ArrayPtr<const capnp::word> segment[1] = {kj::arrayPtr(
+        reinterpret_cast<const capnp::word*>(payload.data()), payload.size() / sizeof(capnp::word))};
+    capnp::SegmentArrayMessageReader reader(segment);
+    capnp::MallocMessageBuilder builder;
+    builder.setRoot(reader.getRoot<schema::Change>());
+    auto change = builder.getRoot<schema::Change>();
+    switch (field) {
+      case 0: change.setDeps(capnp::Data::Reader()); break;
+      case 1: change.setOps(capnp::Data::Reader()); break;
+      case 2: change.setMessage(""); break;
+      default: change.initOtherActors(0); break;
+    }
+    auto words = capnp::canonicalize(change.asReader());
+    const Bytes bytes(words.asBytes().begin(), words.asBytes().end());
+    EXPECT_TRUE(same(bytes));
+    EXPECT_FALSE(parseChange(bytes, 1 << 20).has_value());
+  }
+}
+
 }  // namespace
 }  // namespace portcullis::detail
