@@ -293,12 +293,11 @@ TEST(ChangeCodec, SnapshotRejectsTruncationAndSize) {
   EXPECT_EQ(big.error().code(), Errc::Overloaded);
 }
 
-// encodeChange writes the canonical form itself; capnp's own canonicalize() of what it wrote must
-// give the same bytes, for every shape of header: time zero or negative, deps, a message, other
-// actors, empty trailing fields.
-TEST(ChangeCodec, WritesExactlyWhatCapnpCanonicalizeWould) {
+// Changes of every header shape: each of `times`, with and without deps, three messages, 0, 1
+// or 3 other actors (the first named by a pred when `predOnOther`), and one with no ops.
+std::vector<ChangeData> headerShapes(std::initializer_list<std::int64_t> times, bool predOnOther) {
   std::vector<ChangeData> shapes;
-  for (std::int64_t time : {std::int64_t{0}, std::int64_t{1}, std::int64_t{-5}}) {
+  for (std::int64_t time : times) {
     for (bool withDeps : {false, true}) {
       for (const char* message : {"", "m", "a longer message of more than eight bytes"}) {
         for (std::size_t others : {0u, 1u, 3u}) {
@@ -310,6 +309,10 @@ TEST(ChangeCodec, WritesExactlyWhatCapnpCanonicalizeWould) {
             std::sort(c.deps.begin(), c.deps.end());
           }
           for (std::size_t i = 0; i < others; ++i) c.otherActors.push_back(actor(10 + i));
+          if (predOnOther && others > 0) {
+            c.startOp = 2;
+            c.ops[0].pred = {OpRef{1, 1}};
+          }
           shapes.push_back(c);
         }
       }
@@ -319,6 +322,14 @@ TEST(ChangeCodec, WritesExactlyWhatCapnpCanonicalizeWould) {
   noOps.ops.clear();
   noOps.message.clear();
   shapes.push_back(noOps);
+  return shapes;
+}
+
+// encodeChange writes the canonical form itself; capnp's own canonicalize() of what it wrote must
+// give the same bytes, for every shape of header: time zero or negative, deps, a message, other
+// actors, empty trailing fields.
+TEST(ChangeCodec, WritesExactlyWhatCapnpCanonicalizeWould) {
+  const std::vector<ChangeData> shapes = headerShapes({0, 1, -5}, false);
   for (const ChangeData& c : shapes) {
     SCOPED_TRACE("time " + std::to_string(c.time) + ", message '" + c.message + "', " +
                  std::to_string(c.deps.size()) + " deps, " + std::to_string(c.otherActors.size()) +
@@ -338,32 +349,7 @@ TEST(ChangeCodec, WritesExactlyWhatCapnpCanonicalizeWould) {
 // it must decide and decode exactly as the capnp reading does: for every header shape, and for
 // every single-bit flip and truncation of each.
 TEST(ChangeCodec, ReadsEveryChangeAndEveryFlipExactlyAsCapnpDoes) {
-  std::vector<ChangeData> shapes;
-  for (std::int64_t time : {std::int64_t{0}, std::int64_t{-5}}) {
-    for (bool withDeps : {false, true}) {
-      for (const char* message : {"", "m", "a longer message of more than eight bytes"}) {
-        for (std::size_t others : {0u, 1u, 3u}) {
-          ChangeData c = sample();
-          c.time = time;
-          c.message = message;
-          if (withDeps) {
-            c.deps = {ChangeHash::of(Bytes{1}), ChangeHash::of(Bytes{2})};
-            std::sort(c.deps.begin(), c.deps.end());
-          }
-          for (std::size_t i = 0; i < others; ++i) c.otherActors.push_back(actor(10 + i));
-          if (others > 0) {
-            c.startOp = 2;
-            c.ops[0].pred = {OpRef{1, 1}};
-          }
-          shapes.push_back(c);
-        }
-      }
-    }
-  }
-  ChangeData noOps = sample();
-  noOps.ops.clear();
-  noOps.message.clear();
-  shapes.push_back(noOps);
+  const std::vector<ChangeData> shapes = headerShapes({0, -5}, true);
   auto same = [](const Bytes& bytes) -> testing::AssertionResult {
     auto fast = parseChange(bytes, 1 << 20);
     auto slow = parseChangeWithCapnp(bytes, 1 << 20);
