@@ -170,6 +170,7 @@ void RepoImpl::onDocumentChanged(const std::shared_ptr<DocEntry>& entry) {
     if (it != s->docs.end() && it->second.active) s->markDirty(entry->id);
   }
   scheduleSave(entry->id);
+  wakeArrivalWaiters(*entry);
   if (options.events.documentChanged) options.events.documentChanged(entry->id);
 }
 
@@ -282,9 +283,24 @@ asio::awaitable<Result<DocHandle>> RepoImpl::find(DocumentId id) {
   auto self = shared_from_this();
   auto loaded = co_await loadEntry(id);
   if (!loaded) co_return std::move(loaded).error();
-  // A document a peer has just announced, whose changes are still on their way, is not found
-  // yet: it is found like a missing one, once a peer's heads are all here.
-  if (*loaded && !stillArriving(**loaded)) co_return handle(*loaded);
+  if (auto entry = *loaded) {
+    // Changes a peer has announced but not yet sent (all of them, for a document it has just
+    // offered us) are waited for, until the deadline, so that find() does not return what a
+    // peer has already told us is out of date. Later announcements are not waited for.
+    std::vector<ChangeHash> awaited = announcedMissing(*entry);
+    const auto deadline = std::chrono::steady_clock::now() + options.findTimeout;
+    while (!awaited.empty() && std::chrono::steady_clock::now() < deadline) {
+      auto woken = std::make_shared<asio::steady_timer>(executor, deadline);
+      entry->arrivalWaiters.push_back(woken);
+      boost::system::error_code ec;
+      co_await woken->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      const std::vector<ChangeHash> missing = announcedMissing(*entry);
+      std::erase_if(awaited, [&](const ChangeHash& h) {
+        return std::find(missing.begin(), missing.end(), h) == missing.end();
+      });
+    }
+    co_return handle(entry);
+  }
   auto pending = startFind(id, randomRequestId(), 0, std::nullopt);
   co_await awaitDeadline(pending, id);
   if (pending->found) {
@@ -351,16 +367,24 @@ asio::awaitable<void> RepoImpl::askPeer(std::shared_ptr<PendingFind> pending,
   checkFindExhausted(id);
 }
 
-bool RepoImpl::stillArriving(const DocEntry& entry) const {
+std::vector<ChangeHash> RepoImpl::announcedMissing(const DocEntry& entry) const {
+  std::vector<ChangeHash> out;
   const ChangeGraph& graph = entry.graph();
   for (const auto& [peer, s] : sessions) {
     auto it = s->docs.find(entry.id);
     if (it == s->docs.end() || !it->second.heardFrom) continue;
     for (const ChangeHash& h : it->second.theirHeads) {
-      if (!graph.contains(h) && !it->second.refused.contains(h)) return true;
+      if (!graph.contains(h) && !it->second.refused.contains(h)) out.push_back(h);
     }
   }
-  return false;
+  return out;
+}
+
+void RepoImpl::wakeArrivalWaiters(DocEntry& entry) {
+  for (auto& waiter : entry.arrivalWaiters) {
+    if (auto timer = waiter.lock()) timer->cancel();
+  }
+  entry.arrivalWaiters.clear();
 }
 
 void RepoImpl::checkFindExhausted(const DocumentId& id) {

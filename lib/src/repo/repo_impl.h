@@ -54,6 +54,9 @@ struct DocEntry {
   std::vector<StorageKey> incrementalKeys;
   std::optional<StorageKey> snapshotKey;
   std::vector<ChangeHash> storedHeads;
+  // find() calls waiting for changes a peer announced: woken when the document changes, a peer
+  // refuses or a session goes.
+  std::vector<std::weak_ptr<asio::steady_timer>> arrivalWaiters;
 };
 
 // What one session knows about one document on the other side.
@@ -169,8 +172,9 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   void settleFind(const DocumentId& id, bool found);
   // Completes when `pending` is settled, settling it as unavailable at its deadline.
   asio::awaitable<void> awaitDeadline(std::shared_ptr<PendingFind> pending, DocumentId id);
-  // Whether a peer has told us of heads of `entry` that have not arrived (nor been refused).
-  bool stillArriving(const DocEntry& entry) const;
+  // Heads of `entry` that a peer has told us of and that have neither arrived nor been refused.
+  std::vector<ChangeHash> announcedMissing(const DocEntry& entry) const;
+  void wakeArrivalWaiters(DocEntry& entry);
   void checkFindExhausted(const DocumentId& id);
 
   // --- sessions (sync/peer_session.cc) ---

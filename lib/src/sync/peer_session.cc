@@ -352,6 +352,10 @@ void RepoImpl::dropSession(const std::shared_ptr<PeerSession>& session, const st
   sessions.erase(it);
   spdlog::info("repo: {} gone: {}", peer.str(), reason);
   if (options.events.peerGone) options.events.peerGone(peer, reason);
+  // What it announced will not come: find()s waiting for it stop waiting.
+  for (const auto& [id, state] : session->docs) {
+    if (auto entry = findEntry(id)) wakeArrivalWaiters(*entry);
+  }
   std::vector<DocumentId> pending;
   for (auto& [id, pf] : finds) pending.push_back(id);
   for (const DocumentId& id : pending) {
@@ -593,6 +597,7 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
       // Refused changes are settled for this peer: dropped, counted, never asked for again.
       auto& refused = session->docs[id].refused;
       for (const ChangeEnvelope& e : received.envelopes) refused.insert(e.hash);
+      wakeArrivalWaiters(*entry);
       spdlog::info("repo: refused {} changes to {} from {}", count, id.logName(), peer.str());
       if (options.events.changesRefused) options.events.changesRefused(peer, id, count);
     } else {

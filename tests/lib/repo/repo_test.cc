@@ -93,6 +93,55 @@ TEST(Repo, AFindForADocumentAPeerHasAnnouncedWaitsForItsChangesToArrive) {
   EXPECT_EQ(readString(*found, "foo"), "bar");
 }
 
+TEST(Repo, AFindForADocumentBeingEditedElsewhereReturnsWithoutWaitingForTheEditsToStop) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b", [](RepoOptions& o) { o.findTimeout = 5000ms; });
+  auto link = h.link(a, b);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("n", "0")));
+  ASSERT_TRUE(h.runUntil([&] { return b.repo->findLocal(doc.id()).has_value(); }, 2s));
+  link->setDelay(20ms);
+  // a edits every 5 ms for the whole test: b always has announced heads still on their way.
+  bool editing = true;
+  asio::co_spawn(h.ctx, [&]() -> asio::awaitable<void> {
+    asio::steady_timer t(h.ctx);
+    for (int i = 1; editing; ++i) {
+      (void)doc.change(put("n", std::to_string(i)));
+      t.expires_after(5ms);
+      co_await t.async_wait(asio::use_awaitable);
+    }
+  }, asio::detached);
+  h.runFor(100ms);
+  const auto start = Clock::now();
+  auto found = h.await(b.repo->find(doc.id()), 5s);
+  const auto took = Clock::now() - start;
+  editing = false;
+  h.runFor(20ms);
+  ASSERT_TRUE(found) << found.error().message();
+  EXPECT_LT(took, 1000ms);
+  EXPECT_FALSE(readString(*found, "n").empty());
+}
+
+TEST(Repo, AFindWaitingForAnnouncedChangesStopsWaitingWhenTheAnnouncerGoes) {
+  RepoHarness h;
+  auto& a = h.add("a");
+  auto& b = h.add("b", [](RepoOptions& o) { o.findTimeout = 5000ms; });
+  auto link = h.link(a, b);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, 1) && connected(b, 1); }, 2s));
+  link->setDelay(200ms);
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("foo", "bar")));
+  ASSERT_TRUE(h.runUntil([&] { return b.repo->findLocal(doc.id()).has_value(); }, 2s));
+  asio::steady_timer cutter(h.ctx, 50ms);  // while b's find waits for a's changes
+  cutter.async_wait([&](boost::system::error_code) { link->cut(); });
+  const auto start = Clock::now();
+  auto found = h.await(b.repo->find(doc.id()), 4s);
+  EXPECT_LT(Clock::now() - start, 2000ms);
+  ASSERT_TRUE(found) << found.error().message();  // what b has: a's changes never came
+  EXPECT_TRUE(found->heads().empty());
+}
+
 // Scenario 2.
 TEST(Repo, APeerNeverToldOfADocumentFindsItByAskingAndThenFollowsItsChanges) {
   RepoHarness h;
