@@ -32,7 +32,6 @@ struct Client {
   std::optional<PeerId> server;
   std::optional<std::string> refusal;
   std::optional<DocumentId> watched;
-  bool json = false;
   std::unique_ptr<Repo> repo;
 
   // Waits until `done()` or the deadline; false at the deadline.
@@ -212,7 +211,6 @@ int runDoc(const DocArgs& args) {
   }
   Client c;
   c.address = args.connect;
-  c.json = args.json;
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::duration<double>(args.timeoutSeconds));
   c.deadline = Clock::now() + timeout;
