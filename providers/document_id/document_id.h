@@ -9,6 +9,7 @@
 //
 //   identity = "device.key"   # required; this install's key file, created (mode 0600) if absent
 //   upstream = ["net:HOST:PORT~shs:KEY", ...]   # optional; the sync servers this node uses
+//   state    = "documents"    # optional; where which document belongs to which upstream is kept
 //
 // The rule, as the hooks apply it:
 //   - upstreams are the servers in `upstream` and any server this node dialed itself (whose key
@@ -19,8 +20,8 @@
 //     after it names the document itself, by asking for it or sending changes to it;
 //   - `unavailable` for an unknown and for a forbidden document is the same (the Repo sees to
 //     it), so IDs cannot be enumerated.
-// Which document came from where is kept in memory: after a restart, documents are announced
-// again only once created or found anew (README.md says what that means).
+// Which document came from where is kept in `state` (appended and fsync'd, mode 0600: it holds
+// IDs); without it, in memory only (README.md says what that means after a restart).
 //
 // Runs on its Repo's executor, like every AuthProvider.
 #pragma once
