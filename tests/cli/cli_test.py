@@ -384,6 +384,7 @@ class ToolTest(unittest.TestCase):
             ["doc", "get", "--connect", "nohostport", url],                   # bad address
             ["doc", "get", url],                                              # no --connect
             ["doc", "frobnicate"],
+            ["doc", "get", "--log-level", "loud", "--connect", s.address, url],
         ]
         for args in cases:
             code, out, err = run(*args, check=False)

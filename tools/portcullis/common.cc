@@ -14,15 +14,16 @@ void printError(std::string_view message) {
   std::fprintf(stderr, "portcullis: %.*s\n", static_cast<int>(message.size()), message.data());
 }
 
-bool setupLogging(const std::string& level, const std::string& fallback) {
-  auto parsed = spdlog::level::from_str(level.empty() ? fallback : level);
-  // from_str answers "off" for any name it does not know.
-  if (parsed == spdlog::level::off && level != "off" && !level.empty()) return false;
+int failWith(int exitCode, std::string_view message) {
+  printError(message);
+  return exitCode;
+}
+
+void setupLogging(const std::string& level, const std::string& fallback) {
   auto logger = spdlog::stderr_color_mt("portcullis");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_default_logger(std::move(logger));
-  spdlog::set_level(parsed);
-  return true;
+  spdlog::set_level(spdlog::level::from_str(level.empty() ? fallback : level));
 }
 
 Result<ConfigTable> loadNodeConfig(const std::string& path) {

@@ -184,29 +184,24 @@ asio::awaitable<void> stopOnSignal(asio::signal_set& signals, Client& c) {
 }  // namespace
 
 int runDoc(const DocArgs& args) {
-  if (!setupLogging(args.logLevel, "error")) {
-    printError("unknown --log-level '" + args.logLevel + "'");
-    return kExitUsage;
-  }
+  setupLogging(args.logLevel, "error");
   // Check what can be checked before any connection.
   if (args.verb != "new") {
     if (auto id = DocumentId::parse(args.url); !id) {
-      printError("URL: " + id.error().message());
-      return kExitUsage;
+      return failWith(kExitUsage, "URL: " + id.error().message());
     }
   }
   nlohmann::json value;
   if (args.verb == "set") {
     value = nlohmann::json::parse(args.value, nullptr, /*allow_exceptions=*/false);
     if (value.is_discarded()) {
-      printError("VALUE is not JSON: " + args.value + " (a string needs quotes: '\"milk\"')");
-      return kExitUsage;
+      return failWith(kExitUsage, "VALUE is not JSON: " + args.value +
+                                      " (a string needs quotes: '\"milk\"')");
     }
-    if (auto pointer = parseJsonPointer(args.pointer); !pointer || pointer->empty()) {
-      printError("POINTER: " + (pointer ? std::string("must name a key below the root, e.g. "
-                                                      "/title")
-                                        : pointer.error().message()));
-      return kExitUsage;
+    auto pointer = parseJsonPointer(args.pointer);
+    if (!pointer) return failWith(kExitUsage, "POINTER: " + pointer.error().message());
+    if (pointer->empty()) {
+      return failWith(kExitUsage, "POINTER: must name a key below the root, e.g. /title");
     }
   }
   Client c;
@@ -220,20 +215,11 @@ int runDoc(const DocArgs& args) {
                         .minBackoff = std::chrono::milliseconds(50),
                         .maxBackoff = std::chrono::milliseconds(1'000),
                         .connectTimeout = timeout});
-  if (!net) {
-    printError("--connect: " + net.error().message());
-    return kExitUsage;
-  }
+  if (!net) return failWith(kExitUsage, "--connect: " + net.error().message());
   auto config = loadNodeConfig(args.config);
-  if (!config) {
-    printError(config.error().message());
-    return kExitUsage;
-  }
+  if (!config) return failWith(kExitUsage, config.error().message());
   auto provider = providerFromConfig(*config);
-  if (!provider) {
-    printError(provider.error().message());
-    return kExitUsage;
-  }
+  if (!provider) return failWith(kExitUsage, provider.error().message());
   if (args.config.empty()) {
     std::fprintf(stderr, "portcullis: note: no --config, so the 'open' provider (development "
                          "only: no authentication)\n");
@@ -268,10 +254,7 @@ int runDoc(const DocArgs& args) {
   asio::co_spawn(c.ctx, runAndStop(c, args, &value, outcome), asio::detached);
   c.ctx.run();
   c.repo.reset();
-  if (!outcome) {
-    printError(outcome.error().message());
-    return kExitFailed;
-  }
+  if (!outcome) return failWith(kExitFailed, outcome.error().message());
   return kExitOk;
 }
 

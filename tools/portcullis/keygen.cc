@@ -11,15 +11,10 @@
 namespace portcullis::tool {
 
 int runKeygen(const KeygenArgs& args) {
-  if (!setupLogging(args.logLevel, "error")) {
-    printError("unknown --log-level '" + args.logLevel + "'");
-    return kExitUsage;
-  }
+  setupLogging(args.logLevel, "error");
   DeviceKey key = DeviceKey::generate();
-  if (auto saved = key.save(args.out); !saved) {
-    printError(saved.error().message());
-    return kExitFailed;
-  }
+  auto saved = key.save(args.out);
+  if (!saved) return failWith(kExitFailed, saved.error().message());
   if (args.json) {
     nlohmann::json out{{"public", key.publicKeyHex()}, {"id", key.publicKey().toSsbId()},
                        {"file", args.out}};

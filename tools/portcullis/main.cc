@@ -19,15 +19,16 @@ void addCommon(CLI::App* cmd, CommonArgs& args, bool withConfig) {
                                               "[storage], [auth])");
   }
   cmd->add_flag("--json", args.json, "Print machine-readable JSON instead of text");
-  cmd->add_option("--log-level", args.logLevel, "trace, debug, info, warn, error or off");
+  cmd->add_option("--log-level", args.logLevel, "trace, debug, info, warn, error or off")
+      ->check(CLI::IsMember(
+          std::vector<std::string>(std::begin(kLogLevels), std::end(kLogLevels))));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   if (sodium_init() < 0) {
-    printError("libsodium failed to initialise");
-    return kExitFailed;
+    return failWith(kExitFailed, "libsodium failed to initialise");
   }
   CLI::App app{"portcullis: sync CRDT documents between peers, with pluggable authentication.\n"
                "Exit codes: 0 success, 1 failure (unreachable, refused, unavailable, I/O), "
@@ -90,8 +91,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::Success& e) {
     return app.exit(e);  // --help, --version
   } catch (const CLI::ParseError& e) {
-    printError(std::string(e.what()) + " (see --help)");
-    return kExitUsage;
+    return failWith(kExitUsage, std::string(e.what()) + " (see --help)");
   }
 
   if (serveCmd->parsed()) return runServe(serve);

@@ -98,25 +98,13 @@ asio::awaitable<void> reloadOnHangup(asio::signal_set& hangup, AuthProvider& pro
 }  // namespace
 
 int runServe(const ServeArgs& args) {
-  if (!setupLogging(args.logLevel, "info")) {
-    printError("unknown --log-level '" + args.logLevel + "'");
-    return kExitUsage;
-  }
+  setupLogging(args.logLevel, "info");
   auto config = loadNodeConfig(args.config);
-  if (!config) {
-    printError(config.error().message());
-    return kExitUsage;
-  }
+  if (!config) return failWith(kExitUsage, config.error().message());
   auto serveConfig = parseServeConfig(*config);
-  if (!serveConfig) {
-    printError(serveConfig.error().message());
-    return kExitUsage;
-  }
+  if (!serveConfig) return failWith(kExitUsage, serveConfig.error().message());
   auto provider = providerFromConfig(*config);
-  if (!provider) {
-    printError(provider.error().message());
-    return kExitUsage;
-  }
+  if (!provider) return failWith(kExitUsage, provider.error().message());
 
   // The provider may need servers dialed too (document-id's upstreams).
   for (std::string& address : (*provider)->dialAddresses()) {
@@ -130,14 +118,11 @@ int runServe(const ServeArgs& args) {
       ctx.get_executor(),
       TcpNetworkOptions{.listen = {serveConfig->listen}, .connect = serveConfig->connect});
   if (!net) {
-    printError(net.error().message());
-    return net.error().code() == Errc::Config ? kExitUsage : kExitFailed;
+    return failWith(net.error().code() == Errc::Config ? kExitUsage : kExitFailed,
+                    net.error().message());
   }
   auto store = FsStorageAdapter::open(serveConfig->storage);
-  if (!store) {
-    printError("storage: " + store.error().message());
-    return kExitFailed;
-  }
+  if (!store) return failWith(kExitFailed, "storage: " + store.error().message());
 
   RepoOptions options;
   options.network = {*net};

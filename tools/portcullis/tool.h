@@ -48,9 +48,14 @@ int runDoc(const DocArgs& args);
 
 // Prints "portcullis: <message>" on stderr: the one clear line of a failed command.
 void printError(std::string_view message);
+// printError(message), then `exitCode` to return from the command.
+int failWith(int exitCode, std::string_view message);
 
-// Sets the default logger (stderr) to `level`, or `fallback` when empty. False on a bad name.
-bool setupLogging(const std::string& level, const std::string& fallback);
+// The names --log-level takes.
+inline constexpr const char* kLogLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
+
+// Sets the default logger (stderr) to `level` (one of kLogLevels), or `fallback` when empty.
+void setupLogging(const std::string& level, const std::string& fallback);
 
 // The config of --config, or an empty one (no file) when `path` is empty. The root may hold only
 // the tables [network], [storage] and [auth].
