@@ -13,6 +13,7 @@
 #include "portcullis/config.h"
 #include "portcullis/provider_registry.h"
 #include "portcullis/secret_handshake.h"
+#include "storage_test_support.h"
 
 namespace portcullis {
 namespace {
@@ -20,40 +21,27 @@ namespace {
 const std::filesystem::path kPluginDir = SHARED_KEY_PLUGIN_DIR;
 const std::filesystem::path kPluginFile = kPluginDir / "libportcullis-auth-shared-key.so";
 
-struct TempDir {
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = std::filesystem::temp_directory_path() /
-           ("shared_key_plugin_test_" + std::to_string(::getpid()) + "_" +
-            std::to_string(counter++));
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::filesystem::path path;
-};
-
 // A config file for the plugin with device key `seed` and `networkKey`; returns its path.
-std::filesystem::path writeConfig(const TempDir& dir, const std::string& networkKey,
+std::filesystem::path writeConfig(const test::TempDir& dir, const std::string& networkKey,
                                   std::string* deviceHex = nullptr) {
   auto key = DeviceKey::fromSeed(Bytes(DeviceKey::kSeedSize, 9));
-  EXPECT_TRUE(key->save((dir.path / "device.key").string()));
+  EXPECT_TRUE(key->save((dir.path() / "device.key").string()));
   if (deviceHex) *deviceHex = key->publicKeyHex();
-  const auto file = dir.path / "node.toml";
+  const auto file = dir.path() / "node.toml";
   std::ofstream(file) << "[auth]\nprovider = \"shared-key\"\n[auth.shared-key]\nnetwork-key = \""
                       << networkKey << "\"\nidentity = \"device.key\"\n";
   return file;
 }
 
 TEST(SharedKeyPlugin, TheRegistryLoadsItByNameAndMakesAProviderFromAConfig) {
-  TempDir dir;
+  test::TempDir dir;
   std::string deviceHex;
   auto root = loadConfigFile(writeConfig(dir, std::string(64, '5'), &deviceHex));
   ASSERT_TRUE(root) << root.error().message();
   ProviderRegistry registry;
   ASSERT_TRUE(registerBuiltinProviders(registry));
   // The first folder has no plugin; the second is the build's.
-  auto provider = registry.createFromConfig(*root, {dir.path, kPluginDir});
+  auto provider = registry.createFromConfig(*root, {dir.path(), kPluginDir});
   ASSERT_TRUE(provider) << provider.error().message();
   EXPECT_EQ((*provider)->name(), "shared-key");
   ASSERT_TRUE((*provider)->localPeer());
@@ -64,7 +52,7 @@ TEST(SharedKeyPlugin, TheRegistryLoadsItByNameAndMakesAProviderFromAConfig) {
 }
 
 TEST(SharedKeyPlugin, AConfigItRefusesStopsStartUpWithFileLineAndKey) {
-  TempDir dir;
+  test::TempDir dir;
   const auto file = writeConfig(dir, "not-a-key");
   auto root = loadConfigFile(file);
   ASSERT_TRUE(root) << root.error().message();
@@ -98,6 +86,48 @@ TEST(SharedKeyPlugin, ItExportsOnlyItsEntryWithTheNameAndOurFingerprint) {
   EXPECT_EQ(::dlsym(handle, "_ZN10portcullis9sharedkey16registerProviderERNS_16ProviderRegistryE"),
             nullptr);
   ::dlclose(handle);
+}
+
+// The loader's reject paths, with plugins broken on purpose (tests/plugins/).
+const std::filesystem::path kBadPluginDir = BAD_PLUGIN_DIR;
+
+TEST(PluginLoader, ASharedObjectWithoutTheEntryPointIsRefused) {
+  ProviderRegistry registry;
+  auto factory = registry.get("no-entry", {kBadPluginDir});
+  ASSERT_FALSE(factory);
+  EXPECT_EQ(factory.error().code(), Errc::Config);
+  EXPECT_EQ(factory.error().message(),
+            (kBadPluginDir / "libportcullis-auth-no-entry.so").string() +
+                ": not a portcullis provider plugin (no portcullis_provider_entry)");
+  EXPECT_TRUE(registry.names().empty());
+}
+
+TEST(PluginLoader, APluginThatRegistersAnotherNameIsRefusedForTheNameAskedFor) {
+  ProviderRegistry registry;
+  auto factory = registry.get("misnamed", {kBadPluginDir});
+  ASSERT_FALSE(factory);
+  EXPECT_EQ(factory.error().message(),
+            (kBadPluginDir / "libportcullis-auth-misnamed.so").string() +
+                ": the plugin does not provide 'misnamed'");
+}
+
+TEST(PluginLoader, APluginWhoseNameIsTakenIsRefused) {
+  ProviderRegistry registry;
+  const auto file = kBadPluginDir / "libportcullis-auth-misnamed.so";
+  ASSERT_TRUE(registry.loadPlugin(file));
+  EXPECT_EQ(registry.names(), std::vector<std::string>{"other-name"});
+  auto again = registry.loadPlugin(file);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().message(),
+            file.string() + ": provider 'other-name': the provider refused to register");
+}
+
+TEST(PluginLoader, AMissingFileIsRefusedWithTheLoadersReason) {
+  ProviderRegistry registry;
+  auto loaded = registry.loadPlugin(kBadPluginDir / "libportcullis-auth-absent.so");
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.error().message().find(": cannot load: "), std::string::npos)
+      << loaded.error().message();
 }
 
 TEST(ProviderAbi, TheFingerprintNamesTheAbiVersionCompilerBoostAndCapnp) {
