@@ -202,8 +202,8 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   asio::awaitable<bool> okToAdvertise(const PeerIdentity& peer, const DocumentId& doc);
   asio::awaitable<bool> okToSend(const PeerIdentity& peer, const DocumentId& doc);
   asio::awaitable<bool> okToRequest(const PeerIdentity& peer, const DocumentId& doc);
-  // okToAdvertise and okToSend: may we offer the document unasked?
-  asio::awaitable<bool> mayAnnounce(const PeerIdentity& peer, const DocumentId& doc);
+  // Offers `id` to `session` unasked, where okToAdvertise and okToSend both allow it.
+  asio::awaitable<void> offer(std::shared_ptr<PeerSession> session, DocumentId id);
   asio::awaitable<bool> okToReceive(const PeerIdentity& peer, const DocumentId& doc,
                                     const ChangeBatch& batch);
 

@@ -168,32 +168,42 @@ asio::awaitable<bool> decided(const char* hook, asio::awaitable<bool> answer) {
 
 }  // namespace
 
-// Each holds the provider until its answer is in.
+// Each holds the provider until its answer is in, and names the hook's awaitable so that no
+// temporary lives across the co_await (g++ 12).
 asio::awaitable<bool> RepoImpl::okToAdvertise(const PeerIdentity& peer, const DocumentId& doc) {
   auto auth = options.auth;
-  co_return co_await decided("okToAdvertise", auth->okToAdvertise(peer, doc));
+  auto answer = auth->okToAdvertise(peer, doc);
+  co_return co_await decided("okToAdvertise", std::move(answer));
 }
 
 asio::awaitable<bool> RepoImpl::okToSend(const PeerIdentity& peer, const DocumentId& doc) {
   auto auth = options.auth;
-  co_return co_await decided("okToSend", auth->okToSend(peer, doc));
+  auto answer = auth->okToSend(peer, doc);
+  co_return co_await decided("okToSend", std::move(answer));
 }
 
 asio::awaitable<bool> RepoImpl::okToRequest(const PeerIdentity& peer, const DocumentId& doc) {
   auto auth = options.auth;
-  co_return co_await decided("okToRequest", auth->okToRequest(peer, doc));
+  auto answer = auth->okToRequest(peer, doc);
+  co_return co_await decided("okToRequest", std::move(answer));
 }
 
-asio::awaitable<bool> RepoImpl::mayAnnounce(const PeerIdentity& peer, const DocumentId& doc) {
-  const bool advertise = co_await okToAdvertise(peer, doc);
-  if (!advertise) co_return false;
-  co_return co_await okToSend(peer, doc);
+asio::awaitable<void> RepoImpl::offer(std::shared_ptr<PeerSession> session, DocumentId id) {
+  if (session->closed) co_return;
+  const bool advertise = co_await okToAdvertise(session->identity, id);
+  if (!advertise || session->closed) co_return;
+  const bool send = co_await okToSend(session->identity, id);
+  if (send && !session->closed && findEntry(id)) {
+    session->docs[id].active = true;
+    session->markDirty(id);
+  }
 }
 
 asio::awaitable<bool> RepoImpl::okToReceive(const PeerIdentity& peer, const DocumentId& doc,
                                             const ChangeBatch& batch) {
   auto auth = options.auth;
-  co_return co_await decided("okToReceive", auth->okToReceive(peer, doc, batch));
+  auto answer = auth->okToReceive(peer, doc, batch);
+  co_return co_await decided("okToReceive", std::move(answer));
 }
 
 // --- connections -------------------------------------------------------------------------------
@@ -436,12 +446,8 @@ asio::awaitable<void> RepoImpl::startSyncing(std::shared_ptr<PeerSession> sessio
   std::vector<DocumentId> ids;
   for (auto& [id, entry] : documents) ids.push_back(id);
   for (const DocumentId& id : ids) {
-    if (session->closed) co_return;
-    const bool announce = co_await mayAnnounce(session->identity, id);
-    if (announce && !session->closed && findEntry(id)) {
-      session->docs[id].active = true;
-      session->markDirty(id);
-    }
+    auto offered = offer(session, id);  // named: no temporary lives across the co_await
+    co_await std::move(offered);
   }
 }
 
@@ -450,12 +456,8 @@ asio::awaitable<void> RepoImpl::announce(DocumentId id) {
   std::vector<std::shared_ptr<PeerSession>> all;
   for (auto& [peer, s] : sessions) all.push_back(s);
   for (auto& s : all) {
-    if (s->closed) continue;
-    const bool announce = co_await mayAnnounce(s->identity, id);
-    if (announce && !s->closed && findEntry(id)) {
-      s->docs[id].active = true;
-      s->markDirty(id);
-    }
+    auto offered = offer(s, id);
+    co_await std::move(offered);
   }
 }
 
