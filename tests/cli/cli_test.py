@@ -350,6 +350,8 @@ class ToolTest(unittest.TestCase):
         self.bad_config('[network]\nlisten = "127.0.0.1:0"\n' + good_storage +
                         '[auth]\nprovider = "no-such-provider"\n',
                         r":6: auth\.provider: unknown auth provider 'no-such-provider'")
+        self.bad_config('[network]\nlisten = "127.0.0.1:0"\nhandshake-timeout-ms = 5\n' +
+                        good_storage, r":3: network\.handshake-timeout-ms: expected 10 to 600000")
         self.bad_config('[network]\nlisten = "127.0.0.1:0"\n[storage]\n',
                         r":3: storage\.path: missing")
         self.bad_config('[network\nlisten = "x"\n', r":1: ")

@@ -177,6 +177,19 @@ TEST(ProviderRegistry, UnknownProviderStopsStartUp) {
             "plugin at " + (dir / "libportcullis-auth-nope.so").string() + ")");
 }
 
+TEST(ProviderRegistry, ANameThatIsNoProviderNameIsRefusedWithoutLookingForAFile) {
+  ProviderRegistry registry;
+  auto dir = std::filesystem::temp_directory_path() / ("names_test_" + std::to_string(::getpid()));
+  // The file "../x" would name if names were not checked first: it exists, so a loader that
+  // tried it would fail with "cannot load" instead.
+  std::filesystem::create_directories(dir / "libportcullis-auth-..");
+  { std::ofstream(dir / "libportcullis-auth-.." / "x.so") << "not an ELF file"; }
+  auto factory = registry.get("../x", {dir});
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(factory);
+  EXPECT_EQ(errorOf(factory.error()), "unknown auth provider '../x'");
+}
+
 TEST(ProviderRegistry, ATableForAnotherProviderIsRefused) {
   ProviderRegistry registry;
   ASSERT_TRUE(registerBuiltinProviders(registry));
