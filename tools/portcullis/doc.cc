@@ -54,14 +54,11 @@ std::string seconds(double s) {
 }
 
 asio::awaitable<Result<void>> connect(Client& c, double timeoutSeconds) {
-  bool ok = co_await c.waitFor([&] { return c.server.has_value() || c.refusal.has_value(); });
+  co_await c.waitFor([&] { return c.server.has_value() || c.refusal.has_value(); });
   if (c.server) co_return Result<void>();
   if (c.refusal) co_return Error(Errc::Denied, c.address + ": " + *c.refusal);
-  if (!ok) {
-    co_return Error(Errc::Disconnected, "cannot reach " + c.address + " (no authenticated "
-                                        "session within " + seconds(timeoutSeconds) + ")");
-  }
-  co_return Result<void>();
+  co_return Error(Errc::Disconnected, "cannot reach " + c.address + " (no authenticated session "
+                                      "within " + seconds(timeoutSeconds) + ")");
 }
 
 // Whether the server's durable heads cover every head in `mine`.
@@ -147,8 +144,7 @@ asio::awaitable<Result<void>> runVerb(Client& c, const DocArgs& args,
     auto changed = handle.change([&](Transaction& tx) {
       return setAtPointer(tx, handle.doc(), args.pointer, *value);
     });
-    if (!changed) co_return Error(changed.error().code(), args.pointer + ": " +
-                                                          changed.error().message());
+    if (!changed) co_return changed.error();  // it names the part of the pointer that failed
     auto stored = co_await awaitStored(c, handle);
     if (!stored) co_return stored;
     if (args.json) {

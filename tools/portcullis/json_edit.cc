@@ -137,14 +137,23 @@ Result<void> setAtPointer(Transaction& tx, const Document& doc, std::string_view
       slot.append = *index == doc.length(obj);
       if (!slot.append) current = doc.get(obj, *index);
     }
-    if (last) return write(tx, slot, value);
+    if (last) {
+      auto written = write(tx, slot, value);
+      if (!written) {
+        return Error(written.error().code(),
+                     prefix(*tokens, i + 1) + ": " + written.error().message());
+      }
+      return written;
+    }
     const auto* ref = current ? std::get_if<ObjectRef>(&*current) : nullptr;
     if (ref != nullptr && ref->type != ObjType::Text) {
       obj = ref->id;
       type = ref->type;
     } else if (!current && type == ObjType::Map) {
       auto made = tx.putObject(obj, token, ObjType::Map);
-      if (!made) return made.error();
+      if (!made) {
+        return Error(made.error().code(), prefix(*tokens, i + 1) + ": " + made.error().message());
+      }
       obj = *made;
     } else {
       return bad(prefix(*tokens, i + 1) + " is not a map or a list");

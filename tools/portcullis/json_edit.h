@@ -21,7 +21,8 @@ namespace portcullis::tool {
 Result<std::vector<std::string>> parseJsonPointer(std::string_view pointer);
 
 // Sets the value at `pointer` to `value` inside `tx`, reading the current state from `doc` (the
-// document `tx` edits). On error nothing is meant to be committed: the caller rolls back.
+// document `tx` edits). Every error names the part of the pointer where it failed ("/l/3: ...").
+// On error nothing is meant to be committed: the caller rolls back.
 Result<void> setAtPointer(Transaction& tx, const Document& doc, std::string_view pointer,
                           const nlohmann::json& value);
 
