@@ -399,7 +399,8 @@ class ToolTest(unittest.TestCase):
         code, _, err = run("doc", "set", "--connect", s.address, "--config", self.client, url,
                            "/l/3", "1", check=False)
         self.assertEqual(code, 1)
-        self.assertIn("/l/3: index 3 is out of range", err)
+        self.assertEqual(err, "portcullis: /l/3: index 3 is out of range (the list has 0 "
+                              "elements)\n")
 
     def test_help_everywhere(self):
         for args in (["--help"], ["serve", "--help"], ["keygen", "--help"], ["doc", "--help"],
