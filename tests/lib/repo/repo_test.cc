@@ -583,11 +583,12 @@ TEST(Repo, CreateTellsTheProviderBeforeTheDocumentIsAnnounced) {
   RepoHarness h;
   auto& a = h.add("a");
   auto& b = h.add("b");
-  std::vector<DocumentId> createdWhenAsked;
+  // Each time a is asked whether to offer a document, was it already told of its creation? (It
+  // may be asked twice for one document: once by create(), once by a session start still running.)
+  std::size_t askedKnown = 0, askedUnknown = 0;
   a.auth->advertise = [&](const PeerId&, const DocumentId& d) {
-    if (std::find(a.auth->created.begin(), a.auth->created.end(), d) != a.auth->created.end()) {
-      createdWhenAsked.push_back(d);
-    }
+    const auto& created = a.auth->created;
+    ++(std::find(created.begin(), created.end(), d) != created.end() ? askedKnown : askedUnknown);
     return true;
   };
   h.link(a, b);
@@ -595,7 +596,8 @@ TEST(Repo, CreateTellsTheProviderBeforeTheDocumentIsAnnounced) {
   DocHandle doc = a.repo->create();
   EXPECT_EQ(a.auth->created, std::vector<DocumentId>{doc.id()});
   ASSERT_TRUE(h.runUntil([&] { return b.repo->findLocal(doc.id()).has_value(); }, 2s));
-  EXPECT_EQ(createdWhenAsked, std::vector<DocumentId>{doc.id()});
+  EXPECT_GE(askedKnown, 1u);
+  EXPECT_EQ(askedUnknown, 0u);
   EXPECT_TRUE(b.auth->created.empty());
 }
 
