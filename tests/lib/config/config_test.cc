@@ -108,6 +108,14 @@ TEST(Config, LoadsAFile) {
   EXPECT_EQ(**config->table("auth")->string("provider"), "open");
 }
 
+// The provider a config file names, from a registry holding the built-in providers.
+Result<std::unique_ptr<AuthProvider>> providerFor(
+    std::string_view toml, const std::vector<std::filesystem::path>& searchPath = {}) {
+  ProviderRegistry registry;
+  EXPECT_TRUE(registerBuiltinProviders(registry));
+  return registry.createFromConfig(parse(toml), searchPath);
+}
+
 class NamedFactory final : public AuthProviderFactory {
  public:
   explicit NamedFactory(std::string name) : name_(std::move(name)) {}
@@ -140,37 +148,30 @@ TEST(ProviderRegistry, OpenIsTheDefaultOnlyWithoutAnAuthTable) {
   ASSERT_TRUE(provider) << provider.error().message();
   EXPECT_EQ((*provider)->name(), "open");
 
-  auto noName = registry.createFromConfig(parse("[auth]\n"), {});
+  auto noName = providerFor("[auth]\n");
   ASSERT_FALSE(noName);
   EXPECT_EQ(errorOf(noName.error()), "/etc/node.toml:1: auth.provider: missing (required)");
 }
 
 TEST(ProviderRegistry, OpenTakesAPeerIdAndNothingElse) {
-  ProviderRegistry registry;
-  ASSERT_TRUE(registerBuiltinProviders(registry));
-  auto provider = registry.createFromConfig(
-      parse("[auth]\nprovider = \"open\"\n[auth.open]\npeer-id = \"alice\"\n"), {});
+  auto provider = providerFor("[auth]\nprovider = \"open\"\n[auth.open]\npeer-id = \"alice\"\n");
   ASSERT_TRUE(provider) << provider.error().message();
   EXPECT_EQ((*provider)->localPeer(), PeerId::parse("alice").value());
 
-  auto typo = registry.createFromConfig(
-      parse("[auth]\nprovider = \"open\"\n[auth.open]\npeerid = \"alice\"\n"), {});
+  auto typo = providerFor("[auth]\nprovider = \"open\"\n[auth.open]\npeerid = \"alice\"\n");
   ASSERT_FALSE(typo);
   EXPECT_EQ(errorOf(typo.error()),
             "/etc/node.toml:4: auth.open.peerid: unknown key (expected one of: peer-id)");
 
-  auto badId = registry.createFromConfig(
-      parse("[auth]\nprovider = \"open\"\n[auth.open]\npeer-id = \"\"\n"), {});
+  auto badId = providerFor("[auth]\nprovider = \"open\"\n[auth.open]\npeer-id = \"\"\n");
   ASSERT_FALSE(badId);
   EXPECT_EQ(badId.error().message().rfind("/etc/node.toml:4: auth.open.peer-id: ", 0), 0u)
       << badId.error().message();
 }
 
 TEST(ProviderRegistry, UnknownProviderStopsStartUp) {
-  ProviderRegistry registry;
-  ASSERT_TRUE(registerBuiltinProviders(registry));
   auto dir = std::filesystem::temp_directory_path() / "no-plugins-here";
-  auto provider = registry.createFromConfig(parse("[auth]\nprovider = \"nope\"\n"), {dir});
+  auto provider = providerFor("[auth]\nprovider = \"nope\"\n", {dir});
   ASSERT_FALSE(provider);
   EXPECT_EQ(errorOf(provider.error()),
             "/etc/node.toml:2: auth.provider: unknown auth provider 'nope' (built in: open; no "
@@ -191,10 +192,8 @@ TEST(ProviderRegistry, ANameThatIsNoProviderNameIsRefusedWithoutLookingForAFile)
 }
 
 TEST(ProviderRegistry, ATableForAnotherProviderIsRefused) {
-  ProviderRegistry registry;
-  ASSERT_TRUE(registerBuiltinProviders(registry));
-  auto provider = registry.createFromConfig(
-      parse("[auth]\nprovider = \"open\"\n[auth.shared-key]\nnetwork-key = \"x\"\n"), {});
+  auto provider =
+      providerFor("[auth]\nprovider = \"open\"\n[auth.shared-key]\nnetwork-key = \"x\"\n");
   ASSERT_FALSE(provider);
   EXPECT_EQ(errorOf(provider.error()),
             "/etc/node.toml:3: auth.shared-key: unknown key (expected one of: provider, open)");
