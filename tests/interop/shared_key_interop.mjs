@@ -11,16 +11,16 @@
 //   - the handshake completes with each side seeing the other's real device key: the JS client
 //     dials serve under the key from its ready line and the handshake proves that key; the JS
 //     server sees shared_key_peer's key;
-//   - C++ → JS box-stream: the JS side opens the node's first frame, its hello (u32 BE length and
-//     capnp bytes naming the node's key), and later frames: the advertisement of the node's
-//     document, whose 16 ID bytes are those of the URL `doc new` printed (serve) or of the ID the
-//     node printed (shared_key_peer);
+//   - C++ → JS box-stream: the JS side opens the node's first frame, its hello (one box-stream
+//     message of capnp bytes naming the node's key), and later frames: the advertisement of the
+//     node's document, whose 16 ID bytes are those of the URL `doc new` printed (serve) or of the
+//     ID the node printed (shared_key_peer);
 //   - JS → C++ box-stream: the JS side sends the node's hello back with its own key in place of
-//     the node's (the same length, so the capnp stays valid), as two box-stream packets (length,
-//     then payload). Only after opening both packets, decoding the hello and finding the key the
-//     handshake proved does the node report the JS key authenticated: serve logs
-//     "repo: <JS key> authenticated by 'shared-key' (...)" on stderr, shared_key_peer prints
-//     "authenticated <JS key>". A bit lost anywhere in either direction fails the test;
+//     the node's (the same length, so the capnp stays valid), as one box-stream message. Only
+//     after opening it, decoding the hello and finding the key the handshake proved does the node
+//     report the JS key authenticated: serve logs "repo: <JS key> authenticated by 'shared-key'
+//     (...)" on stderr, shared_key_peer prints "authenticated <JS key>". A bit lost anywhere in
+//     either direction fails the test;
 //   - and that it can fail: a JS client with another network key is refused by serve (the JS
 //     side's handshake fails; serve logs "repo: refused 127.0.0.1:<that client's port>: ..." and
 //     never that key authenticated), and a C++ client that dials the JS server under a wrong
@@ -248,18 +248,26 @@ function socketDuplex(socket) {
   return { source, sink };
 }
 
-// Frames out of a box-stream source: u32 BE length, then that many bytes, across any packets.
+// Frames out of a box-stream source, whose chunks are its messages: a message is a whole frame,
+// except one of 4 bytes, which announces (u32 BE) the length of a frame cut into the messages after it.
 function frameReader(source) {
-  let buffered = Buffer.alloc(0);
   const frames = [];
+  let cut = null;  // the frame being put together: { size, parts, have }
   let ended = null;
   let wake = null;
   pull(source, pull.drain(chunk => {
-    buffered = Buffer.concat([buffered, chunk]);
-    while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
-      const size = buffered.readUInt32BE(0);
-      frames.push(Buffer.from(buffered.subarray(4, 4 + size)));
-      buffered = buffered.subarray(4 + size);
+    if (cut === null && chunk.length !== 4) {
+      frames.push(Buffer.from(chunk));
+    } else if (cut === null) {
+      cut = { size: chunk.readUInt32BE(0), parts: [], have: 0 };
+    } else {
+      cut.parts.push(Buffer.from(chunk));
+      cut.have += chunk.length;
+      if (cut.have > cut.size) ended = new Error("a message runs past its frame");
+    }
+    if (cut !== null && cut.have === cut.size) {
+      frames.push(Buffer.concat(cut.parts));
+      cut = null;
     }
     if (wake) wake();
   }, err => { ended = err ?? true; if (wake) wake(); }));
@@ -292,10 +300,8 @@ async function exercise(secure, nodeHex, ourHex, docHex, authenticated) {
   check(hello.indexOf(nodeId, at + 1) < 0, "the node's hello names its key twice");
   const ours = Buffer.from(hello);
   Buffer.from(ourHex).copy(ours, at);
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(ours.length);
-  out.push(length);  // one box-stream packet for the length, one for the payload
-  out.push(ours);
+  check(ours.length !== 4 && ours.length <= 4096, `a hello of ${ours.length} bytes`);
+  out.push(ours);  // a frame that fits one box-stream message is that message
   console.log(`  js: opened the node's hello (${hello.length} bytes), sent ours`);
 
   await authenticated(ourHex);

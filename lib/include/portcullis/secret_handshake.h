@@ -88,6 +88,9 @@ class PORTCULLIS_EXPORT PublicKey {
   static Result<PublicKey> parse(std::string_view text);
 
   const std::array<std::uint8_t, kSize>& bytes() const noexcept { return bytes_; }
+  // The key's X25519 (Curve25519) form, for the handshake's Diffie-Hellman steps. Computed once,
+  // when the key was checked: the conversion costs as much as a scalar multiplication.
+  const std::array<std::uint8_t, kSize>& curve25519() const noexcept { return curve_; }
   std::string toHex() const { return portcullis::toHex(bytes_); }
   // "@<base64>.ed25519", Scuttlebutt's feed ID.
   std::string toSsbId() const;
@@ -98,6 +101,7 @@ class PORTCULLIS_EXPORT PublicKey {
  private:
   PublicKey() = default;
   std::array<std::uint8_t, kSize> bytes_{};
+  std::array<std::uint8_t, kSize> curve_{};  // a function of bytes_, so comparisons agree
 };
 
 // The 32-byte network key ("app key", SSB's caps.shs): only peers that hold the same one can
@@ -190,8 +194,8 @@ struct ShsSession {
 };
 
 // The client's side of the handshake (spec §2, §3), without I/O. Call, in order: hello(),
-// verifyServerHello(), authenticate(), verifyAccept(); the first failure ends the handshake (hang
-// up without writing). `networkKey` and `identity` must outlive the object. Move-only; every
+// verifyServerHello(), authenticate(), [precompute()], verifyAccept(); the first failure ends the
+// handshake (hang up without writing). `networkKey` and `identity` must outlive the object. Move-only; every
 // intermediate secret is wiped on destruction.
 class PORTCULLIS_EXPORT ShsClient {
  public:
@@ -210,6 +214,9 @@ class PORTCULLIS_EXPORT ShsClient {
   [[nodiscard]] Result<void> verifyServerHello(ByteView msg2);
   // Message 3, after verifyServerHello succeeded.
   std::array<std::uint8_t, kShsAuthenticateBytes> authenticate();
+  // Optional, after authenticate(): the key agreement only message 4 needs, so that it runs while
+  // message 3 is in flight and the server checks it. verifyAccept() does it otherwise.
+  void precompute();
   // Checks message 4 and derives the session. Denied when the server did not prove it holds the
   // server key (or refused us: the server then hangs up instead); Malformed on a wrong size.
   [[nodiscard]] Result<ShsSession> verifyAccept(ByteView msg4);
@@ -221,7 +228,7 @@ class PORTCULLIS_EXPORT ShsClient {
 };
 
 // The server's side of the handshake, without I/O. Call, in order: verifyClientHello(), hello(),
-// verifyAuthenticate(), then (if the returned key is authorized) accept(). `networkKey` and
+// [precompute()], verifyAuthenticate(), then (if the returned key is authorized) accept(). `networkKey` and
 // `identity` must outlive the object. Move-only; secrets are wiped on destruction.
 class PORTCULLIS_EXPORT ShsServer {
  public:
@@ -231,10 +238,15 @@ class PORTCULLIS_EXPORT ShsServer {
   ShsServer& operator=(ShsServer&&) noexcept;
   ~ShsServer();
 
-  // Checks message 1. Denied: another network key; Malformed: wrong size or a low-order point.
+  // Checks message 1's size and network key tag: Denied for another network key, Malformed for a
+  // wrong size. Cheap, so message 2 can go out at once.
   [[nodiscard]] Result<void> verifyClientHello(ByteView msg1);
   // Message 2, after verifyClientHello succeeded.
   std::array<std::uint8_t, kShsHelloBytes> hello() const;
+  // Optional, after hello(): the key agreement message 3 needs, so that it runs while message 2 is
+  // in flight and the client works. Malformed when the client's ephemeral key is a low-order
+  // point. verifyAuthenticate() does it otherwise (and fails the same way).
+  [[nodiscard]] Result<void> precompute();
   // Checks message 3 and returns the client's long-term key, for the caller to authorize. Denied
   // when it does not open (wrong server key, another network key, a replay from another session)
   // or the signature does not verify; Malformed on a wrong size or an unusable client key.
@@ -338,11 +350,16 @@ class PORTCULLIS_EXPORT BoxStreamDecoder {
 };
 
 // The encrypted sibling of makeFramedChannel: a MessageChannel over box-stream with the session's
-// keys. Each frame travels as a u32 big-endian length and the payload, that byte string cut into
-// box-stream messages of at most 4096 bytes. receive() fails with:
+// keys. A frame of 1 to 4096 bytes, other than 4, travels as one box-stream message. Any other
+// frame (empty, of 4 bytes, or larger than a message) travels as a 4-byte message holding its u32
+// big-endian length, then the frame cut into messages of 4096 bytes and a last shorter one. So a
+// message of 4 bytes always announces a length, and no frame that fits a message pays for two.
+// receive() fails with:
 //   - Errc::Overloaded when a peer announces a frame over `maxFrameBytes` (checked before anything
 //     is allocated for it);
-//   - Errc::Malformed when a header or body does not open, or the goodbye cuts a frame in half;
+//   - Errc::Malformed when a header or body does not open, a length message announces a frame that
+//     fits one message, a message runs past the end of the announced frame, or the goodbye cuts a
+//     frame in half;
 //   - Errc::Disconnected after the peer's goodbye, and also when the stream ends without one,
 //     anywhere: a frame cut short is never delivered, so a truncation can only look like a hang-up
 //     (which any man in the middle can cause anyway).

@@ -62,14 +62,6 @@ Key32 curveSecret(const DeviceKey& key) {
   return out;
 }
 
-// The Curve25519 form of a public key; PublicKey only holds keys for which this succeeds.
-std::array<std::uint8_t, 32> curvePublic(const PublicKey& key) {
-  std::array<std::uint8_t, 32> out{};
-  const int rc = crypto_sign_ed25519_pk_to_curve25519(out.data(), key.bytes().data());
-  PORTCULLIS_ASSERT(rc == 0, "a PublicKey that does not convert to Curve25519");
-  return out;
-}
-
 std::array<std::uint8_t, kTagBytes> helloTag(const NetworkKey& network,
                                              const std::array<std::uint8_t, 32>& ephemeral) {
   std::array<std::uint8_t, kTagBytes> tag{};
@@ -164,11 +156,10 @@ Result<PublicKey> PublicKey::fromBytes(ByteView bytes) {
   if (bytes.size() != kSize) {
     return Error(Errc::Malformed, "a public key has 32 bytes, not " + std::to_string(bytes.size()));
   }
-  std::uint8_t curve[32];
-  if (crypto_sign_ed25519_pk_to_curve25519(curve, bytes.data()) != 0) {
+  PublicKey key;
+  if (crypto_sign_ed25519_pk_to_curve25519(key.curve_.data(), bytes.data()) != 0) {
     return Error(Errc::Malformed, "not a usable Ed25519 public key");
   }
-  PublicKey key;
   std::copy(bytes.begin(), bytes.end(), key.bytes_.begin());
   return key;
 }
@@ -404,7 +395,9 @@ struct ShsClient::State {
   EphemeralKey ephemeral;
   std::array<std::uint8_t, kTagBytes> ownTag;
   std::array<std::uint8_t, kTagBytes> serverTag{};
+  std::array<std::uint8_t, 32> serverEphemeral{};
   Key32 ab, aB, Ab, abHash;
+  bool haveAb = false;  // Ab, needed only for message 4, is computed by precompute()
   SecretKey<kSignatureBytes + PublicKey::kSize> authPlain;  // sig_A ‖ A
   Step step = Step::Hello;
 };
@@ -432,13 +425,12 @@ Result<void> ShsClient::verifyServerHello(ByteView msg2) {
   s.step = State::Step::Done;  // until it succeeds
   auto serverEphemeral = verifyHello(*s.network, msg2, "the server hello");
   if (!serverEphemeral) return std::move(serverEphemeral).error();
-  const auto serverCurve = curvePublic(s.server);
-  const Key32 ownCurve = curveSecret(*s.identity);
+  // A low-order point fails the first; then it cannot fail the second, whose point is B's.
   if (!dh(s.ab, s.ephemeral.secretKey(), serverEphemeral->data()) ||
-      !dh(s.aB, s.ephemeral.secretKey(), serverCurve.data()) ||
-      !dh(s.Ab, ownCurve, serverEphemeral->data())) {
+      !dh(s.aB, s.ephemeral.secretKey(), s.server.curve25519().data())) {
     return Error(Errc::Malformed, "the server's ephemeral key is a low-order point");
   }
+  s.serverEphemeral = *serverEphemeral;
   s.abHash = sha256({s.ab.span()});
   std::copy_n(msg2.begin(), kTagBytes, s.serverTag.begin());
   s.step = State::Step::Authenticate;
@@ -466,8 +458,18 @@ std::array<std::uint8_t, kShsAuthenticateBytes> ShsClient::authenticate() {
   return msg3;
 }
 
-Result<ShsSession> ShsClient::verifyAccept(ByteView msg4) {
+void ShsClient::precompute() {
   PORTCULLIS_REQUIRE(state_ && state_->step == State::Step::Accept, "out of order");
+  State& s = *state_;
+  if (s.haveAb) return;
+  // b is not of low order (verifyServerHello checked ab), so this cannot fail.
+  const bool ok = dh(s.Ab, curveSecret(*s.identity), s.serverEphemeral.data());
+  PORTCULLIS_ASSERT(ok, "Ab failed after ab succeeded");
+  s.haveAb = true;
+}
+
+Result<ShsSession> ShsClient::verifyAccept(ByteView msg4) {
+  precompute();
   State& s = *state_;
   s.step = State::Step::Done;
   if (msg4.size() != kShsAcceptBytes) {
@@ -508,8 +510,10 @@ struct ShsServer::State {
   EphemeralKey ephemeral;
   std::array<std::uint8_t, kTagBytes> ownTag;
   std::array<std::uint8_t, kTagBytes> clientTag{};
+  std::array<std::uint8_t, 32> clientEphemeral{};
   std::optional<PublicKey> client;
   Key32 ab, aB, Ab, abHash;
+  bool haveHelloSecrets = false;  // ab and aB, computed by precompute()
   SecretKey<kSignatureBytes + PublicKey::kSize> authPlain;  // sig_A ‖ A
   Step step = Step::ClientHello;
 };
@@ -531,14 +535,24 @@ Result<void> ShsServer::verifyClientHello(ByteView msg1) {
   s.step = State::Step::Done;
   auto clientEphemeral = verifyHello(*s.network, msg1, "the client hello");
   if (!clientEphemeral) return std::move(clientEphemeral).error();
-  const Key32 ownCurve = curveSecret(*s.identity);
-  if (!dh(s.ab, s.ephemeral.secretKey(), clientEphemeral->data()) ||
-      !dh(s.aB, ownCurve, clientEphemeral->data())) {
+  s.clientEphemeral = *clientEphemeral;
+  std::copy_n(msg1.begin(), kTagBytes, s.clientTag.begin());
+  s.step = State::Step::Hello;
+  return Result<void>();
+}
+
+Result<void> ShsServer::precompute() {
+  PORTCULLIS_REQUIRE(state_ && state_->step == State::Step::Hello, "out of order");
+  State& s = *state_;
+  if (s.haveHelloSecrets) return Result<void>();
+  // A low-order point fails the first; then it cannot fail the second.
+  if (!dh(s.ab, s.ephemeral.secretKey(), s.clientEphemeral.data()) ||
+      !dh(s.aB, curveSecret(*s.identity), s.clientEphemeral.data())) {
+    s.step = State::Step::Done;
     return Error(Errc::Malformed, "the client's ephemeral key is a low-order point");
   }
   s.abHash = sha256({s.ab.span()});
-  std::copy_n(msg1.begin(), kTagBytes, s.clientTag.begin());
-  s.step = State::Step::Hello;
+  s.haveHelloSecrets = true;
   return Result<void>();
 }
 
@@ -548,7 +562,8 @@ std::array<std::uint8_t, kShsHelloBytes> ShsServer::hello() const {
 }
 
 Result<PublicKey> ShsServer::verifyAuthenticate(ByteView msg3) {
-  PORTCULLIS_REQUIRE(state_ && state_->step == State::Step::Hello, "out of order");
+  auto secrets = precompute();
+  if (!secrets) return std::move(secrets).error();
   State& s = *state_;
   s.step = State::Step::Done;
   if (msg3.size() != kShsAuthenticateBytes) {
@@ -573,8 +588,7 @@ Result<PublicKey> ShsServer::verifyAuthenticate(ByteView msg3) {
                                   client->bytes().data()) != 0) {
     return Error(Errc::Denied, "the client's signature does not verify");
   }
-  const auto clientCurve = curvePublic(*client);
-  if (!dh(s.Ab, s.ephemeral.secretKey(), clientCurve.data())) {
+  if (!dh(s.Ab, s.ephemeral.secretKey(), client->curve25519().data())) {
     return Error(Errc::Malformed, "the client's long-term key is a low-order point");
   }
   s.client = *client;
@@ -618,6 +632,7 @@ asio::awaitable<Result<ShsSession>> shsClient(Stream& stream, const ShsConfig& c
   const auto msg3 = client.authenticate();
   done = co_await stream.write(msg3);
   if (!done) co_return done.error();
+  client.precompute();  // while the server checks message 3
   std::array<std::uint8_t, kShsAcceptBytes> msg4{};
   done = co_await readExactly(stream, msg4);
   if (!done) co_return done.error();
@@ -635,6 +650,8 @@ asio::awaitable<Result<ShsSession>> shsServer(Stream& stream, const ShsConfig& c
   const auto msg2 = server.hello();
   done = co_await stream.write(msg2);
   if (!done) co_return done.error();
+  verified = server.precompute();  // while the client works on message 3
+  if (!verified) co_return verified.error();
   std::array<std::uint8_t, kShsAuthenticateBytes> msg3{};
   done = co_await readExactly(stream, msg3);
   if (!done) co_return done.error();
@@ -748,11 +765,19 @@ Result<void> BoxStreamDecoder::decodeBody(ByteView ciphertext, std::span<std::ui
 
 namespace {
 
+// Framing (DESIGN §6): a frame that fits one packet is that packet. Any other frame (empty, over
+// 4,096 bytes, or of exactly 4 bytes) is a 4-byte packet holding its u32 big-endian length, then
+// its bytes cut into packets of 4,096 and a last shorter one. So a 4-byte packet always starts a
+// cut frame, and every frame that fits one packet costs exactly one.
 constexpr std::size_t kLengthBytes = 4;
 constexpr std::size_t kPacketWireBytes = kBoxStreamHeaderBytes + kBoxStreamMaxBodyBytes;
 // Packets per stream write, and the receive buffer: 16 packets, about 64 KiB.
 constexpr std::size_t kBatchPackets = 16;
 constexpr std::size_t kReadBufferBytes = kBatchPackets * kPacketWireBytes;
+
+bool fitsOnePacket(std::size_t frameBytes) {
+  return frameBytes != 0 && frameBytes != kLengthBytes && frameBytes <= kBoxStreamMaxBodyBytes;
+}
 
 class BoxStreamChannel final : public MessageChannel {
  public:
@@ -762,11 +787,7 @@ class BoxStreamChannel final : public MessageChannel {
         decoder_(std::move(session.decryptKey), session.decryptNonce),
         maxFrameBytes_(maxFrameBytes),
         in_(kReadBufferBytes) {}
-  ~BoxStreamChannel() override {
-    stream_->close();
-    sodium_memzero(plain_.data(), plain_.size());
-    sodium_memzero(sendPlain_.data(), sendPlain_.size());
-  }
+  ~BoxStreamChannel() override { stream_->close(); }
 
   asio::awaitable<Result<void>> send(ByteView frame) override {
     if (closed_) co_return Error(Errc::Disconnected, "the channel is closed");
@@ -774,21 +795,17 @@ class BoxStreamChannel final : public MessageChannel {
       co_return Error(Errc::Overloaded, "frame of " + std::to_string(frame.size()) +
                                             " bytes is over the limit");
     }
-    // The byte string length ‖ frame, cut into packets; the first packet's plaintext is copied
-    // to put the length in front, every later one is encrypted straight from the frame.
-    const auto n = static_cast<std::uint32_t>(frame.size());
-    const std::size_t firstBytes = std::min(frame.size(), kBoxStreamMaxBodyBytes - kLengthBytes);
-    sendPlain_[0] = static_cast<std::uint8_t>(n >> 24);
-    sendPlain_[1] = static_cast<std::uint8_t>(n >> 16);
-    sendPlain_[2] = static_cast<std::uint8_t>(n >> 8);
-    sendPlain_[3] = static_cast<std::uint8_t>(n);
-    std::copy_n(frame.begin(), firstBytes, sendPlain_.begin() + kLengthBytes);
     if (out_.empty()) out_.resize(kBatchPackets * kPacketWireBytes);
-
     std::size_t used = 0;
-    encoder_.encode(ByteView(sendPlain_.data(), kLengthBytes + firstBytes), out_);
-    used += BoxStreamEncoder::wireSize(kLengthBytes + firstBytes);
-    for (std::size_t offset = firstBytes; offset < frame.size();) {
+    if (!fitsOnePacket(frame.size())) {
+      const auto n = static_cast<std::uint32_t>(frame.size());
+      const std::uint8_t length[kLengthBytes] = {
+          static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+          static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+      encoder_.encode(ByteView(length, kLengthBytes), out_);
+      used = BoxStreamEncoder::wireSize(kLengthBytes);
+    }
+    for (std::size_t offset = 0; offset < frame.size();) {
       if (out_.size() - used < kPacketWireBytes) {
         auto written = co_await stream_->write(ByteView(out_.data(), used));
         if (!written) co_return written;
@@ -804,43 +821,39 @@ class BoxStreamChannel final : public MessageChannel {
 
   asio::awaitable<Result<Bytes>> receive() override {
     if (failed_) co_return *failed_;
-    std::uint8_t length[kLengthBytes];
-    std::size_t have = 0;
-    while (have < kLengthBytes) {
-      if (plainBegin_ == plainEnd_) {
-        auto packet = co_await nextPacket({});
-        if (!packet) co_return fail(std::move(packet).error());
-        if (!*packet) {
-          co_return fail(have == 0 ? Error(Errc::Disconnected, "the peer said goodbye")
-                                   : Error(Errc::Malformed, "a goodbye in the middle of a frame"));
-        }
-      }
-      const std::size_t take = std::min(kLengthBytes - have, plainEnd_ - plainBegin_);
-      std::copy_n(plain_.begin() + plainBegin_, take, length + have);
-      plainBegin_ += take;
-      have += take;
+    auto first = co_await nextHeader();
+    if (!first) co_return fail(std::move(first).error());
+    if (!*first) co_return fail(Error(Errc::Disconnected, "the peer said goodbye"));
+    if (**first != kLengthBytes) {
+      Bytes frame(**first);
+      auto opened = co_await openBody(frame);
+      if (!opened) co_return fail(std::move(opened).error());
+      co_return frame;
     }
+    std::uint8_t length[kLengthBytes];
+    auto opened = co_await openBody(length);
+    if (!opened) co_return fail(std::move(opened).error());
     const std::size_t n = std::size_t{length[0]} << 24 | std::size_t{length[1]} << 16 |
                           std::size_t{length[2]} << 8 | length[3];
+    if (fitsOnePacket(n)) {
+      co_return fail(Error(Errc::Malformed, "a length packet for a frame of " +
+                                                std::to_string(n) + " bytes, which fits one"));
+    }
     if (n > maxFrameBytes_) {
       co_return fail(Error(Errc::Overloaded, "peer announced a frame of " + std::to_string(n) +
                                                  " bytes, over the limit"));
     }
     Bytes frame(n);
-    std::size_t filled = 0;
-    while (filled < n) {
-      if (plainBegin_ == plainEnd_) {
-        // A packet that fits in the rest of the frame is opened straight into it.
-        auto packet = co_await nextPacket(std::span(frame).subspan(filled));
-        if (!packet) co_return fail(std::move(packet).error());
-        if (!*packet) co_return fail(Error(Errc::Malformed, "a goodbye in the middle of a frame"));
-        filled += **packet;
-        continue;
+    for (std::size_t filled = 0; filled < n;) {
+      auto header = co_await nextHeader();
+      if (!header) co_return fail(std::move(header).error());
+      if (!*header) co_return fail(Error(Errc::Malformed, "a goodbye in the middle of a frame"));
+      if (**header > n - filled) {
+        co_return fail(Error(Errc::Malformed, "a packet runs past the end of its frame"));
       }
-      const std::size_t take = std::min(n - filled, plainEnd_ - plainBegin_);
-      std::copy_n(plain_.begin() + plainBegin_, take, frame.begin() + filled);
-      plainBegin_ += take;
-      filled += take;
+      opened = co_await openBody(std::span(frame).subspan(filled, **header));
+      if (!opened) co_return fail(std::move(opened).error());
+      filled += **header;
     }
     co_return frame;
   }
@@ -872,31 +885,25 @@ class BoxStreamChannel final : public MessageChannel {
     co_return Result<void>();
   }
 
-  // Reads and opens the next packet: std::nullopt for the goodbye, else the body's length. The
-  // body is opened into `direct` when it fits there (the result is then the bytes written), else
-  // into plain_ (and the result is 0).
-  asio::awaitable<Result<std::optional<std::size_t>>> nextPacket(std::span<std::uint8_t> direct) {
+  // Reads and opens the next packet's header: std::nullopt for the goodbye, else the length of
+  // the body, which openBody() must open next.
+  asio::awaitable<Result<std::optional<std::size_t>>> nextHeader() {
     auto ready = co_await fill(kBoxStreamHeaderBytes);
     if (!ready) co_return ready.error();
     auto header = decoder_.decodeHeader(
         std::span<const std::uint8_t, kBoxStreamHeaderBytes>(in_.data() + inBegin_,
                                                              kBoxStreamHeaderBytes));
-    if (!header) co_return std::move(header).error();
-    inBegin_ += kBoxStreamHeaderBytes;
-    if (!*header) co_return std::optional<std::size_t>();
-    const std::size_t length = **header;
-    ready = co_await fill(length);
+    if (header) inBegin_ += kBoxStreamHeaderBytes;
+    co_return header;
+  }
+
+  // Reads the body the last header announced, of exactly `out.size()` bytes, and opens it there.
+  asio::awaitable<Result<void>> openBody(std::span<std::uint8_t> out) {
+    auto ready = co_await fill(out.size());
     if (!ready) co_return ready.error();
-    const ByteView ciphertext(in_.data() + inBegin_, length);
-    const bool intoFrame = length <= direct.size();
-    auto opened = decoder_.decodeBody(
-        ciphertext, intoFrame ? direct.first(length) : std::span(plain_).first(length));
-    if (!opened) co_return opened.error();
-    inBegin_ += length;
-    if (intoFrame) co_return std::optional<std::size_t>(length);
-    plainBegin_ = 0;
-    plainEnd_ = length;
-    co_return std::optional<std::size_t>(0);
+    auto opened = decoder_.decodeBody(ByteView(in_.data() + inBegin_, out.size()), out);
+    if (opened) inBegin_ += out.size();
+    co_return opened;
   }
 
   std::unique_ptr<Stream> stream_;
@@ -905,15 +912,11 @@ class BoxStreamChannel final : public MessageChannel {
   std::size_t maxFrameBytes_;
   bool closed_ = false;
   std::optional<Error> failed_;
-  // Receiving: wire bytes read but not yet opened, and an opened packet not yet consumed.
+  // Receiving: wire bytes read but not yet opened.
   std::vector<std::uint8_t> in_;
   std::size_t inBegin_ = 0;
   std::size_t inEnd_ = 0;
-  std::array<std::uint8_t, kBoxStreamMaxBodyBytes> plain_{};
-  std::size_t plainBegin_ = 0;
-  std::size_t plainEnd_ = 0;
-  // Sending: the first packet's plaintext, and the packets of one stream write.
-  std::array<std::uint8_t, kBoxStreamMaxBodyBytes> sendPlain_{};
+  // Sending: the packets of one stream write.
   std::vector<std::uint8_t> out_;
 };
 

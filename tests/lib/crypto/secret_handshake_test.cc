@@ -108,7 +108,11 @@ TEST(SecretHandshake, LongTermAndEphemeralKeysMatchTheVectors) {
   }
 }
 
-TEST(SecretHandshake, BothSidesProduceEveryMessageAndSessionKeyOfTheVectors) {
+// precompute() is optional on both sides: the same messages and sessions either way.
+class HandshakeVectors : public ::testing::TestWithParam<bool> {};
+
+TEST_P(HandshakeVectors, BothSidesProduceEveryMessageAndSessionKey) {
+  const bool precompute = GetParam();
   VectorKeys k;
   const json& v = vectors();
   ShsClient client = k.newClient();
@@ -119,9 +123,13 @@ TEST(SecretHandshake, BothSidesProduceEveryMessageAndSessionKeyOfTheVectors) {
   ASSERT_TRUE(server.verifyClientHello(msg1));
   const auto msg2 = server.hello();
   EXPECT_EQ(bytesOf(msg2), hexAt(v, "msg2_server_hello"));
+  if (precompute) {
+    ASSERT_TRUE(server.precompute());
+  }
   ASSERT_TRUE(client.verifyServerHello(msg2));
   const auto msg3 = client.authenticate();
   EXPECT_EQ(bytesOf(msg3), hexAt(v, "msg3_client_auth"));
+  if (precompute) client.precompute();
   auto clientKey = server.verifyAuthenticate(msg3);
   ASSERT_TRUE(clientKey) << clientKey.error().message();
   EXPECT_EQ(*clientKey, k.client.publicKey());
@@ -144,6 +152,11 @@ TEST(SecretHandshake, BothSidesProduceEveryMessageAndSessionKeyOfTheVectors) {
   EXPECT_EQ(bytesOf(serverSession.decryptNonce), hexAt(c2s, "start_nonce"));
   EXPECT_EQ(serverSession.remotePublicKey, k.client.publicKey());
 }
+
+INSTANTIATE_TEST_SUITE_P(SecretHandshake, HandshakeVectors, ::testing::Bool(),
+                         [](const auto& info) {
+                           return info.param ? "Precomputed" : "Lazily";
+                         });
 
 // The intermediate values stay inside the state machines; the messages above prove they were
 // derived right, and this checks each of them against the vectors' own inputs with libsodium.
@@ -267,10 +280,18 @@ TEST(SecretHandshake, ALowOrderEphemeralKeyIsRefusedOnBothSides) {
   VectorKeys k;
   for (const Bytes& point : lowOrderPoints()) {
     SCOPED_TRACE(toHex(point));
+    // The server checks only the tag before it answers; the key agreement after its hello
+    // refuses the point, whether precomputed or done when message 3 arrives.
     ShsServer server = k.newServer();
-    auto refused = server.verifyClientHello(taggedHello(k.network, point));
+    ASSERT_TRUE(server.verifyClientHello(taggedHello(k.network, point)));
+    auto refused = server.precompute();
     ASSERT_FALSE(refused);
     EXPECT_EQ(refused.error().code(), Errc::Malformed);
+    ShsServer lazy = k.newServer();
+    ASSERT_TRUE(lazy.verifyClientHello(taggedHello(k.network, point)));
+    auto refusedLazily = lazy.verifyAuthenticate(Bytes(kShsAuthenticateBytes, 0));
+    ASSERT_FALSE(refusedLazily);
+    EXPECT_EQ(refusedLazily.error().code(), Errc::Malformed);
 
     ShsClient client = k.newClient();
     auto refusedByClient = client.verifyServerHello(taggedHello(k.network, point));
@@ -375,8 +396,10 @@ TEST(SecretHandshake, CallingAStepOutOfOrderIsABug) {
   VectorKeys k;
   ShsClient client = k.newClient();
   EXPECT_THROW((void)client.authenticate(), std::logic_error);
+  EXPECT_THROW(client.precompute(), std::logic_error);
   ShsServer server = k.newServer();
   EXPECT_THROW((void)server.hello(), std::logic_error);
+  EXPECT_THROW((void)server.precompute(), std::logic_error);
   EXPECT_THROW((void)server.accept(), std::logic_error);
   // A failed step ends the handshake.
   ASSERT_FALSE(server.verifyClientHello(Bytes(64, 0)));
@@ -616,12 +639,22 @@ Bytes packets(BoxStreamEncoder& encoder, const Bytes& plain) {
   return wire;
 }
 
-Bytes framed(const Bytes& payload) {
-  const auto n = static_cast<std::uint32_t>(payload.size());
-  Bytes out{static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
-            static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
-  out.insert(out.end(), payload.begin(), payload.end());
-  return out;
+// The box-stream message that announces a frame of `n` bytes: its u32 big-endian length.
+Bytes lengthPacket(BoxStreamEncoder& encoder, std::uint32_t n) {
+  return packets(encoder, Bytes{static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
+                                static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)});
+}
+
+// A frame as the channel sends it: one message when it fits one (and is not 4 bytes), else a
+// length message and then its bytes cut into messages.
+Bytes framed(BoxStreamEncoder& encoder, const Bytes& payload) {
+  if (!payload.empty() && payload.size() != 4 && payload.size() <= kBoxStreamMaxBodyBytes) {
+    return packets(encoder, payload);
+  }
+  Bytes wire = lengthPacket(encoder, static_cast<std::uint32_t>(payload.size()));
+  const Bytes rest = packets(encoder, payload);
+  wire.insert(wire.end(), rest.begin(), rest.end());
+  return wire;
 }
 
 Bytes randomBytes(std::mt19937& rng, std::size_t size) {
@@ -665,29 +698,47 @@ TEST(BoxStreamChannel, RandomFrameSizesRoundTrip) {
   roundTrip(frames);
 }
 
-TEST(BoxStreamChannel, EachFrameIsALengthPrefixCutIntoPackets) {
+// Each frame's messages on the wire, as (announced length, plaintext) pairs, for `frames` sent by
+// one channel.
+std::vector<Bytes> messagesOnTheWire(const std::vector<Bytes>& frames) {
   PipePair p;
   auto [dialerSession, acceptorSession] = sessionPair();
   BoxStreamDecoder decoder(std::move(acceptorSession.decryptKey), acceptorSession.decryptNonce);
   auto sender = makeBoxStreamChannel(std::move(p.dialerEnd), std::move(dialerSession));
-  const Bytes frame(5000, 0x5a);
-  auto sent = await(p, sender->send(frame));
-  ASSERT_TRUE(sent) << sent.error().message();
+  auto sent = await(p, sendAll(*sender, frames));
+  EXPECT_TRUE(sent) << sent.error().message();
   const auto& wire = p.link->bytesFromDialer();
-  // 5004 bytes: a packet of 4096 and one of 908.
-  ASSERT_EQ(wire.size(), 34u + 4096u + 34u + 908u);
-  Bytes plain;
-  std::size_t offset = 0;
-  for (std::size_t expected : {4096u, 908u}) {
+  std::vector<Bytes> messages;
+  for (std::size_t offset = 0; offset < wire.size();) {
     auto length = decoder.decodeHeader(std::span<const std::uint8_t, 34>(wire.data() + offset, 34));
-    ASSERT_TRUE(length && *length);
-    EXPECT_EQ(**length, expected);
+    EXPECT_TRUE(length && *length);
+    if (!length || !*length) break;
     Bytes body(**length);
-    ASSERT_TRUE(decoder.decodeBody(ByteView(wire).subspan(offset + 34, **length), body));
-    plain.insert(plain.end(), body.begin(), body.end());
+    EXPECT_TRUE(decoder.decodeBody(ByteView(wire).subspan(offset + 34, **length), body));
+    messages.push_back(std::move(body));
     offset += 34 + **length;
   }
-  EXPECT_EQ(plain, framed(frame));
+  return messages;
+}
+
+TEST(BoxStreamChannel, AFrameThatFitsAMessageIsThatMessage) {
+  for (std::size_t size : {std::size_t{1}, std::size_t{3}, std::size_t{5}, std::size_t{4092},
+                           std::size_t{4096}}) {
+    const Bytes frame(size, 0x5a);
+    EXPECT_EQ(messagesOnTheWire({frame}), std::vector<Bytes>{frame}) << size;
+  }
+}
+
+TEST(BoxStreamChannel, ALargerEmptyOr4ByteFrameIsALengthMessageThenItsBytesCut) {
+  const Bytes large(5000, 0x5a);
+  EXPECT_EQ(messagesOnTheWire({large}),
+            (std::vector<Bytes>{Bytes{0, 0, 0x13, 0x88}, Bytes(4096, 0x5a), Bytes(904, 0x5a)}));
+  const Bytes two(8192, 0x11);
+  EXPECT_EQ(messagesOnTheWire({two}),
+            (std::vector<Bytes>{Bytes{0, 0, 0x20, 0}, Bytes(4096, 0x11), Bytes(4096, 0x11)}));
+  EXPECT_EQ(messagesOnTheWire({Bytes{}}), std::vector<Bytes>{(Bytes{0, 0, 0, 0})});
+  EXPECT_EQ(messagesOnTheWire({Bytes{9, 8, 7, 6}}),
+            (std::vector<Bytes>{Bytes{0, 0, 0, 4}, Bytes{9, 8, 7, 6}}));
 }
 
 // A channel on the acceptor end, and an encoder that speaks to it as a raw peer.
@@ -718,7 +769,7 @@ void expectError(const Result<Bytes>& got, Errc code) {
 TEST(BoxStreamChannel, AFlippedHeaderOrBodyBitFailsMalformed) {
   for (std::size_t at : {std::size_t{3}, std::size_t{34 + 6}}) {
     RawPeer peer;
-    Bytes wire = packets(*peer.encoder, framed(Bytes(10, 1)));
+    Bytes wire = framed(*peer.encoder, Bytes(10, 1));
     wire[at] ^= 0x10;
     ASSERT_TRUE(peer.write(wire));
     expectError(await(peer.p, peer.channel->receive()), Errc::Malformed);
@@ -730,7 +781,7 @@ TEST(BoxStreamChannel, AFlippedHeaderOrBodyBitFailsMalformed) {
 TEST(BoxStreamChannel, TheGoodbyeEndsTheChannelAndAMissingGoodbyeIsAHangUp) {
   {
     RawPeer peer;
-    Bytes wire = packets(*peer.encoder, framed(Bytes{1, 2, 3}));
+    Bytes wire = framed(*peer.encoder, Bytes{1, 2, 3});
     const Bytes bye = peer.goodbye();
     wire.insert(wire.end(), bye.begin(), bye.end());
     ASSERT_TRUE(peer.write(wire));
@@ -742,7 +793,7 @@ TEST(BoxStreamChannel, TheGoodbyeEndsTheChannelAndAMissingGoodbyeIsAHangUp) {
   {
     // The reference's "unexpected hangup": the stream ends at a frame boundary without a goodbye.
     RawPeer peer;
-    ASSERT_TRUE(peer.write(packets(*peer.encoder, framed(Bytes{4}))));
+    ASSERT_TRUE(peer.write(framed(*peer.encoder, Bytes{4})));
     auto first = await(peer.p, peer.channel->receive());
     ASSERT_TRUE(first);
     auto pending = start(peer.p.ctx, peer.channel->receive());
@@ -757,10 +808,34 @@ TEST(BoxStreamChannel, TheGoodbyeEndsTheChannelAndAMissingGoodbyeIsAHangUp) {
 TEST(BoxStreamChannel, AGoodbyeInTheMiddleOfAFrameFailsMalformed) {
   RawPeer peer;
   // A frame of 10000 bytes announced, one packet of it sent, then the goodbye.
-  const Bytes whole = framed(Bytes(10000, 3));
-  Bytes wire = packets(*peer.encoder, Bytes(whole.begin(), whole.begin() + 4096));
+  Bytes wire = lengthPacket(*peer.encoder, 10000);
+  const Bytes part = packets(*peer.encoder, Bytes(4096, 3));
+  wire.insert(wire.end(), part.begin(), part.end());
   const Bytes bye = peer.goodbye();
   wire.insert(wire.end(), bye.begin(), bye.end());
+  ASSERT_TRUE(peer.write(wire));
+  expectError(await(peer.p, peer.channel->receive()), Errc::Malformed);
+}
+
+TEST(BoxStreamChannel, ALengthMessageForAFrameThatFitsOneMessageFailsMalformed) {
+  for (std::uint32_t n : {1u, 3u, 5u, 4096u}) {
+    RawPeer peer;
+    Bytes wire = lengthPacket(*peer.encoder, n);
+    const Bytes body = packets(*peer.encoder, Bytes(n, 1));
+    wire.insert(wire.end(), body.begin(), body.end());
+    ASSERT_TRUE(peer.write(wire));
+    expectError(await(peer.p, peer.channel->receive()), Errc::Malformed);
+  }
+}
+
+TEST(BoxStreamChannel, AMessageThatRunsPastTheAnnouncedFrameFailsMalformed) {
+  RawPeer peer;
+  // 5000 announced, then 4096 and 1000 bytes: 96 too many, in the second message.
+  Bytes wire = lengthPacket(*peer.encoder, 5000);
+  for (std::size_t size : {4096u, 1000u}) {
+    const Bytes body = packets(*peer.encoder, Bytes(size, 2));
+    wire.insert(wire.end(), body.begin(), body.end());
+  }
   ASSERT_TRUE(peer.write(wire));
   expectError(await(peer.p, peer.channel->receive()), Errc::Malformed);
 }
@@ -769,7 +844,7 @@ TEST(BoxStreamChannel, AStreamTruncatedInsideAPacketFailsDisconnected) {
   for (std::size_t keep : {std::size_t{1}, std::size_t{33}, std::size_t{34}, std::size_t{40},
                            std::size_t{34 + 4095}}) {
     RawPeer peer;
-    Bytes all = packets(*peer.encoder, framed(Bytes(5000, 8)));
+    Bytes all = framed(*peer.encoder, Bytes(5000, 8));
     all.resize(keep);
     ASSERT_TRUE(peer.write(all));
     auto pending = start(peer.p.ctx, peer.channel->receive());
