@@ -1,7 +1,9 @@
 // shs_bench — the secret handshake and box-stream (portcullis/secret_handshake.h), as the
 // `shared-key` provider will run them. Prints one JSON line per figure (bench/README.md, "shs_bench"):
 //   shs.handshake_crypto   both sides' state machines of one handshake, in a loop (handshakes/s)
-//   shs.handshake_tcp      sequential handshakes over TCP loopback, both ends in this process
+//   shs.handshake_tcp      sequential handshakes over TCP loopback, client and server each on its
+//                          own thread, as two processes would run them
+//   shs.handshake_tcp_1thread  the same with both ends on one thread
 //   secretbox.raw          crypto_secretbox_easy on 4 KiB buffers (MB/s, 1 MB = 10^6 bytes)
 //   shs.boxstream_tcp      64 MiB in 4 KiB frames through box-stream channels over TCP loopback,
 //                          sender and receiver each on its own thread (MB/s of frame payload)
@@ -131,20 +133,27 @@ void rethrow(std::exception_ptr e) {
   if (e) std::rethrow_exception(e);
 }
 
-// (b) Sequential handshakes: connect, handshake both ends, close; one thread.
-void handshakeTcp(std::size_t n) {
+// (b) Sequential handshakes: connect, handshake both ends, close. The clock stops when both ends
+// have finished every handshake.
+void handshakeTcp(std::size_t n, bool twoThreads) {
   Keys k;
-  asio::io_context ctx;
-  tcp::acceptor acceptor(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  asio::io_context serverCtx;
+  asio::io_context clientCtx;
+  asio::io_context& clientOn = twoThreads ? clientCtx : serverCtx;
+  tcp::acceptor acceptor(serverCtx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   std::size_t served = 0;
   std::size_t dialed = 0;
   const auto start = Clock::now();
-  asio::co_spawn(ctx, serveHandshakes(acceptor, k, n, served), rethrow);
-  asio::co_spawn(ctx, dialHandshakes(acceptor.local_endpoint(), k, n, dialed), rethrow);
-  ctx.run();
+  asio::co_spawn(serverCtx, serveHandshakes(acceptor, k, n, served), rethrow);
+  asio::co_spawn(clientOn, dialHandshakes(acceptor.local_endpoint(), k, n, dialed), rethrow);
+  std::thread client;
+  if (twoThreads) client = std::thread([&] { clientCtx.run(); });
+  serverCtx.run();
+  if (client.joinable()) client.join();
   const double seconds = secondsSince(start);
   if (served != n || dialed != n) die("not every handshake completed");
-  print("shs.handshake_tcp", n, static_cast<double>(n) / seconds, "handshakes/s");
+  print(twoThreads ? "shs.handshake_tcp" : "shs.handshake_tcp_1thread", n,
+        static_cast<double>(n) / seconds, "handshakes/s");
 }
 
 // (c) The cipher alone.
@@ -246,14 +255,15 @@ int main(int argc, char** argv) {
     } else if (arg == "--n" && i + 1 < argc) {
       scale = std::atof(argv[++i]);
     } else {
-      die("usage: shs_bench [--figure handshake_crypto|handshake_tcp|secretbox|boxstream|"
-          "boxstream_1thread] [--n SCALE]");
+      die("usage: shs_bench [--figure handshake_crypto|handshake_tcp|handshake_tcp_1thread|"
+          "secretbox|boxstream|boxstream_1thread] [--n SCALE]");
     }
   }
   auto count = [&](std::size_t n) { return std::max<std::size_t>(2, n * scale); };
   const std::vector<std::pair<std::string, std::function<void()>>> figures = {
       {"handshake_crypto", [&] { handshakeCrypto(count(2000)); }},
-      {"handshake_tcp", [&] { handshakeTcp(count(2000)); }},
+      {"handshake_tcp", [&] { handshakeTcp(count(2000), true); }},
+      {"handshake_tcp_1thread", [&] { handshakeTcp(count(2000), false); }},
       {"secretbox", [&] { secretboxRaw(count(200000)); }},
       {"boxstream", [&] { boxStreamTcp(count(16384), true); }},
       {"boxstream_1thread", [&] { boxStreamTcp(count(16384), false); }},
