@@ -20,6 +20,8 @@ asio::awaitable<Result<void>> readExactly(Stream& stream, std::span<std::uint8_t
 namespace {
 
 constexpr std::size_t kLengthBytes = 4;
+// Frames up to this size are copied behind their length prefix and written once.
+constexpr std::size_t kCoalesceBytes = 4096;
 
 class FramedChannel final : public MessageChannel {
  public:
@@ -32,12 +34,19 @@ class FramedChannel final : public MessageChannel {
       co_return Error(Errc::Overloaded, "frame of " + std::to_string(frame.size()) +
                                             " bytes is over the limit");
     }
-    // Two writes, with no copy of the frame: at most one send is in flight (the contract), so
-    // nothing comes between the length and the body.
     const auto n = static_cast<std::uint32_t>(frame.size());
     const std::uint8_t length[kLengthBytes] = {
         static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
         static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+    if (frame.size() <= kCoalesceBytes) {
+      // A small frame goes out with its length in one write: for most sync frames the second
+      // write cost more than the copy (one more wake-up and read on the other side).
+      pending_.assign(length, length + kLengthBytes);
+      pending_.insert(pending_.end(), frame.begin(), frame.end());
+      co_return co_await stream_->write(pending_);
+    }
+    // Two writes, with no copy of the frame: at most one send is in flight (the contract), so
+    // nothing comes between the length and the body.
     auto sent = co_await stream_->write(length);
     if (!sent) co_return sent;
     co_return co_await stream_->write(frame);
@@ -64,6 +73,7 @@ class FramedChannel final : public MessageChannel {
  private:
   std::unique_ptr<Stream> stream_;
   std::size_t maxFrameBytes_;
+  Bytes pending_;  // the coalesced write in flight; kept to reuse its capacity
 };
 
 }  // namespace
