@@ -156,8 +156,11 @@ std::shared_ptr<PeerSession> RepoImpl::session(const PeerId& peer) const {
 
 namespace {
 
-// One hook's answer. A hook that throws could not decide, and that is a no (DESIGN §1).
-asio::awaitable<bool> decided(const char* hook, asio::awaitable<bool> answer) {
+// One hook's answer, holding the provider until it is in. A hook that throws could not decide,
+// and that is a no (DESIGN §1).
+asio::awaitable<bool> decided(const char* hook,
+                              [[maybe_unused]] std::shared_ptr<AuthProvider> auth,
+                              asio::awaitable<bool> answer) {
   try {
     co_return co_await std::move(answer);
   } catch (const std::exception& e) {
@@ -168,24 +171,18 @@ asio::awaitable<bool> decided(const char* hook, asio::awaitable<bool> answer) {
 
 }  // namespace
 
-// Each holds the provider until its answer is in, and names the hook's awaitable so that no
-// temporary lives across the co_await (g++ 12).
+// Not coroutines themselves: each hands the provider's awaitable to decided(), one coroutine
+// frame fewer per hook on the sync path.
 asio::awaitable<bool> RepoImpl::okToAdvertise(const PeerIdentity& peer, const DocumentId& doc) {
-  auto auth = options.auth;
-  auto answer = auth->okToAdvertise(peer, doc);
-  co_return co_await decided("okToAdvertise", std::move(answer));
+  return decided("okToAdvertise", options.auth, options.auth->okToAdvertise(peer, doc));
 }
 
 asio::awaitable<bool> RepoImpl::okToSend(const PeerIdentity& peer, const DocumentId& doc) {
-  auto auth = options.auth;
-  auto answer = auth->okToSend(peer, doc);
-  co_return co_await decided("okToSend", std::move(answer));
+  return decided("okToSend", options.auth, options.auth->okToSend(peer, doc));
 }
 
 asio::awaitable<bool> RepoImpl::okToRequest(const PeerIdentity& peer, const DocumentId& doc) {
-  auto auth = options.auth;
-  auto answer = auth->okToRequest(peer, doc);
-  co_return co_await decided("okToRequest", std::move(answer));
+  return decided("okToRequest", options.auth, options.auth->okToRequest(peer, doc));
 }
 
 asio::awaitable<void> RepoImpl::offer(std::shared_ptr<PeerSession> session, DocumentId id) {
@@ -201,9 +198,7 @@ asio::awaitable<void> RepoImpl::offer(std::shared_ptr<PeerSession> session, Docu
 
 asio::awaitable<bool> RepoImpl::okToReceive(const PeerIdentity& peer, const DocumentId& doc,
                                             const ChangeBatch& batch) {
-  auto auth = options.auth;
-  auto answer = auth->okToReceive(peer, doc, batch);
-  co_return co_await decided("okToReceive", std::move(answer));
+  return decided("okToReceive", options.auth, options.auth->okToReceive(peer, doc, batch));
 }
 
 // --- connections -------------------------------------------------------------------------------
@@ -557,8 +552,12 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
       co_return Error(Errc::Overloaded, "over its quota of new documents");
     }
     entry = newEntry(id);
-    // A document new here is offered onward, as a local one would be.
-    spawn(announce(id));
+    // A document new here is offered onward, as a local one would be. The sender syncs it
+    // already (below), so with no other peer there is no one to offer it to.
+    if (std::any_of(sessions.begin(), sessions.end(),
+                    [&](const auto& other) { return other.second != session; })) {
+      spawn(announce(id));
+    }
   }
 
   {
