@@ -18,6 +18,7 @@
 #include "portcullis/asio.h"
 #include "portcullis/repo.h"
 #include "crdt/op.h"
+#include "detail/random_pool.h"
 #include "wire/sync_codec.h"
 
 namespace portcullis::detail {
@@ -143,6 +144,9 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   void stop();
 
   // --- documents (repo.cc) ---
+  // A DocEntry for `id`, not yet in the table; its actor comes from `random` unless
+  // options.document names one.
+  std::shared_ptr<DocEntry> makeEntry(const DocumentId& id);
   std::shared_ptr<DocEntry> newEntry(const DocumentId& id);
   std::shared_ptr<DocEntry> findEntry(const DocumentId& id) const;
   // Memory, else storage. Null if neither has it; an Error if storage fails or holds garbage.
@@ -214,6 +218,7 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   RepoOptions options;
   PeerId self;
   bool stopped = false;
+  RandomPool random;  // request IDs and actors
 
   std::unordered_map<DocumentId, std::shared_ptr<DocEntry>> documents;
   std::unordered_map<PeerId, std::shared_ptr<PeerSession>> sessions;
