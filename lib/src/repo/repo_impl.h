@@ -66,9 +66,12 @@ struct PeerDocState {
   bool heardFrom = false;  // the peer has told us its heads
   std::vector<ChangeHash> theirHeads;
   std::vector<ChangeHash> shared;  // hashes both sides have (with their pasts)
-  // When set, the past of `shared` is exactly the first *sharedPrefix changes added here, so
-  // what the peer lacks is what came after them: no walk of the whole graph per frame.
+  // When set, both sides have exactly the first *sharedPrefix changes added here, so what the
+  // peer lacks is what came after them: no walk of the whole graph per frame. `shared` then
+  // holds the heads of the first `sharedAt` of them, and catches up only when the prefix is
+  // given up.
   std::optional<std::size_t> sharedPrefix = 0;
+  std::size_t sharedAt = 0;
   std::vector<ChangeHash> lastSentHeads;
   std::vector<ChangeHash> lastSentStored;
   bool sentAny = false;

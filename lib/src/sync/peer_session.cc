@@ -68,6 +68,19 @@ std::vector<ChangeHash> frontier(const ChangeGraph& graph, const std::vector<Cha
   return out;
 }
 
+// Brings `shared` up to `sharedPrefix` (see PeerDocState), once the prefix no longer says what
+// both sides have. Deferred to then, a history sent in many frames is walked once, not per frame.
+void catchUpShared(const ChangeGraph& graph, PeerDocState& st) {
+  if (!st.sharedPrefix || st.sharedAt == *st.sharedPrefix) return;
+  std::vector<const ChangeEnvelope*> sent;
+  sent.reserve(*st.sharedPrefix - st.sharedAt);
+  for (std::size_t pos = st.sharedAt; pos < *st.sharedPrefix; ++pos) {
+    sent.push_back(&graph.changeAt(pos));
+  }
+  st.shared = frontier(graph, st.shared, sent);
+  st.sharedAt = *st.sharedPrefix;
+}
+
 }  // namespace
 
 // --- PeerSession -------------------------------------------------------------------------------
@@ -570,6 +583,7 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
       for (const ChangeHash& h : *list) {
         const auto pos = graph.positionOf(h);
         if (!pos || (st.sharedPrefix && *pos < *st.sharedPrefix)) continue;  // nothing new
+        catchUpShared(graph, st);
         st.shared.push_back(h);
         st.sharedPrefix.reset();
       }
@@ -669,16 +683,24 @@ std::optional<Bytes> RepoImpl::buildSync(PeerSession& session, const DocumentId&
                                       : options.maxFrameBytes / 2;
     const std::size_t budget = std::min(frameRoom, options.syncBatchBytes);
     std::size_t used = 0;
-    const auto missing = st.sharedPrefix ? graph.changesAfter(*st.sharedPrefix)
-                                         : graph.changesSince(st.shared);
-    for (const ChangeEnvelope* e : missing) {
-      const std::size_t size = encodedChangeSize(e->payload.size());
-      if (!sent.empty() && used + size > budget) {
-        complete = false;
-        break;
-      }
+    // Takes `e` into the frame, unless the frame is full.
+    auto fits = [&](const ChangeEnvelope& e) {
+      const std::size_t size = encodedChangeSize(e.payload.size());
+      if (!sent.empty() && used + size > budget) return false;
       used += size;
-      sent.push_back(e);
+      sent.push_back(&e);
+      return true;
+    };
+    if (st.sharedPrefix) {
+      // By position: a long history is not listed whole for each frame it takes.
+      for (std::size_t pos = *st.sharedPrefix; complete && pos < graph.size(); ++pos) {
+        complete = fits(graph.changeAt(pos));
+      }
+    } else {
+      for (const ChangeEnvelope* e : graph.changesSince(st.shared)) {
+        complete = fits(*e);
+        if (!complete) break;
+      }
     }
   }
   const bool storedNews = !entry->storedHeads.empty() && entry->storedHeads != st.lastSentStored;
@@ -698,9 +720,12 @@ std::optional<Bytes> RepoImpl::buildSync(PeerSession& session, const DocumentId&
     if (complete) {
       st.shared = msg.heads;
       st.sharedPrefix = graph.size();
+      st.sharedAt = graph.size();
+    } else if (st.sharedPrefix) {
+      *st.sharedPrefix += sent.size();  // `shared` catches up when it is needed
+      session.markDirty(id);
     } else {
       st.shared = frontier(graph, st.shared, sent);
-      if (st.sharedPrefix) *st.sharedPrefix += sent.size();
       session.markDirty(id);
     }
   }
