@@ -63,6 +63,7 @@ struct DocEntry {
 // What one session knows about one document on the other side.
 struct PeerDocState {
   bool active = false;     // we sync this document with this peer
+  bool queued = false;     // a sync item for it waits in the session's queue
   bool heardFrom = false;  // the peer has told us its heads
   std::vector<ChangeHash> theirHeads;
   std::vector<ChangeHash> shared;  // hashes both sides have (with their pasts)
@@ -113,7 +114,6 @@ class PeerSession : public std::enable_shared_from_this<PeerSession> {
   std::size_t queuedBytes = 0;  // of the prebuilt frames in `queue`
   std::size_t maxQueuedBytes;
   std::string closeReason;      // why we closed it, if we did
-  std::unordered_set<DocumentId> dirty;
   asio::steady_timer wake;
   std::unordered_map<DocumentId, PeerDocState> docs;
   std::size_t documentsCreated = 0;

@@ -98,7 +98,11 @@ void PeerSession::enqueue(QueueItem item) {
 }
 
 void PeerSession::markDirty(const DocumentId& doc) {
-  if (closed || !dirty.insert(doc).second) return;
+  // A flag in the document's state rather than a set of dirty documents: no node to allocate
+  // and free, nor another table to look up, per sync frame.
+  auto it = docs.find(doc);
+  if (closed || it == docs.end() || it->second.queued) return;
+  it->second.queued = true;
   enqueue({.doc = doc, .syncDoc = true, .isRequest = false, .last = false, .frame = {}});
 }
 
@@ -107,7 +111,6 @@ void PeerSession::close() {
   closed = true;
   queue.clear();
   queuedBytes = 0;
-  dirty.clear();
   channel->close();
   wake.cancel();
 }
@@ -417,7 +420,10 @@ asio::awaitable<void> RepoImpl::runWriter(std::shared_ptr<RepoImpl> self,
     PeerSession::QueueItem item = std::move(session->queue.front());
     session->queue.pop_front();
     session->queuedBytes -= item.frame.size();
-    if (item.syncDoc) session->dirty.erase(*item.doc);
+    if (item.syncDoc) {
+      auto it = session->docs.find(*item.doc);
+      if (it != session->docs.end()) it->second.queued = false;
+    }
     // Re-checked as it leaves the queue: access may have changed since it was queued.
     bool allowed = true;
     if (item.doc && item.isRequest) {
