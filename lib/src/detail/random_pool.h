@@ -2,7 +2,9 @@
 // the clear, and the actor IDs of documents, which every change names. randombytes_buf makes one
 // system call per call; finding a thousand documents made two thousand of them. The pool draws
 // a block at a time and hands it out in pieces. Never use it for keys or document IDs: those are
-// secrets, and a pool keeps the next ones in memory before they are used.
+// secrets, and a pool keeps the next ones in memory before they are used. Unlike randombytes_buf
+// it does not survive fork(): the two processes would draw the same bytes (a Repo, tied to its
+// io_context and sockets, is not used across a fork anyway).
 #pragma once
 
 #include <sodium.h>
