@@ -63,9 +63,11 @@ struct DocModel {
 
 class Simulation {
  public:
-  Simulation(std::uint64_t seed, std::size_t repoCount) : rng_(seed) {
+  Simulation(std::uint64_t seed, std::size_t repoCount,
+             const std::function<void(RepoOptions&)>& tweak = {})
+      : rng_(seed) {
     for (std::size_t i = 0; i < repoCount; ++i) {
-      repos_.push_back(&h_.add("p" + std::to_string(i)));
+      repos_.push_back(&h_.add("p" + std::to_string(i), tweak));
     }
   }
 
@@ -350,14 +352,12 @@ class Simulation {
   Stats stats_;
 };
 
-class RepoConvergence : public ::testing::TestWithParam<int> {};
-
-TEST_P(RepoConvergence, EveryRepoHoldsTheSameDocumentsAndTheModelAfterTheNetworkHeals) {
-  const std::uint64_t seed = seedFor(GetParam());
-  SCOPED_TRACE(seedNote(seed));
+// Runs the simulation of `seed` to the end and checks every replica.
+void convergesAfterHealing(std::uint64_t seed,
+                           const std::function<void(RepoOptions&)>& tweak = {}) {
   Rng setup(seed ^ 0x5eed);
   const std::size_t repoCount = 3 + std::uniform_int_distribution<std::size_t>(0, 1)(setup);
-  Simulation sim(seed, repoCount);
+  Simulation sim(seed, repoCount, tweak);
   SCOPED_TRACE(::testing::Message() << repoCount << " repos");
 
   sim.randomTopology();
@@ -372,10 +372,10 @@ TEST_P(RepoConvergence, EveryRepoHoldsTheSameDocumentsAndTheModelAfterTheNetwork
   const auto& stats = sim.stats();
   SCOPED_TRACE(::testing::Message() << stats.commits << " commits, " << stats.cuts << " cuts, "
                                     << stats.reconnects << " reconnections");
-  RecordProperty("commits", static_cast<int>(stats.commits));
-  RecordProperty("cuts", static_cast<int>(stats.cuts));
-  RecordProperty("reconnects", static_cast<int>(stats.reconnects));
-  RecordProperty("documents", static_cast<int>(sim.documentCount()));
+  ::testing::Test::RecordProperty("commits", static_cast<int>(stats.commits));
+  ::testing::Test::RecordProperty("cuts", static_cast<int>(stats.cuts));
+  ::testing::Test::RecordProperty("reconnects", static_cast<int>(stats.reconnects));
+  ::testing::Test::RecordProperty("documents", static_cast<int>(sim.documentCount()));
   EXPECT_GE(stats.commits, 20u) << "the steps barely edited anything";
   EXPECT_GE(stats.cuts, 1u) << "the steps never cut a link";
 
@@ -385,7 +385,27 @@ TEST_P(RepoConvergence, EveryRepoHoldsTheSameDocumentsAndTheModelAfterTheNetwork
   sim.checkReplicas();
 }
 
+class RepoConvergence : public ::testing::TestWithParam<int> {};
+
+TEST_P(RepoConvergence, EveryRepoHoldsTheSameDocumentsAndTheModelAfterTheNetworkHeals) {
+  const std::uint64_t seed = seedFor(GetParam());
+  SCOPED_TRACE(seedNote(seed));
+  convergesAfterHealing(seed);
+}
+
 INSTANTIATE_TEST_SUITE_P(Seeds, RepoConvergence, ::testing::Range(0, 8));
+
+class RepoConvergenceInSmallFrames : public ::testing::TestWithParam<int> {};
+
+// Sync batches of about one change: histories travel in many frames while both sides edit and
+// links are cut, so what each side knows the other has is tracked across frames.
+TEST_P(RepoConvergenceInSmallFrames, EveryRepoHoldsTheSameDocumentsAndTheModelAfterTheNetworkHeals) {
+  const std::uint64_t seed = seedFor(GetParam());
+  SCOPED_TRACE(seedNote(seed));
+  convergesAfterHealing(seed, [](RepoOptions& o) { o.syncBatchBytes = 64; });
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, RepoConvergenceInSmallFrames, ::testing::Range(0, 4));
 
 }  // namespace
 }  // namespace portcullis::testing

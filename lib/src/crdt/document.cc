@@ -565,9 +565,10 @@ void Transaction::rollback() { state_->rollback(); }
 
 // --- Document -------------------------------------------------------------------------------
 
+// Not value_or: that would draw random bytes (a system call) even when the actor is given.
 Document::Document(DocumentOptions options)
-    : state_(std::make_unique<detail::DocumentState>(options,
-                                                     options.actor.value_or(ActorId::random()))) {}
+    : state_(std::make_unique<detail::DocumentState>(
+          options, options.actor ? *options.actor : ActorId::random())) {}
 Document::Document(std::unique_ptr<detail::DocumentState> state) : state_(std::move(state)) {}
 Document::~Document() = default;
 Document::Document(Document&&) noexcept = default;

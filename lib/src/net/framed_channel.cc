@@ -20,6 +20,10 @@ asio::awaitable<Result<void>> readExactly(Stream& stream, std::span<std::uint8_t
 namespace {
 
 constexpr std::size_t kLengthBytes = 4;
+// Frames up to this size are copied behind their length prefix and written once.
+constexpr std::size_t kCoalesceBytes = 4096;
+// Reads shorter than this go through a buffer of this size.
+constexpr std::size_t kReadAhead = 1024;
 
 class FramedChannel final : public MessageChannel {
  public:
@@ -32,12 +36,19 @@ class FramedChannel final : public MessageChannel {
       co_return Error(Errc::Overloaded, "frame of " + std::to_string(frame.size()) +
                                             " bytes is over the limit");
     }
-    // Two writes, with no copy of the frame: at most one send is in flight (the contract), so
-    // nothing comes between the length and the body.
     const auto n = static_cast<std::uint32_t>(frame.size());
     const std::uint8_t length[kLengthBytes] = {
         static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
         static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+    if (frame.size() <= kCoalesceBytes) {
+      // A small frame goes out with its length in one write: for most sync frames the second
+      // write cost more than the copy (one more wake-up and read on the other side).
+      pending_.assign(length, length + kLengthBytes);
+      pending_.insert(pending_.end(), frame.begin(), frame.end());
+      co_return co_await stream_->write(pending_);
+    }
+    // Two writes, with no copy of the frame: at most one send is in flight (the contract), so
+    // nothing comes between the length and the body.
     auto sent = co_await stream_->write(length);
     if (!sent) co_return sent;
     co_return co_await stream_->write(frame);
@@ -45,8 +56,10 @@ class FramedChannel final : public MessageChannel {
 
   asio::awaitable<Result<Bytes>> receive() override {
     std::uint8_t len[kLengthBytes];
-    auto got = co_await readExactly(*stream_, len);
-    if (!got) co_return got.error();
+    if (!takeAhead(len)) {
+      auto got = co_await take(len);
+      if (!got) co_return got.error();
+    }
     const std::size_t n = std::size_t{len[0]} << 24 | std::size_t{len[1]} << 16 |
                           std::size_t{len[2]} << 8 | len[3];
     if (n > maxFrameBytes_) {
@@ -54,16 +67,49 @@ class FramedChannel final : public MessageChannel {
                       "peer announced a frame of " + std::to_string(n) + " bytes, over the limit");
     }
     Bytes frame(n);
-    got = co_await readExactly(*stream_, frame);
-    if (!got) co_return got.error();
+    if (!takeAhead(frame)) {
+      auto got = co_await take(frame);
+      if (!got) co_return got.error();
+    }
     co_return frame;
   }
 
   void close() override { stream_->close(); }
 
  private:
+  // Fills `out` from the bytes read ahead if they hold all of it.
+  bool takeAhead(std::span<std::uint8_t> out) {
+    if (aheadEnd_ - aheadStart_ < out.size()) return false;
+    std::copy_n(ahead_.begin() + static_cast<std::ptrdiff_t>(aheadStart_), out.size(), out.begin());
+    aheadStart_ += out.size();
+    return true;
+  }
+
+  // Fills `out` from the bytes read ahead, then from the stream. Short reads go through the
+  // read-ahead buffer, so one read usually brings a small frame and its length (a read per
+  // frame instead of two); the rest of a large frame is read straight into it.
+  asio::awaitable<Result<void>> take(std::span<std::uint8_t> out) {
+    for (;;) {
+      const std::size_t n = std::min(out.size(), aheadEnd_ - aheadStart_);
+      std::copy_n(ahead_.begin() + static_cast<std::ptrdiff_t>(aheadStart_), n, out.begin());
+      aheadStart_ += n;
+      out = out.subspan(n);
+      if (out.empty()) co_return Result<void>();
+      if (out.size() >= kReadAhead) co_return co_await readExactly(*stream_, out);
+      ahead_.resize(kReadAhead);
+      auto got = co_await stream_->readSome(ahead_);
+      if (!got) co_return got.error();
+      aheadStart_ = 0;
+      aheadEnd_ = *got;
+    }
+  }
+
   std::unique_ptr<Stream> stream_;
   std::size_t maxFrameBytes_;
+  Bytes pending_;  // the coalesced write in flight; kept to reuse its capacity
+  Bytes ahead_;    // allocated on the first receive; [aheadStart_, aheadEnd_) is unread
+  std::size_t aheadStart_ = 0;
+  std::size_t aheadEnd_ = 0;
 };
 
 }  // namespace

@@ -2,7 +2,6 @@
 // are in sync/peer_session.cc.
 #include "portcullis/repo.h"
 
-#include <sodium.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -30,12 +29,6 @@ std::string headsName(std::span<const ChangeHash> heads) {
 constexpr std::size_t kCompactAfterChunks = 32;
 // Request IDs remembered to drop requests that loop back.
 constexpr std::size_t kSeenRequests = 4096;
-
-std::uint64_t randomRequestId() {
-  std::uint64_t id = 0;
-  randombytes_buf(&id, sizeof id);
-  return id;
-}
 
 }  // namespace
 
@@ -113,9 +106,19 @@ RepoImpl::RepoImpl(asio::any_io_executor ex, RepoOptions opts)
   PORTCULLIS_REQUIRE(options.auth != nullptr, "a Repo needs an auth provider");
 }
 
+std::shared_ptr<DocEntry> RepoImpl::makeEntry(const DocumentId& id) {
+  DocumentOptions documentOptions = options.document;
+  if (!documentOptions.actor) {
+    std::array<std::uint8_t, ActorId::kDefaultSize> actor;
+    random.fill(actor);
+    documentOptions.actor = *ActorId::fromBytes(actor);
+  }
+  return std::make_shared<DocEntry>(id, weak_from_this(), options.auth->sealerFor(id),
+                                    documentOptions);
+}
+
 std::shared_ptr<DocEntry> RepoImpl::newEntry(const DocumentId& id) {
-  auto entry = std::make_shared<DocEntry>(id, weak_from_this(), options.auth->sealerFor(id),
-                                          options.document);
+  auto entry = makeEntry(id);
   documents[id] = entry;
   return entry;
 }
@@ -135,8 +138,7 @@ asio::awaitable<Result<std::shared_ptr<DocEntry>>> RepoImpl::loadEntry(DocumentI
   // Another task may have loaded or received it meanwhile.
   if (auto entry = findEntry(id)) co_return entry;
   if (chunks->empty()) co_return std::shared_ptr<DocEntry>();
-  auto entry = std::make_shared<DocEntry>(id, weak_from_this(), options.auth->sealerFor(id),
-                                          options.document);
+  auto entry = makeEntry(id);
   for (StorageChunk& chunk : *chunks) {
     auto payloads = parseSnapshot(chunk.data, options.document.maxSnapshotBytes);
     if (!payloads) {
@@ -301,7 +303,9 @@ asio::awaitable<Result<DocHandle>> RepoImpl::find(DocumentId id) {
     }
     co_return handle(entry);
   }
-  auto pending = startFind(id, randomRequestId(), 0, std::nullopt);
+  std::uint64_t requestId = 0;
+  random.fill(std::span(reinterpret_cast<std::uint8_t*>(&requestId), sizeof requestId));
+  auto pending = startFind(id, requestId, 0, std::nullopt);
   co_await awaitDeadline(pending, id);
   if (pending->found) {
     if (auto entry = findEntry(id)) co_return handle(entry);

@@ -18,6 +18,7 @@
 #include "portcullis/asio.h"
 #include "portcullis/repo.h"
 #include "crdt/op.h"
+#include "detail/random_pool.h"
 #include "wire/sync_codec.h"
 
 namespace portcullis::detail {
@@ -62,12 +63,16 @@ struct DocEntry {
 // What one session knows about one document on the other side.
 struct PeerDocState {
   bool active = false;     // we sync this document with this peer
+  bool queued = false;     // a sync item for it waits in the session's queue
   bool heardFrom = false;  // the peer has told us its heads
   std::vector<ChangeHash> theirHeads;
   std::vector<ChangeHash> shared;  // hashes both sides have (with their pasts)
-  // When set, the past of `shared` is exactly the first *sharedPrefix changes added here, so
-  // what the peer lacks is what came after them: no walk of the whole graph per frame.
+  // When set, both sides have exactly the first *sharedPrefix changes added here, so what the
+  // peer lacks is what came after them: no walk of the whole graph per frame. `shared` then
+  // holds the heads of the first `sharedAt` of them, and catches up only when the prefix is
+  // given up.
   std::optional<std::size_t> sharedPrefix = 0;
+  std::size_t sharedAt = 0;
   std::vector<ChangeHash> lastSentHeads;
   std::vector<ChangeHash> lastSentStored;
   bool sentAny = false;
@@ -109,7 +114,6 @@ class PeerSession : public std::enable_shared_from_this<PeerSession> {
   std::size_t queuedBytes = 0;  // of the prebuilt frames in `queue`
   std::size_t maxQueuedBytes;
   std::string closeReason;      // why we closed it, if we did
-  std::unordered_set<DocumentId> dirty;
   asio::steady_timer wake;
   std::unordered_map<DocumentId, PeerDocState> docs;
   std::size_t documentsCreated = 0;
@@ -143,6 +147,9 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   void stop();
 
   // --- documents (repo.cc) ---
+  // A DocEntry for `id`, not yet in the table; its actor comes from `random` unless
+  // options.document names one.
+  std::shared_ptr<DocEntry> makeEntry(const DocumentId& id);
   std::shared_ptr<DocEntry> newEntry(const DocumentId& id);
   std::shared_ptr<DocEntry> findEntry(const DocumentId& id) const;
   // Memory, else storage. Null if neither has it; an Error if storage fails or holds garbage.
@@ -214,6 +221,7 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   RepoOptions options;
   PeerId self;
   bool stopped = false;
+  RandomPool random;  // request IDs and actors
 
   std::unordered_map<DocumentId, std::shared_ptr<DocEntry>> documents;
   std::unordered_map<PeerId, std::shared_ptr<PeerSession>> sessions;

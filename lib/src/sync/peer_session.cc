@@ -68,6 +68,19 @@ std::vector<ChangeHash> frontier(const ChangeGraph& graph, const std::vector<Cha
   return out;
 }
 
+// Brings `shared` up to `sharedPrefix` (see PeerDocState), once the prefix no longer says what
+// both sides have. Deferred to then, a history sent in many frames is walked once, not per frame.
+void catchUpShared(const ChangeGraph& graph, PeerDocState& st) {
+  if (!st.sharedPrefix || st.sharedAt == *st.sharedPrefix) return;
+  std::vector<const ChangeEnvelope*> sent;
+  sent.reserve(*st.sharedPrefix - st.sharedAt);
+  for (std::size_t pos = st.sharedAt; pos < *st.sharedPrefix; ++pos) {
+    sent.push_back(&graph.changeAt(pos));
+  }
+  st.shared = frontier(graph, st.shared, sent);
+  st.sharedAt = *st.sharedPrefix;
+}
+
 }  // namespace
 
 // --- PeerSession -------------------------------------------------------------------------------
@@ -85,7 +98,11 @@ void PeerSession::enqueue(QueueItem item) {
 }
 
 void PeerSession::markDirty(const DocumentId& doc) {
-  if (closed || !dirty.insert(doc).second) return;
+  // A flag in the document's state rather than a set of dirty documents: no node to allocate
+  // and free, nor another table to look up, per sync frame.
+  auto it = docs.find(doc);
+  if (closed || it == docs.end() || it->second.queued) return;
+  it->second.queued = true;
   enqueue({.doc = doc, .syncDoc = true, .isRequest = false, .last = false, .frame = {}});
 }
 
@@ -94,7 +111,6 @@ void PeerSession::close() {
   closed = true;
   queue.clear();
   queuedBytes = 0;
-  dirty.clear();
   channel->close();
   wake.cancel();
 }
@@ -156,8 +172,11 @@ std::shared_ptr<PeerSession> RepoImpl::session(const PeerId& peer) const {
 
 namespace {
 
-// One hook's answer. A hook that throws could not decide, and that is a no (DESIGN §1).
-asio::awaitable<bool> decided(const char* hook, asio::awaitable<bool> answer) {
+// One hook's answer, holding the provider until it is in. A hook that throws could not decide,
+// and that is a no (DESIGN §1).
+asio::awaitable<bool> decided(const char* hook,
+                              [[maybe_unused]] std::shared_ptr<AuthProvider> auth,
+                              asio::awaitable<bool> answer) {
   try {
     co_return co_await std::move(answer);
   } catch (const std::exception& e) {
@@ -168,24 +187,18 @@ asio::awaitable<bool> decided(const char* hook, asio::awaitable<bool> answer) {
 
 }  // namespace
 
-// Each holds the provider until its answer is in, and names the hook's awaitable so that no
-// temporary lives across the co_await (g++ 12).
+// Not coroutines themselves: each hands the provider's awaitable to decided(), one coroutine
+// frame fewer per hook on the sync path.
 asio::awaitable<bool> RepoImpl::okToAdvertise(const PeerIdentity& peer, const DocumentId& doc) {
-  auto auth = options.auth;
-  auto answer = auth->okToAdvertise(peer, doc);
-  co_return co_await decided("okToAdvertise", std::move(answer));
+  return decided("okToAdvertise", options.auth, options.auth->okToAdvertise(peer, doc));
 }
 
 asio::awaitable<bool> RepoImpl::okToSend(const PeerIdentity& peer, const DocumentId& doc) {
-  auto auth = options.auth;
-  auto answer = auth->okToSend(peer, doc);
-  co_return co_await decided("okToSend", std::move(answer));
+  return decided("okToSend", options.auth, options.auth->okToSend(peer, doc));
 }
 
 asio::awaitable<bool> RepoImpl::okToRequest(const PeerIdentity& peer, const DocumentId& doc) {
-  auto auth = options.auth;
-  auto answer = auth->okToRequest(peer, doc);
-  co_return co_await decided("okToRequest", std::move(answer));
+  return decided("okToRequest", options.auth, options.auth->okToRequest(peer, doc));
 }
 
 asio::awaitable<void> RepoImpl::offer(std::shared_ptr<PeerSession> session, DocumentId id) {
@@ -201,9 +214,7 @@ asio::awaitable<void> RepoImpl::offer(std::shared_ptr<PeerSession> session, Docu
 
 asio::awaitable<bool> RepoImpl::okToReceive(const PeerIdentity& peer, const DocumentId& doc,
                                             const ChangeBatch& batch) {
-  auto auth = options.auth;
-  auto answer = auth->okToReceive(peer, doc, batch);
-  co_return co_await decided("okToReceive", std::move(answer));
+  return decided("okToReceive", options.auth, options.auth->okToReceive(peer, doc, batch));
 }
 
 // --- connections -------------------------------------------------------------------------------
@@ -409,7 +420,10 @@ asio::awaitable<void> RepoImpl::runWriter(std::shared_ptr<RepoImpl> self,
     PeerSession::QueueItem item = std::move(session->queue.front());
     session->queue.pop_front();
     session->queuedBytes -= item.frame.size();
-    if (item.syncDoc) session->dirty.erase(*item.doc);
+    if (item.syncDoc) {
+      auto it = session->docs.find(*item.doc);
+      if (it != session->docs.end()) it->second.queued = false;
+    }
     // Re-checked as it leaves the queue: access may have changed since it was queued.
     bool allowed = true;
     if (item.doc && item.isRequest) {
@@ -557,8 +571,12 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
       co_return Error(Errc::Overloaded, "over its quota of new documents");
     }
     entry = newEntry(id);
-    // A document new here is offered onward, as a local one would be.
-    spawn(announce(id));
+    // A document new here is offered onward, as a local one would be. The sender syncs it
+    // already (below), so with no other peer there is no one to offer it to.
+    if (std::any_of(sessions.begin(), sessions.end(),
+                    [&](const auto& other) { return other.second != session; })) {
+      spawn(announce(id));
+    }
   }
 
   {
@@ -571,6 +589,7 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
       for (const ChangeHash& h : *list) {
         const auto pos = graph.positionOf(h);
         if (!pos || (st.sharedPrefix && *pos < *st.sharedPrefix)) continue;  // nothing new
+        catchUpShared(graph, st);
         st.shared.push_back(h);
         st.sharedPrefix.reset();
       }
@@ -670,16 +689,24 @@ std::optional<Bytes> RepoImpl::buildSync(PeerSession& session, const DocumentId&
                                       : options.maxFrameBytes / 2;
     const std::size_t budget = std::min(frameRoom, options.syncBatchBytes);
     std::size_t used = 0;
-    const auto missing = st.sharedPrefix ? graph.changesAfter(*st.sharedPrefix)
-                                         : graph.changesSince(st.shared);
-    for (const ChangeEnvelope* e : missing) {
-      const std::size_t size = encodedChangeSize(e->payload.size());
-      if (!sent.empty() && used + size > budget) {
-        complete = false;
-        break;
-      }
+    // Takes `e` into the frame, unless the frame is full.
+    auto fits = [&](const ChangeEnvelope& e) {
+      const std::size_t size = encodedChangeSize(e.payload.size());
+      if (!sent.empty() && used + size > budget) return false;
       used += size;
-      sent.push_back(e);
+      sent.push_back(&e);
+      return true;
+    };
+    if (st.sharedPrefix) {
+      // By position: a long history is not listed whole for each frame it takes.
+      for (std::size_t pos = *st.sharedPrefix; complete && pos < graph.size(); ++pos) {
+        complete = fits(graph.changeAt(pos));
+      }
+    } else {
+      for (const ChangeEnvelope* e : graph.changesSince(st.shared)) {
+        complete = fits(*e);
+        if (!complete) break;
+      }
     }
   }
   const bool storedNews = !entry->storedHeads.empty() && entry->storedHeads != st.lastSentStored;
@@ -699,9 +726,12 @@ std::optional<Bytes> RepoImpl::buildSync(PeerSession& session, const DocumentId&
     if (complete) {
       st.shared = msg.heads;
       st.sharedPrefix = graph.size();
+      st.sharedAt = graph.size();
+    } else if (st.sharedPrefix) {
+      *st.sharedPrefix += sent.size();  // `shared` catches up when it is needed
+      session.markDirty(id);
     } else {
       st.shared = frontier(graph, st.shared, sent);
-      if (st.sharedPrefix) *st.sharedPrefix += sent.size();
       session.markDirty(id);
     }
   }

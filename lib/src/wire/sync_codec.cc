@@ -218,7 +218,10 @@ Bytes flatten(capnp::MessageBuilder& builder) {
 }  // namespace
 
 Bytes encodeMessage(const SyncMessage& message) {
-  capnp::MallocMessageBuilder builder;
+  // Requests, hellos and the like fit in a first segment on the stack: MallocMessageBuilder
+  // would allocate and zero 8 KiB for each.
+  capnp::word first[128] = {};
+  FrameBuilder builder(kj::arrayPtr(first, std::size(first)));
   std::visit(Encoder{builder.initRoot<schema::Envelope>()}, message);
   return flatten(builder);
 }

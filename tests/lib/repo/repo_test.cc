@@ -421,6 +421,30 @@ TEST(Repo, PeersThatEditWhileDisconnectedConvergeAfterReconnecting) {
   EXPECT_EQ(doc.toJson(), there.toJson());
 }
 
+TEST(Repo, AHistorySentInManyFramesWhileThePeerEditsConverges) {
+  // Batches of about one change, and a link that holds one frame at a time: A's twenty edits
+  // take twenty frames, B's edit and B's answers reach A in the middle of them, so what A knows
+  // B has must follow both.
+  RepoHarness h;
+  auto smallFrames = [](RepoOptions& o) { o.syncBatchBytes = 64; };
+  auto& a = h.add("a", smallFrames);
+  auto& b = h.add("b", smallFrames);
+  connect(*a.net, *b.net, {.maxBufferedBytes = 1, .record = false});
+  DocHandle doc = a.repo->create();
+  ASSERT_TRUE(doc.change(put("start", "1")));
+  ASSERT_TRUE(h.runUntil([&] { return holds(b, doc.id(), "start", "1"); }, 2s));
+  h.runFor(50ms);
+  DocHandle there = *b.repo->findLocal(doc.id());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(doc.change(put("k" + std::to_string(i), "x")));
+  ASSERT_TRUE(there.change(put("fromB", "y")));
+
+  EXPECT_TRUE(h.runUntil([&] { return doc.heads() == there.heads(); }, 3s));
+  EXPECT_EQ(doc.doc().graph().size(), there.doc().graph().size());
+  EXPECT_EQ(readString(doc, "fromB"), "y");
+  EXPECT_EQ(readString(there, "k19"), "x");
+  EXPECT_EQ(doc.toJson(), there.toJson());
+}
+
 // Scenario 11.
 TEST(Repo, EphemeralMessagesReachOnlyPeersThatHaveTheDocumentAndMaySeeIt) {
   RepoHarness h;
