@@ -780,9 +780,11 @@ Bytes encodeSnapshot(std::span<const ByteView> changes) {
   Bytes out;
   out.reserve(total);
   out.resize(blobStart);
-  for (std::size_t i = 0; i < changes.size(); ++i) {
-    store(out.data() + kHeaderWords * kWord + i * sizeof(std::uint32_t), changes[i].size(),
-          sizeof(std::uint32_t));
+  std::uint8_t* sizes = out.data() + kHeaderWords * kWord;
+  for (const ByteView change : changes) {
+    const auto size = static_cast<std::uint32_t>(change.size());  // below 2^29, checked above
+    std::memcpy(sizes, &size, sizeof size);  // little-endian, as readFast asserts
+    sizes += sizeof size;
   }
   const std::uint64_t header[kHeaderWords] = {
       (std::uint64_t{2} << 48) | (std::uint64_t{1} << 32),
