@@ -167,7 +167,7 @@ struct ChangeGraph::Impl {
   std::vector<ChangeHash> heads;                        // ascending; usually one or two
   std::uint64_t maxOp = 0;
   // The canonical order: sorted by (generation, hash), which is topological with hash
-  // tie-break. Entries past `sortedPrefix` are appended unsorted and merged in lazily. Each
+  // tie-break. Entries past `sortedPrefix` are appended unsorted and ordered lazily. Each
   // entry carries its sort key, so that sorting reads one array instead of every node.
   struct CanonicalKey {
     std::uint64_t hashPrefix;  // the hash's first 8 bytes, big-endian: orders like the hash
@@ -179,6 +179,10 @@ struct ChangeGraph::Impl {
   };
   mutable std::vector<CanonicalKey> canonical;
   mutable std::size_t sortedPrefix = 0;
+  // Whether the entries past `sortedPrefix` are in order among themselves, as the changes one
+  // peer sends (a merge, a sync) are: then reading merges the two runs as it goes, and moves no
+  // entry.
+  mutable bool tailSorted = true;
 
   bool canonicalLess(const CanonicalKey& a, const CanonicalKey& b) const {
     if (a.generation != b.generation) return a.generation < b.generation;
@@ -186,8 +190,22 @@ struct ChangeGraph::Impl {
     return nodes[a.pos].env.hash < nodes[b.pos].env.hash;
   }
 
-  // Brings `canonical` into order.
+  // Brings `canonical` into order (for a tail that is not).
   void sortCanonical() const;
+
+  // Calls f(key) for every entry of `canonical`, in canonical order.
+  template <typename F>
+  void forEachCanonical(F f) const {
+    if (!tailSorted) sortCanonical();
+    const std::size_t end = canonical.size();
+    std::size_t a = 0;
+    std::size_t b = sortedPrefix;
+    while (a < sortedPrefix && b < end) {
+      f(canonicalLess(canonical[b], canonical[a]) ? canonical[b++] : canonical[a++]);
+    }
+    for (; a < sortedPrefix; ++a) f(canonical[a]);
+    for (; b < end; ++b) f(canonical[b]);
+  }
 
   std::unordered_map<ChangeHash, ChangeEnvelope> pending;
   std::unordered_multimap<ChangeHash, ChangeHash> waiting;  // missing dep -> pending change
@@ -297,10 +315,13 @@ struct ChangeGraph::Impl {
     index.insert(pos, nodes);
     const CanonicalKey key{hashPrefix, static_cast<std::uint32_t>(generation), pos,
                            ByteView(nodes.back().env.payload)};
-    const bool stillSorted = sortedPrefix == canonical.size() &&
-                             (canonical.empty() || canonicalLess(canonical.back(), key));
+    const bool inOrder = canonical.empty() || canonicalLess(canonical.back(), key);
+    if (sortedPrefix == canonical.size()) {
+      if (inOrder) ++sortedPrefix;  // else the key starts the tail, sorted as one entry
+    } else {
+      tailSorted = tailSorted && inOrder;
+    }
     canonical.push_back(key);
-    if (stillSorted) ++sortedPrefix;
     return nodes.back().env;
   }
 
@@ -472,30 +493,29 @@ void ChangeGraph::Impl::sortCanonical() const {
   };
   if (g.sortedPrefix < g.canonical.size()) {
     auto middle = g.canonical.begin() + static_cast<std::ptrdiff_t>(g.sortedPrefix);
-    // Changes arrive in causal order, so the appended ones are often sorted already; and they
-    // rarely sort before more than the prefix's tail, so only that tail takes part in the merge.
-    if (!std::is_sorted(middle, g.canonical.end(), less)) std::sort(middle, g.canonical.end(), less);
+    // The appended entries rarely sort before more than the prefix's tail, so only that tail
+    // takes part in the merge.
+    std::sort(middle, g.canonical.end(), less);
     std::inplace_merge(std::upper_bound(g.canonical.begin(), middle, *middle, less), middle,
                        g.canonical.end(), less);
     g.sortedPrefix = g.canonical.size();
   }
+  g.tailSorted = true;
 }
 
 std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
   const Impl& g = *impl_;
-  g.sortCanonical();
   std::vector<const ChangeEnvelope*> out;
   out.reserve(g.canonical.size());
-  for (const Impl::CanonicalKey& k : g.canonical) out.push_back(&g.nodes[k.pos].env);
+  g.forEachCanonical([&](const Impl::CanonicalKey& k) { out.push_back(&g.nodes[k.pos].env); });
   return out;
 }
 
 std::vector<ByteView> ChangeGraph::canonicalPayloads() const {
   const Impl& g = *impl_;
-  g.sortCanonical();
   std::vector<ByteView> out;
   out.reserve(g.canonical.size());
-  for (const Impl::CanonicalKey& k : g.canonical) out.push_back(k.payload);
+  g.forEachCanonical([&](const Impl::CanonicalKey& k) { out.push_back(k.payload); });
   return out;
 }
 

@@ -29,13 +29,14 @@ class DocumentState {
     PORTCULLIS_REQUIRE(!txOpen_, "changes cannot be applied while a transaction is open");
     std::vector<const ChangeEnvelope*>& applied = applied_;
     applied.clear();
-    const ChangeHash offered = env.hash;
     auto outcome = graph_.add(std::move(env), &applied, report ? &report->rejected : nullptr);
-    for (const ChangeEnvelope* e : applied) {
-      if (decoded && e->hash == offered) {
-        applyOps(*decoded, e->actor);
+    // When the offered envelope applied, it comes first; the rest are queued ones it unblocked.
+    const bool offeredApplied = outcome && *outcome == AddOutcome::Applied;
+    for (std::size_t i = 0; i < applied.size(); ++i) {
+      if (decoded && offeredApplied && i == 0) {
+        applyOps(*decoded, applied[i]->actor);
       } else {
-        applyEnvelope(*e);
+        applyEnvelope(*applied[i]);
       }
     }
     if (report) report->applied += applied.size();

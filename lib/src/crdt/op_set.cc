@@ -142,8 +142,7 @@ void OpSet::supersede(OpRef id) {
   if (slot.elem && slot.entries.empty()) slot.elem->owner->seq.updateVisibility(slot.elem, true);
 }
 
-void OpSet::addEntry(Slot& slot, Entry entry) {
-  OpState& state = opStates_[entry.id];
+void OpSet::addEntry(Slot& slot, Entry entry, OpState& state) {
   if (state.superseded) return;  // named in a pred before it arrived
   const bool wasVisible = !slot.entries.empty();
   auto pos = std::find_if(slot.entries.begin(), slot.entries.end(),
@@ -163,6 +162,7 @@ void OpSet::place(const Op& op, OpRef id) {
 
   Slot* slot = nullptr;
   Elem* placed = nullptr;
+  OpState* state = nullptr;  // the op's, once an insert has made it
   if (!op.elemKey) {
     slot = &obj.map.try_emplace(op.mapKey).first->second;
   } else {
@@ -176,7 +176,8 @@ void OpSet::place(const Op& op, OpRef id) {
     if (op.insert) {
       placed = obj.seq.newElem(id, &obj);
       obj.seq.place(ref, placed, actors_);
-      opStates_[id].elem = placed;
+      state = &opStates_[id];
+      state->elem = placed;
       slot = &placed->slot;
     } else {
       slot = &ref->slot;
@@ -197,7 +198,7 @@ void OpSet::place(const Op& op, OpRef id) {
   } else {
     entry.value = op.value;
   }
-  addEntry(*slot, std::move(entry));
+  addEntry(*slot, std::move(entry), state ? *state : opStates_[id]);
   if (!waiting_.empty()) arrived_.push_back(id);
 }
 

@@ -81,7 +81,6 @@ class OpSet {
  private:
   void place(const Op& op, OpRef id);
   void supersede(OpRef id);
-  void addEntry(Slot& slot, Entry entry);
   void wait(OpRef missing, const Op& op, OpRef id);
 
   // What is known of one op id; most ops are looked up here once or twice.
@@ -92,6 +91,9 @@ class OpSet {
     std::uint32_t actor = 0;
     bool superseded = false;     // some op named it in pred (perhaps before it arrived)
   };
+
+  // Makes `entry` visible in `slot`, unless `state` (its op's) says it was superseded already.
+  void addEntry(Slot& slot, Entry entry, OpState& state);
 
   // OpStates by op id, in open addressing over one array of 32-byte slots that hold their own
   // key: a document has one per op, and a smaller slot is fewer cache lines and fresh pages.

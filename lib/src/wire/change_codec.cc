@@ -767,19 +767,25 @@ Bytes encodeSnapshot(std::span<const ByteView> changes) {
   auto store = [](std::uint8_t* at, std::uint64_t value, std::size_t bytes) {
     for (std::size_t i = 0; i < bytes; ++i) at[i] = static_cast<std::uint8_t>(value >> (8 * i));
   };
-  // The header and the sizes first (zeroed: the sizes' padding), then the blob once its size
-  // is known; reserving it then moves only this small prefix.
-  const std::size_t sizeWords = (changes.size() * sizeof(std::uint32_t) + kWord - 1) / kWord;
-  Bytes out((kHeaderWords + sizeWords) * kWord);
   std::size_t blobBytes = 0;
-  for (std::size_t i = 0; i < changes.size(); ++i) {
-    const std::size_t size = changes[i].size();
-    store(out.data() + kHeaderWords * kWord + i * sizeof(std::uint32_t), size, sizeof(std::uint32_t));
-    blobBytes += size;
-  }
+  for (const ByteView change : changes) blobBytes += change.size();
   // A Cap'n Proto list (the blob is one) holds fewer than 2^29 elements.
   PORTCULLIS_REQUIRE(blobBytes < (std::size_t{1} << 29), "a document of {} bytes is too large to save",
                      blobBytes);
+  // One allocation of the final size: the header and the sizes (zeroed: the sizes' padding),
+  // then the blob appended.
+  const std::size_t sizeWords = (changes.size() * sizeof(std::uint32_t) + kWord - 1) / kWord;
+  const std::size_t blobStart = (kHeaderWords + sizeWords) * kWord;
+  const std::size_t total = blobStart + (blobBytes + kWord - 1) / kWord * kWord;
+  Bytes out;
+  out.reserve(total);
+  out.resize(blobStart);
+  std::uint8_t* sizes = out.data() + kHeaderWords * kWord;
+  for (const ByteView change : changes) {
+    const auto size = static_cast<std::uint32_t>(change.size());  // below 2^29, checked above
+    std::memcpy(sizes, &size, sizeof size);  // little-endian, as readFast asserts
+    sizes += sizeof size;
+  }
   const std::uint64_t header[kHeaderWords] = {
       (std::uint64_t{2} << 48) | (std::uint64_t{1} << 32),
       kSnapshotVersion,
@@ -787,7 +793,6 @@ Bytes encodeSnapshot(std::span<const ByteView> changes) {
       listPointer(sizeWords, kByteElements, blobBytes),
   };
   for (std::size_t i = 0; i < kHeaderWords; ++i) store(out.data() + i * kWord, header[i], kWord);
-  out.reserve(out.size() + blobBytes + kWord);
   // Payloads are scattered on the heap: asking for every cache line of the change a few ahead
   // hides most of the wait for them.
   constexpr std::size_t kAhead = 8;
@@ -800,7 +805,7 @@ Bytes encodeSnapshot(std::span<const ByteView> changes) {
     out.insert(out.end(), changes[i].begin(), changes[i].end());
   }
   // Plain payloads are whole words; a sealer's may not be, and the blob ends on a word.
-  out.resize((out.size() + kWord - 1) / kWord * kWord, 0);
+  out.resize(total, 0);
   return out;
 }
 

@@ -577,6 +577,42 @@ TEST(ChangeGraph, CanonicalOrderIsTheSameWhateverTheArrivalOrder) {
   }
 }
 
+TEST(ChangeGraph, CanonicalOrderIsRightWhenReadBetweenAdditions) {
+  // A read leaves the order partly sorted and partly appended (in order or not); every later
+  // read must still give the whole canonical order, payloads included.
+  for (std::uint32_t seed = 1; seed <= 3; ++seed) {
+    SCOPED_TRACE(seed);
+    std::vector<ChangeEnvelope> history = randomHistory(seed, 40);
+    std::vector<ChangeEnvelope> mixed = history;
+    std::shuffle(mixed.begin(), mixed.end(), std::mt19937(seed * 104729));
+    for (const std::vector<ChangeEnvelope>* arrival : {&history, &mixed}) {
+      ChangeGraph graph;
+      for (const ChangeEnvelope& e : *arrival) {
+        ASSERT_TRUE(graph.add(e).has_value());
+        // The expected order, from generations counted here over the graph's own order.
+        std::map<ChangeHash, std::uint64_t> generation;
+        std::vector<const ChangeEnvelope*> expected = graph.changes();
+        for (const ChangeEnvelope* c : expected) {
+          std::uint64_t g = 1;
+          for (const ChangeHash& d : c->deps) g = std::max(g, generation.at(d) + 1);
+          generation[c->hash] = g;
+        }
+        std::sort(expected.begin(), expected.end(),
+                  [&](const ChangeEnvelope* a, const ChangeEnvelope* b) {
+                    return std::pair(generation.at(a->hash), a->hash) <
+                           std::pair(generation.at(b->hash), b->hash);
+                  });
+        ASSERT_EQ(hashesOf(graph.canonicalOrder()), hashesOf(expected));
+        std::vector<ByteView> payloads = graph.canonicalPayloads();
+        ASSERT_EQ(payloads.size(), expected.size());
+        for (std::size_t i = 0; i < expected.size(); ++i) {
+          EXPECT_EQ(payloads[i].data(), expected[i]->payload.data());
+        }
+      }
+    }
+  }
+}
+
 TEST(ChangeGraph, RefusesToQueueMoreChangesThanTheBound) {
   ChangeGraph graph(ChangeGraphOptions{.maxPendingChanges = 2, .maxPendingBytes = 1u << 20});
   ChangeEnvelope a1 = envelope(kA, 1, 1, 1, {});
