@@ -39,6 +39,10 @@ class MessageChannel {
   virtual ~MessageChannel() = default;
   // Sends one frame. Fails with Errc::Disconnected once the channel is closed.
   virtual asio::awaitable<Result<void>> send(ByteView frame) = 0;
+  // Sends `frames` in order, as many send() calls would, in as few stream writes as the channel
+  // can manage (a backlog then costs fewer system calls). Fails as send() does; after a failure
+  // it is unknown which of them went out. The default calls send() for each.
+  virtual asio::awaitable<Result<void>> sendMany(std::span<const ByteView> frames);
   // The next frame. Fails with Errc::Disconnected at the end, Errc::Malformed on a frame that does
   // not authenticate and Errc::Overloaded on one larger than the channel's limit (checked before
   // anything is allocated).

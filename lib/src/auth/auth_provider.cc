@@ -1,9 +1,18 @@
-// The deny-by-default hooks of AuthProvider, and the `open` provider.
+// The deny-by-default hooks of AuthProvider, MessageChannel's default sendMany, and the `open`
+// provider.
 #include "portcullis/auth_provider.h"
 
 #include <spdlog/spdlog.h>
 
 namespace portcullis {
+
+asio::awaitable<Result<void>> MessageChannel::sendMany(std::span<const ByteView> frames) {
+  for (const ByteView frame : frames) {
+    auto sent = co_await send(frame);
+    if (!sent) co_return sent;
+  }
+  co_return Result<void>();
+}
 
 asio::awaitable<bool> AuthProvider::okToAdvertise(const PeerIdentity&, const DocumentId&) {
   co_return false;

@@ -790,31 +790,47 @@ class BoxStreamChannel final : public MessageChannel {
   ~BoxStreamChannel() override { stream_->close(); }
 
   asio::awaitable<Result<void>> send(ByteView frame) override {
+    co_return co_await sendMany(std::span<const ByteView>(&frame, 1));
+  }
+
+  // The frames' messages, encrypted into out_ and written whenever it cannot take another step
+  // (a length message and a full one), then once at the end.
+  asio::awaitable<Result<void>> sendMany(std::span<const ByteView> frames) override {
     if (closed_) co_return Error(Errc::Disconnected, "the channel is closed");
-    if (frame.size() > maxFrameBytes_) {
-      co_return Error(Errc::Overloaded, "frame of " + std::to_string(frame.size()) +
-                                            " bytes is over the limit");
+    for (const ByteView frame : frames) {
+      if (frame.size() > maxFrameBytes_) {
+        co_return Error(Errc::Overloaded, "frame of " + std::to_string(frame.size()) +
+                                              " bytes is over the limit");
+      }
     }
+    constexpr std::size_t kStepBytes =
+        BoxStreamEncoder::wireSize(kLengthBytes) + kPacketWireBytes;
     if (out_.empty()) out_.resize(kBatchPackets * kPacketWireBytes);
     std::size_t used = 0;
-    if (!fitsOnePacket(frame.size())) {
+    for (const ByteView frame : frames) {
       const auto n = static_cast<std::uint32_t>(frame.size());
       const std::uint8_t length[kLengthBytes] = {
           static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
           static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
-      encoder_.encode(ByteView(length, kLengthBytes), out_);
-      used = BoxStreamEncoder::wireSize(kLengthBytes);
-    }
-    for (std::size_t offset = 0; offset < frame.size();) {
-      if (out_.size() - used < kPacketWireBytes) {
-        auto written = co_await stream_->write(ByteView(out_.data(), used));
-        if (!written) co_return written;
-        used = 0;
+      bool lengthDue = !fitsOnePacket(frame.size());
+      for (std::size_t offset = 0; lengthDue || offset < frame.size();) {
+        if (out_.size() - used < kStepBytes) {
+          auto written = co_await stream_->write(ByteView(out_.data(), used));
+          if (!written) co_return written;
+          used = 0;
+        }
+        if (lengthDue) {
+          encoder_.encode(ByteView(length, kLengthBytes), std::span(out_).subspan(used));
+          used += BoxStreamEncoder::wireSize(kLengthBytes);
+          lengthDue = false;
+        }
+        if (offset < frame.size()) {
+          const std::size_t piece = std::min(frame.size() - offset, kBoxStreamMaxBodyBytes);
+          encoder_.encode(frame.subspan(offset, piece), std::span(out_).subspan(used));
+          used += BoxStreamEncoder::wireSize(piece);
+          offset += piece;
+        }
       }
-      const std::size_t piece = std::min(frame.size() - offset, kBoxStreamMaxBodyBytes);
-      encoder_.encode(frame.subspan(offset, piece), std::span(out_).subspan(used));
-      used += BoxStreamEncoder::wireSize(piece);
-      offset += piece;
     }
     co_return co_await stream_->write(ByteView(out_.data(), used));
   }

@@ -410,6 +410,10 @@ void RepoImpl::endSession(const PeerId& peer, const std::string& reason) {
 
 asio::awaitable<void> RepoImpl::runWriter(std::shared_ptr<RepoImpl> self,
                                           std::shared_ptr<PeerSession> session) {
+  // What a backlog may put into one sendMany: the channel then makes few stream writes of it.
+  constexpr std::size_t kBatchBytes = 64 * 1024;
+  std::vector<Bytes> batch;
+  std::vector<ByteView> views;
   while (!session->closed) {
     if (session->queue.empty()) {
       session->wake.expires_at(asio::steady_timer::time_point::max());
@@ -417,41 +421,53 @@ asio::awaitable<void> RepoImpl::runWriter(std::shared_ptr<RepoImpl> self,
       co_await session->wake.async_wait(asio::redirect_error(asio::use_awaitable, ec));
       continue;
     }
-    PeerSession::QueueItem item = std::move(session->queue.front());
-    session->queue.pop_front();
-    session->queuedBytes -= item.frame.size();
-    if (item.syncDoc) {
-      auto it = session->docs.find(*item.doc);
-      if (it != session->docs.end()) it->second.queued = false;
-    }
-    // Re-checked as it leaves the queue: access may have changed since it was queued.
-    bool allowed = true;
-    if (item.doc && item.isRequest) {
-      allowed = co_await self->okToRequest(session->identity, *item.doc);
-    } else if (item.doc) {
-      allowed = co_await self->okToSend(session->identity, *item.doc);
-    }
-    if (!allowed) {
-      if (item.isRequest) {
-        if (auto f = self->finds.find(*item.doc); f != self->finds.end()) {
-          f->second->declined.insert(session->identity.peer);
-          self->checkFindExhausted(*item.doc);
-        }
+    batch.clear();
+    std::size_t batchBytes = 0;
+    bool closeAfter = false;
+    while (!session->queue.empty() && batchBytes < kBatchBytes && !closeAfter) {
+      PeerSession::QueueItem item = std::move(session->queue.front());
+      session->queue.pop_front();
+      session->queuedBytes -= item.frame.size();
+      if (item.syncDoc) {
+        auto it = session->docs.find(*item.doc);
+        if (it != session->docs.end()) it->second.queued = false;
       }
-      continue;
+      // Re-checked as it leaves the queue: access may have changed since it was queued.
+      bool allowed = true;
+      if (item.doc && item.isRequest) {
+        allowed = co_await self->okToRequest(session->identity, *item.doc);
+      } else if (item.doc) {
+        allowed = co_await self->okToSend(session->identity, *item.doc);
+      }
+      if (!allowed) {
+        if (item.isRequest) {
+          if (auto f = self->finds.find(*item.doc); f != self->finds.end()) {
+            f->second->declined.insert(session->identity.peer);
+            self->checkFindExhausted(*item.doc);
+          }
+        }
+        continue;
+      }
+      if (session->closed) break;
+      if (item.syncDoc) {
+        auto frame = self->buildSync(*session, *item.doc);
+        if (!frame) continue;
+        item.frame = std::move(*frame);
+      }
+      batchBytes += item.frame.size();
+      closeAfter = item.last;
+      batch.push_back(std::move(item.frame));
     }
+    // Nothing goes out once the session is closed (endSession included), not even the batch.
     if (session->closed) break;
-    if (item.syncDoc) {
-      auto frame = self->buildSync(*session, *item.doc);
-      if (!frame) continue;
-      item.frame = std::move(*frame);
-    }
-    auto sent = co_await session->channel->send(item.frame);
+    if (batch.empty()) continue;
+    views.assign(batch.begin(), batch.end());
+    auto sent = co_await session->channel->sendMany(views);
     if (!sent) {
       session->close();
       break;
     }
-    if (item.last) session->close();
+    if (closeAfter) session->close();
   }
 }
 

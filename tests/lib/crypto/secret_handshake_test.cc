@@ -698,14 +698,15 @@ TEST(BoxStreamChannel, RandomFrameSizesRoundTrip) {
   roundTrip(frames);
 }
 
-// Each frame's messages on the wire, as (announced length, plaintext) pairs, for `frames` sent by
-// one channel.
-std::vector<Bytes> messagesOnTheWire(const std::vector<Bytes>& frames) {
+// The plaintext of each box-stream message on the wire after one channel sent `frames`, one by one
+// or (`many`) in one sendMany.
+std::vector<Bytes> messagesOnTheWire(const std::vector<Bytes>& frames, bool many = false) {
   PipePair p;
   auto [dialerSession, acceptorSession] = sessionPair();
   BoxStreamDecoder decoder(std::move(acceptorSession.decryptKey), acceptorSession.decryptNonce);
   auto sender = makeBoxStreamChannel(std::move(p.dialerEnd), std::move(dialerSession));
-  auto sent = await(p, sendAll(*sender, frames));
+  const std::vector<ByteView> views(frames.begin(), frames.end());
+  auto sent = many ? await(p, sender->sendMany(views)) : await(p, sendAll(*sender, frames));
   EXPECT_TRUE(sent) << sent.error().message();
   const auto& wire = p.link->bytesFromDialer();
   std::vector<Bytes> messages;
@@ -739,6 +740,43 @@ TEST(BoxStreamChannel, ALargerEmptyOr4ByteFrameIsALengthMessageThenItsBytesCut) 
   EXPECT_EQ(messagesOnTheWire({Bytes{}}), std::vector<Bytes>{(Bytes{0, 0, 0, 0})});
   EXPECT_EQ(messagesOnTheWire({Bytes{9, 8, 7, 6}}),
             (std::vector<Bytes>{Bytes{0, 0, 0, 4}, Bytes{9, 8, 7, 6}}));
+}
+
+std::vector<Bytes> framesOfSizes(std::mt19937& rng, std::initializer_list<std::size_t> sizes) {
+  std::vector<Bytes> frames;
+  for (std::size_t size : sizes) frames.push_back(randomBytes(rng, size));
+  return frames;
+}
+
+TEST(BoxStreamChannel, SendManyPutsTheMessagesOfOneByOneSendsOnTheWire) {
+  std::mt19937 rng(seed());
+  SCOPED_TRACE("seed " + std::to_string(seed()) + " (--gtest_random_seed to repeat)");
+  // More than one write's worth (16 messages), with every kind of frame at the boundaries.
+  const auto frames = framesOfSizes(rng, {0, 4, 5, 4096, 5000, 70000, 3, 4096, 4096, 4096, 4096,
+                                          4096, 4096, 4096, 4096, 4096, 4096, 4096, 1, 8192});
+  EXPECT_EQ(messagesOnTheWire(frames, true), messagesOnTheWire(frames, false));
+
+  PipePair p;
+  auto [dialerSession, acceptorSession] = sessionPair();
+  auto sender = makeBoxStreamChannel(std::move(p.dialerEnd), std::move(dialerSession));
+  auto receiver = makeBoxStreamChannel(std::move(p.acceptorEnd), std::move(acceptorSession));
+  const std::vector<ByteView> views(frames.begin(), frames.end());
+  ASSERT_TRUE(await(p, sender->sendMany(views)));
+  auto got = await(p, receiveN(*receiver, frames.size()));
+  ASSERT_TRUE(got) << got.error().message();
+  EXPECT_EQ(*got, frames);
+}
+
+TEST(BoxStreamChannel, SendManyWithOneFrameOverTheLimitFailsOverloadedAndWritesNothing) {
+  PipePair p;
+  auto [dialerSession, acceptorSession] = sessionPair();
+  auto sender = makeBoxStreamChannel(std::move(p.dialerEnd), std::move(dialerSession), 1024);
+  const Bytes small(10, 1), large(1025, 2);
+  const std::vector<ByteView> frames{small, large, small};
+  auto refused = await(p, sender->sendMany(frames));
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), Errc::Overloaded);
+  EXPECT_TRUE(p.link->bytesFromDialer().empty());
 }
 
 // A channel on the acceptor end, and an encoder that speaks to it as a raw peer.

@@ -29,6 +29,26 @@ Bytes pattern(std::size_t size, std::uint8_t salt) {
   return out;
 }
 
+// The framed channel keeps MessageChannel's default sendMany: the frames one by one, in order, and
+// the first failure ends it.
+TEST(FramedChannel, SendManySendsEachFrameInOrderAndStopsAtTheFirstFailure) {
+  PipePair p;
+  auto sender = makeFramedChannel(std::move(p.dialerEnd), 100);
+  auto receiver = makeFramedChannel(std::move(p.acceptorEnd));
+  const Bytes a = pattern(3, 1), b = pattern(0, 2), c = pattern(100, 3), tooLarge = pattern(101, 4);
+  const std::vector<ByteView> frames{a, b, c};
+  ASSERT_TRUE(await(p, sender->sendMany(frames)));
+  auto got = await(p, receiveN(*receiver, 3));
+  ASSERT_TRUE(got) << got.error().message();
+  EXPECT_EQ(*got, (std::vector<Bytes>{a, b, c}));
+  const std::size_t before = p.link->bytesFromDialer().size();
+  const std::vector<ByteView> failing{a, tooLarge, c};
+  auto refused = await(p, sender->sendMany(failing));
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code(), Errc::Overloaded);
+  EXPECT_EQ(p.link->bytesFromDialer().size(), before + 4 + a.size()) << "c was sent after the failure";
+}
+
 TEST(FramedChannel, FramesOfEverySizeArriveWholeAndInOrder) {
   PipePair p;
   ASSERT_TRUE(p.dialerEnd && p.acceptorEnd);
