@@ -34,7 +34,7 @@ inline constexpr std::size_t kDefaultMaxFrameBytes = 16u << 20;
 
 // Whole messages over a stream, after the handshake. A crypto provider's channel encrypts and
 // authenticates every frame. At most one send and one receive in flight at a time.
-class MessageChannel {
+class PORTCULLIS_EXPORT MessageChannel {
  public:
   virtual ~MessageChannel() = default;
   // Sends one frame. Fails with Errc::Disconnected once the channel is closed.
