@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detail/assert.h"
+#include "detail/frame_length.h"
 
 namespace portcullis {
 
@@ -769,7 +770,7 @@ namespace {
 // 4,096 bytes, or of exactly 4 bytes) is a 4-byte packet holding its u32 big-endian length, then
 // its bytes cut into packets of 4,096 and a last shorter one. So a 4-byte packet always starts a
 // cut frame, and every frame that fits one packet costs exactly one.
-constexpr std::size_t kLengthBytes = 4;
+constexpr std::size_t kLengthBytes = detail::kFrameLengthBytes;
 constexpr std::size_t kPacketWireBytes = kBoxStreamHeaderBytes + kBoxStreamMaxBodyBytes;
 // Packets per stream write, and the receive buffer: 16 packets, about 64 KiB.
 constexpr std::size_t kBatchPackets = 16;
@@ -808,10 +809,7 @@ class BoxStreamChannel final : public MessageChannel {
     if (out_.empty()) out_.resize(kBatchPackets * kPacketWireBytes);
     std::size_t used = 0;
     for (const ByteView frame : frames) {
-      const auto n = static_cast<std::uint32_t>(frame.size());
-      const std::uint8_t length[kLengthBytes] = {
-          static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
-          static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+      const auto length = detail::encodeFrameLength(static_cast<std::uint32_t>(frame.size()));
       bool lengthDue = !fitsOnePacket(frame.size());
       for (std::size_t offset = 0; lengthDue || offset < frame.size();) {
         if (out_.size() - used < kStepBytes) {
@@ -820,7 +818,7 @@ class BoxStreamChannel final : public MessageChannel {
           used = 0;
         }
         if (lengthDue) {
-          encoder_.encode(ByteView(length, kLengthBytes), std::span(out_).subspan(used));
+          encoder_.encode(length, std::span(out_).subspan(used));
           used += BoxStreamEncoder::wireSize(kLengthBytes);
           lengthDue = false;
         }
@@ -846,11 +844,10 @@ class BoxStreamChannel final : public MessageChannel {
       if (!opened) co_return fail(std::move(opened).error());
       co_return frame;
     }
-    std::uint8_t length[kLengthBytes];
+    std::array<std::uint8_t, kLengthBytes> length;
     auto opened = co_await openBody(length);
     if (!opened) co_return fail(std::move(opened).error());
-    const std::size_t n = std::size_t{length[0]} << 24 | std::size_t{length[1]} << 16 |
-                          std::size_t{length[2]} << 8 | length[3];
+    const std::size_t n = detail::decodeFrameLength(length);
     if (fitsOnePacket(n)) {
       co_return fail(Error(Errc::Malformed, "a length packet for a frame of " +
                                                 std::to_string(n) + " bytes, which fits one"));

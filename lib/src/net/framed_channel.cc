@@ -1,10 +1,13 @@
 // The plaintext framed channel and the read helper every handshake uses.
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 
 #include "portcullis/auth_provider.h"
 #include "portcullis/network_adapter.h"
+
+#include "detail/frame_length.h"
 
 namespace portcullis {
 
@@ -19,7 +22,6 @@ asio::awaitable<Result<void>> readExactly(Stream& stream, std::span<std::uint8_t
 
 namespace {
 
-constexpr std::size_t kLengthBytes = 4;
 // Frames up to this size are copied behind their length prefix and written once.
 constexpr std::size_t kCoalesceBytes = 4096;
 // Reads shorter than this go through a buffer of this size.
@@ -36,14 +38,11 @@ class FramedChannel final : public MessageChannel {
       co_return Error(Errc::Overloaded, "frame of " + std::to_string(frame.size()) +
                                             " bytes is over the limit");
     }
-    const auto n = static_cast<std::uint32_t>(frame.size());
-    const std::uint8_t length[kLengthBytes] = {
-        static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
-        static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
+    const auto length = detail::encodeFrameLength(static_cast<std::uint32_t>(frame.size()));
     if (frame.size() <= kCoalesceBytes) {
       // A small frame goes out with its length in one write: for most sync frames the second
       // write cost more than the copy (one more wake-up and read on the other side).
-      pending_.assign(length, length + kLengthBytes);
+      pending_.assign(length.begin(), length.end());
       pending_.insert(pending_.end(), frame.begin(), frame.end());
       co_return co_await stream_->write(pending_);
     }
@@ -55,13 +54,12 @@ class FramedChannel final : public MessageChannel {
   }
 
   asio::awaitable<Result<Bytes>> receive() override {
-    std::uint8_t len[kLengthBytes];
+    std::array<std::uint8_t, detail::kFrameLengthBytes> len;
     if (!takeAhead(len)) {
       auto got = co_await take(len);
       if (!got) co_return got.error();
     }
-    const std::size_t n = std::size_t{len[0]} << 24 | std::size_t{len[1]} << 16 |
-                          std::size_t{len[2]} << 8 | len[3];
+    const std::size_t n = detail::decodeFrameLength(len);
     if (n > maxFrameBytes_) {
       co_return Error(Errc::Overloaded,
                       "peer announced a frame of " + std::to_string(n) + " bytes, over the limit");
