@@ -150,13 +150,13 @@ struct ChangeGraph::Impl {
 
   std::optional<std::uint32_t> find(const ChangeHash& h) const { return index.find(h, nodes); }
   bool contains(const ChangeHash& h) const { return find(h).has_value(); }
-  std::map<Bytes, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
+  std::map<ActorId, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
   // The chain last looked up: runs of changes by one actor are the usual case.
-  mutable const Bytes* lastActor = nullptr;
+  mutable const ActorId* lastActor = nullptr;
   mutable std::vector<std::uint32_t>* lastChain = nullptr;
 
   // The actor's chain, if it has one.
-  std::vector<std::uint32_t>* chainOf(const Bytes& actor) const {
+  std::vector<std::uint32_t>* chainOf(const ActorId& actor) const {
     if (lastChain != nullptr && *lastActor == actor) return lastChain;
     auto it = byActor.find(actor);
     if (it == byActor.end()) return nullptr;
@@ -269,7 +269,7 @@ struct ChangeGraph::Impl {
   Result<void> checkResolved(const ChangeEnvelope& env, const std::vector<std::uint32_t>& deps) const {
     std::uint64_t expectedStart = 1;
     for (std::uint32_t pos : deps) expectedStart = std::max(expectedStart, nodes[pos].env.maxOp() + 1);
-    const std::vector<std::uint32_t>* chain = chainOf(env.actor.bytes());
+    const std::vector<std::uint32_t>* chain = chainOf(env.actor);
     std::uint64_t last = chain == nullptr ? 0 : chain->size();
     if (env.seq <= last) {
       return Error(Errc::Conflict, "equivocation: actor " + env.actor.toHex() +
@@ -290,15 +290,15 @@ struct ChangeGraph::Impl {
     return {};
   }
 
-  const ChangeEnvelope& insert(ChangeEnvelope env, const std::vector<std::uint32_t>& deps) {
+  const ChangeEnvelope& insert(ChangeEnvelope&& env, const std::vector<std::uint32_t>& deps) {
     auto pos = static_cast<std::uint32_t>(nodes.size());
     std::erase_if(heads, [&](const ChangeHash& h) {
       return std::ranges::binary_search(env.deps, h);
     });
     heads.insert(std::ranges::upper_bound(heads, env.hash), env.hash);
 
-    std::vector<std::uint32_t>* chain = chainOf(env.actor.bytes());
-    if (chain == nullptr) chain = &byActor[env.actor.bytes()];
+    std::vector<std::uint32_t>* chain = chainOf(env.actor);
+    if (chain == nullptr) chain = &byActor[env.actor];
     chain->push_back(pos);
     maxOp = std::max(maxOp, env.maxOp());
     std::uint64_t generation = 1;
@@ -437,7 +437,7 @@ std::size_t ChangeGraph::pendingCount() const { return impl_->pending.size(); }
 std::uint64_t ChangeGraph::maxOp() const { return impl_->maxOp; }
 
 std::uint64_t ChangeGraph::lastSeq(const ActorId& actor) const {
-  const auto* chain = impl_->chainOf(actor.bytes());
+  const auto* chain = impl_->chainOf(actor);
   return chain == nullptr ? 0 : chain->size();
 }
 

@@ -162,7 +162,7 @@ class DocumentState {
       for (OpRef p : op.pred) note(p);
     }
     std::sort(others.begin(), others.end(), [&](std::uint32_t a, std::uint32_t b) {
-      return ops_->actors().at(a).bytes() < ops_->actors().at(b).bytes();
+      return ops_->actors().at(a) < ops_->actors().at(b);
     });
     for (std::uint32_t a : others) change.otherActors.push_back(ops_->actors().at(a));
     auto localRef = [&](OpRef r) {
@@ -180,7 +180,7 @@ class DocumentState {
       // pred must ascend by (counter, actor bytes) in the encoding.
       std::sort(op.pred.begin(), op.pred.end(), [&](OpRef a, OpRef b) {
         if (a.counter != b.counter) return a.counter < b.counter;
-        return actorBytes(change, a.actor) < actorBytes(change, b.actor);
+        return actorOf(change, a.actor) < actorOf(change, b.actor);
       });
     }
     ChangeEnvelope plain = encodeChange(std::move(change), opBlob_);
@@ -239,8 +239,8 @@ class DocumentState {
   const DocumentOptions& options() const { return options_; }
 
  private:
-  static const Bytes& actorBytes(const ChangeData& c, std::uint32_t local) {
-    return local == 0 ? c.actor.bytes() : c.otherActors[local - 1].bytes();
+  static const ActorId& actorOf(const ChangeData& c, std::uint32_t local) {
+    return local == 0 ? c.actor : c.otherActors[local - 1];
   }
 
   void resetOps() {
