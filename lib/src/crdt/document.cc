@@ -115,7 +115,8 @@ class DocumentState {
     txStart_ = graph_.maxOp() + 1;
   }
 
-  Result<OpRef> localOp(Op op) {
+  // Ops are taken by reference (an Op is large), moved only into the transaction's list.
+  Result<OpRef> localOp(Op&& op) {
     PORTCULLIS_REQUIRE(txOpen_, "the transaction is closed");
     const OpRef id{txStart_ + txOps_.size(), self_};
     if (id.counter > kMaxCounter) return Error(Errc::Overloaded, "op counter space exhausted");
@@ -125,7 +126,7 @@ class DocumentState {
   }
 
   // A local op whose id the caller does not need.
-  Result<void> localEdit(Op op) {
+  Result<void> localEdit(Op&& op) {
     auto id = localOp(std::move(op));
     if (!id) return id.error();
     return {};
