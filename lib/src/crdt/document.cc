@@ -746,7 +746,7 @@ ApplyReport Document::applyChanges(std::span<const Bytes> changes) {
 }
 
 ApplyReport detail::DocumentAccess::applyParsed(Document& doc, std::vector<ChangeEnvelope> envelopes,
-                                               std::vector<ChangeData> data) {
+                                               std::vector<ChangeData>& data) {
   PORTCULLIS_REQUIRE(!doc.state_->options().sealer, "a sealed document parses through its sealer");
   PORTCULLIS_REQUIRE(envelopes.size() == data.size(), "one decoded change per envelope");
   ApplyReport report;
