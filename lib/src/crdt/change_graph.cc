@@ -43,13 +43,15 @@ class NodeStore {
   Node& operator[](std::size_t pos) { return *at(pos); }
   const Node& operator[](std::size_t pos) const { return *const_cast<NodeStore*>(this)->at(pos); }
   Node& back() { return *at(size_ - 1); }
-  Node& push_back(Node node) {
+  // Builds the node in place: an envelope is large, and each move of it costs.
+  Node& emplace_back(ChangeEnvelope&& env, std::uint32_t depsBegin, std::uint32_t depsCount,
+                     std::uint64_t generation) {
     if (size_ == capacity_) {
       const std::size_t chunk = std::size_t{1} << (chunks_.size() + kBaseShift);
       chunks_.push_back(std::unique_ptr<std::byte[]>(new std::byte[chunk * sizeof(Node)]));
       capacity_ += chunk;
     }
-    Node* slot = new (at(size_)) Node(std::move(node));
+    Node* slot = new (at(size_)) Node{std::move(env), depsBegin, depsCount, generation};
     ++size_;
     return *slot;
   }
@@ -310,8 +312,8 @@ struct ChangeGraph::Impl {
     }
     const auto depsBegin = static_cast<std::uint32_t>(depPositions.size());
     depPositions.insert(depPositions.end(), deps.begin(), deps.end());
-    nodes.push_back(Node{std::move(env), depsBegin, static_cast<std::uint32_t>(deps.size()),
-                         generation});
+    nodes.emplace_back(std::move(env), depsBegin, static_cast<std::uint32_t>(deps.size()),
+                       generation);
     index.insert(pos, nodes);
     const CanonicalKey key{hashPrefix, static_cast<std::uint32_t>(generation), pos,
                            ByteView(nodes.back().env.payload)};
