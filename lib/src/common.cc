@@ -38,13 +38,17 @@ Result<ActorId> ActorId::fromBytes(ByteView bytes) {
     return Error(Errc::Malformed, "an actor ID has 1 to 32 bytes, not " +
                                       std::to_string(bytes.size()));
   }
-  return ActorId(Bytes(bytes.begin(), bytes.end()));
+  ActorId actor;
+  std::memcpy(actor.bytes_.data(), bytes.data(), bytes.size());
+  actor.size_ = static_cast<std::uint8_t>(bytes.size());
+  return actor;
 }
 
 ActorId ActorId::random() {
-  Bytes bytes(kDefaultSize);
-  randombytes_buf(bytes.data(), bytes.size());
-  return ActorId(std::move(bytes));
+  ActorId actor;
+  randombytes_buf(actor.bytes_.data(), kDefaultSize);
+  actor.size_ = kDefaultSize;
+  return actor;
 }
 
 Result<ChangeHash> ChangeHash::fromBytes(ByteView bytes) {

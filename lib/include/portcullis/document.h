@@ -42,7 +42,7 @@ enum class ObjType : std::uint8_t { Map, List, Text };
 class PORTCULLIS_EXPORT ObjId {
  public:
   static ObjId root() { return ObjId(); }
-  ObjId(std::uint64_t counter, const ActorId& actor) : counter_(counter), actor_(actor.bytes()) {}
+  ObjId(std::uint64_t counter, const ActorId& actor) : counter_(counter), actor_(actor.bytes().begin(), actor.bytes().end()) {}
 
   bool isRoot() const noexcept { return counter_ == 0; }
   std::uint64_t counter() const noexcept { return counter_; }

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -88,21 +89,22 @@ template <>
 class [[nodiscard]] Result<void> {
  public:
   Result() = default;
-  Result(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT
+  Result(Error error) : error_(std::move(error)) {}  // NOLINT
 
-  bool has_value() const noexcept { return ok_; }
-  explicit operator bool() const noexcept { return ok_; }
+  bool has_value() const noexcept { return !error_.has_value(); }
+  explicit operator bool() const noexcept { return has_value(); }
   void value() const {
-    if (!ok_) throw std::logic_error("Result::value() on an error: " + error_.message());
+    if (error_) throw std::logic_error("Result::value() on an error: " + error_->message());
   }
   const Error& error() const& {
-    if (ok_) throw std::logic_error("Result::error() on a value");
-    return error_;
+    if (!error_) throw std::logic_error("Result::error() on a value");
+    return *error_;
   }
 
  private:
-  Error error_{Errc::Malformed, {}};
-  bool ok_ = true;
+  // Empty on success, which is then nothing to build, move or destroy: a Result<void> is
+  // returned from every edit and check on the hot paths.
+  std::optional<Error> error_;
 };
 
 }  // namespace portcullis

@@ -4,6 +4,7 @@
 // Plain values; safe to copy between threads.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <compare>
 #include <cstddef>
@@ -37,17 +38,23 @@ class PORTCULLIS_EXPORT ActorId {
   // kDefaultSize bytes from libsodium's randombytes_buf.
   static ActorId random();
 
-  const Bytes& bytes() const noexcept { return bytes_; }
-  std::string toHex() const { return portcullis::toHex(bytes_); }
+  ByteView bytes() const noexcept { return ByteView(bytes_.data(), size_); }
+  std::string toHex() const { return portcullis::toHex(bytes()); }
 
+  // The bytes past size_ are zero, so comparing whole arrays compares the bytes.
   friend bool operator==(const ActorId&, const ActorId&) = default;
   friend std::strong_ordering operator<=>(const ActorId& a, const ActorId& b) {
-    return a.bytes_ <=> b.bytes_;
+    const int c = std::memcmp(a.bytes_.data(), b.bytes_.data(), std::min(a.size_, b.size_));
+    if (c != 0) return c < 0 ? std::strong_ordering::less : std::strong_ordering::greater;
+    return a.size_ <=> b.size_;
   }
 
  private:
-  explicit ActorId(Bytes bytes) : bytes_(std::move(bytes)) {}
-  Bytes bytes_;
+  ActorId() = default;
+  // Held in place: every change envelope and decoded change carries its actor, and a copy
+  // that allocates was one of the larger costs of a one-op commit and of receiving one.
+  std::array<std::uint8_t, kMaxSize> bytes_{};
+  std::uint8_t size_ = 0;
 };
 
 // The identity of a change: BLAKE2b-256 of its canonical encoding (or, for a sealing provider,

@@ -43,13 +43,15 @@ class NodeStore {
   Node& operator[](std::size_t pos) { return *at(pos); }
   const Node& operator[](std::size_t pos) const { return *const_cast<NodeStore*>(this)->at(pos); }
   Node& back() { return *at(size_ - 1); }
-  Node& push_back(Node node) {
+  // Builds the node in place: an envelope is large, and each move of it costs.
+  Node& emplace_back(ChangeEnvelope&& env, std::uint32_t depsBegin, std::uint32_t depsCount,
+                     std::uint64_t generation) {
     if (size_ == capacity_) {
       const std::size_t chunk = std::size_t{1} << (chunks_.size() + kBaseShift);
       chunks_.push_back(std::unique_ptr<std::byte[]>(new std::byte[chunk * sizeof(Node)]));
       capacity_ += chunk;
     }
-    Node* slot = new (at(size_)) Node(std::move(node));
+    Node* slot = new (at(size_)) Node{std::move(env), depsBegin, depsCount, generation};
     ++size_;
     return *slot;
   }
@@ -150,13 +152,13 @@ struct ChangeGraph::Impl {
 
   std::optional<std::uint32_t> find(const ChangeHash& h) const { return index.find(h, nodes); }
   bool contains(const ChangeHash& h) const { return find(h).has_value(); }
-  std::map<Bytes, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
+  std::map<ActorId, std::vector<std::uint32_t>> byActor;  // position of seq s at [s - 1]
   // The chain last looked up: runs of changes by one actor are the usual case.
-  mutable const Bytes* lastActor = nullptr;
+  mutable const ActorId* lastActor = nullptr;
   mutable std::vector<std::uint32_t>* lastChain = nullptr;
 
   // The actor's chain, if it has one.
-  std::vector<std::uint32_t>* chainOf(const Bytes& actor) const {
+  std::vector<std::uint32_t>* chainOf(const ActorId& actor) const {
     if (lastChain != nullptr && *lastActor == actor) return lastChain;
     auto it = byActor.find(actor);
     if (it == byActor.end()) return nullptr;
@@ -269,7 +271,7 @@ struct ChangeGraph::Impl {
   Result<void> checkResolved(const ChangeEnvelope& env, const std::vector<std::uint32_t>& deps) const {
     std::uint64_t expectedStart = 1;
     for (std::uint32_t pos : deps) expectedStart = std::max(expectedStart, nodes[pos].env.maxOp() + 1);
-    const std::vector<std::uint32_t>* chain = chainOf(env.actor.bytes());
+    const std::vector<std::uint32_t>* chain = chainOf(env.actor);
     std::uint64_t last = chain == nullptr ? 0 : chain->size();
     if (env.seq <= last) {
       return Error(Errc::Conflict, "equivocation: actor " + env.actor.toHex() +
@@ -290,15 +292,15 @@ struct ChangeGraph::Impl {
     return {};
   }
 
-  const ChangeEnvelope& insert(ChangeEnvelope env, const std::vector<std::uint32_t>& deps) {
+  const ChangeEnvelope& insert(ChangeEnvelope&& env, const std::vector<std::uint32_t>& deps) {
     auto pos = static_cast<std::uint32_t>(nodes.size());
     std::erase_if(heads, [&](const ChangeHash& h) {
       return std::ranges::binary_search(env.deps, h);
     });
     heads.insert(std::ranges::upper_bound(heads, env.hash), env.hash);
 
-    std::vector<std::uint32_t>* chain = chainOf(env.actor.bytes());
-    if (chain == nullptr) chain = &byActor[env.actor.bytes()];
+    std::vector<std::uint32_t>* chain = chainOf(env.actor);
+    if (chain == nullptr) chain = &byActor[env.actor];
     chain->push_back(pos);
     maxOp = std::max(maxOp, env.maxOp());
     std::uint64_t generation = 1;
@@ -310,8 +312,8 @@ struct ChangeGraph::Impl {
     }
     const auto depsBegin = static_cast<std::uint32_t>(depPositions.size());
     depPositions.insert(depPositions.end(), deps.begin(), deps.end());
-    nodes.push_back(Node{std::move(env), depsBegin, static_cast<std::uint32_t>(deps.size()),
-                         generation});
+    nodes.emplace_back(std::move(env), depsBegin, static_cast<std::uint32_t>(deps.size()),
+                       generation);
     index.insert(pos, nodes);
     const CanonicalKey key{hashPrefix, static_cast<std::uint32_t>(generation), pos,
                            ByteView(nodes.back().env.payload)};
@@ -437,7 +439,7 @@ std::size_t ChangeGraph::pendingCount() const { return impl_->pending.size(); }
 std::uint64_t ChangeGraph::maxOp() const { return impl_->maxOp; }
 
 std::uint64_t ChangeGraph::lastSeq(const ActorId& actor) const {
-  const auto* chain = impl_->chainOf(actor.bytes());
+  const auto* chain = impl_->chainOf(actor);
   return chain == nullptr ? 0 : chain->size();
 }
 

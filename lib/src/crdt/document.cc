@@ -115,7 +115,8 @@ class DocumentState {
     txStart_ = graph_.maxOp() + 1;
   }
 
-  Result<OpRef> localOp(Op op) {
+  // Ops are taken by reference (an Op is large), moved only into the transaction's list.
+  Result<OpRef> localOp(Op&& op) {
     PORTCULLIS_REQUIRE(txOpen_, "the transaction is closed");
     const OpRef id{txStart_ + txOps_.size(), self_};
     if (id.counter > kMaxCounter) return Error(Errc::Overloaded, "op counter space exhausted");
@@ -125,7 +126,7 @@ class DocumentState {
   }
 
   // A local op whose id the caller does not need.
-  Result<void> localEdit(Op op) {
+  Result<void> localEdit(Op&& op) {
     auto id = localOp(std::move(op));
     if (!id) return id.error();
     return {};
@@ -162,7 +163,7 @@ class DocumentState {
       for (OpRef p : op.pred) note(p);
     }
     std::sort(others.begin(), others.end(), [&](std::uint32_t a, std::uint32_t b) {
-      return ops_->actors().at(a).bytes() < ops_->actors().at(b).bytes();
+      return ops_->actors().at(a) < ops_->actors().at(b);
     });
     for (std::uint32_t a : others) change.otherActors.push_back(ops_->actors().at(a));
     auto localRef = [&](OpRef r) {
@@ -180,12 +181,17 @@ class DocumentState {
       // pred must ascend by (counter, actor bytes) in the encoding.
       std::sort(op.pred.begin(), op.pred.end(), [&](OpRef a, OpRef b) {
         if (a.counter != b.counter) return a.counter < b.counter;
-        return actorBytes(change, a.actor) < actorBytes(change, b.actor);
+        return actorOf(change, a.actor) < actorOf(change, b.actor);
       });
     }
     ChangeEnvelope plain = encodeChange(std::move(change), opBlob_);
-    // The ops' storage serves the next transaction.
+    // The ops' storage serves the next transaction, and so do their preds.
     txOps_.swap(change.ops);
+    for (Op& op : txOps_) {
+      if (op.pred.capacity() != 0 && sparePreds_.size() < kSparePreds) {
+        sparePreds_.push_back(std::move(op.pred));
+      }
+    }
     txOps_.clear();
     if (!options_.sealer) return graph_.addLocal(std::move(plain)).hash;
     auto sealed = options_.sealer->seal(plain);
@@ -204,6 +210,15 @@ class DocumentState {
     txOps_.clear();
     resetOps();
     for (const ChangeEnvelope* e : graph_.changes()) applyEnvelope(*e);
+  }
+
+  // An empty vector for a new op's pred, with room if a committed op left some.
+  std::vector<OpRef> sparePred() {
+    if (sparePreds_.empty()) return {};
+    std::vector<OpRef> pred = std::move(sparePreds_.back());
+    sparePreds_.pop_back();
+    pred.clear();
+    return pred;
   }
 
   bool txOpen() const { return txOpen_; }
@@ -239,8 +254,8 @@ class DocumentState {
   const DocumentOptions& options() const { return options_; }
 
  private:
-  static const Bytes& actorBytes(const ChangeData& c, std::uint32_t local) {
-    return local == 0 ? c.actor.bytes() : c.otherActors[local - 1].bytes();
+  static const ActorId& actorOf(const ChangeData& c, std::uint32_t local) {
+    return local == 0 ? c.actor : c.otherActors[local - 1];
   }
 
   void resetOps() {
@@ -296,6 +311,8 @@ class DocumentState {
   std::vector<std::uint32_t> commitActors_;  // commit()'s, likewise
   std::vector<Op> opsScratch_;               // addBytes()'s decoded ops, likewise
   Bytes opBlob_;                             // commit()'s op blob, likewise
+  static constexpr std::size_t kSparePreds = 16;
+  std::vector<std::vector<OpRef>> sparePreds_;  // committed ops' preds, for sparePred()
 };
 
 }  // namespace detail
@@ -319,8 +336,9 @@ const Slot* mapSlot(const Object& obj, std::string_view key) {
 
 bool isSequence(const Object& obj) { return obj.type != ObjType::Map; }
 
-std::vector<OpRef> idsOf(const Slot& slot) {
-  std::vector<OpRef> ids;
+// The ids of a slot's entries, as a new op's pred.
+std::vector<OpRef> idsOf(detail::DocumentState& s, const Slot& slot) {
+  std::vector<OpRef> ids = s.sparePred();
   ids.reserve(slot.entries.size());
   for (const Entry& e : slot.entries) ids.push_back(e.id);
   return ids;
@@ -428,7 +446,7 @@ Result<void> Transaction::put(const ObjId& map, std::string_view key, ScalarValu
   if (auto ok = checkValue(value); !ok) return ok;
   if (!detail::isValidUtf8(key)) return Error(Errc::Malformed, "key is not valid UTF-8");
   const Slot* slot = mapSlot(*t->obj, key);
-  Op op = mapOp(t->ref, key, slot ? idsOf(*slot) : std::vector<OpRef>{}, Action::Set);
+  Op op = mapOp(t->ref, key, slot ? idsOf(*state_, *slot) : std::vector<OpRef>{}, Action::Set);
   op.value = std::move(value);
   return state_->localEdit(std::move(op));
 }
@@ -440,7 +458,7 @@ Result<ObjId> Transaction::putObject(const ObjId& map, std::string_view key, Obj
   if (!detail::isValidUtf8(key)) return Error(Errc::Malformed, "key is not valid UTF-8");
   const Slot* slot = mapSlot(*t->obj, key);
   auto id = state_->localOp(
-      mapOp(t->ref, key, slot ? idsOf(*slot) : std::vector<OpRef>{}, makeAction(type)));
+      mapOp(t->ref, key, slot ? idsOf(*state_, *slot) : std::vector<OpRef>{}, makeAction(type)));
   if (!id) return id.error();
   return state_->toObjId(*id);
 }
@@ -450,7 +468,7 @@ Result<void> Transaction::remove(const ObjId& map, std::string_view key) {
   if (!t) return t.error();
   const Slot* slot = mapSlot(*t->obj, key);
   if (slot == nullptr) return notFound("no key '" + std::string(key) + "'");
-  return state_->localEdit(mapOp(t->ref, key, idsOf(*slot), Action::Delete));
+  return state_->localEdit(mapOp(t->ref, key, idsOf(*state_, *slot), Action::Delete));
 }
 
 Result<void> Transaction::increment(const ObjId& map, std::string_view key, std::int64_t delta) {
@@ -491,7 +509,7 @@ Result<void> Transaction::set(const ObjId& list, std::size_t index, ScalarValue 
   if (auto ok = checkValue(value); !ok) return ok;
   auto e = findElem(*t, index);
   if (!e) return e.error();
-  Op op = elemOp(t->ref, (*e)->id, false, idsOf((*e)->slot), Action::Set);
+  Op op = elemOp(t->ref, (*e)->id, false, idsOf(*state_, (*e)->slot), Action::Set);
   op.value = std::move(value);
   return state_->localEdit(std::move(op));
 }
@@ -502,7 +520,8 @@ Result<ObjId> Transaction::setObject(const ObjId& list, std::size_t index, ObjTy
   if (auto ok = checkDepth(*t); !ok) return ok.error();
   auto e = findElem(*t, index);
   if (!e) return e.error();
-  auto id = state_->localOp(elemOp(t->ref, (*e)->id, false, idsOf((*e)->slot), makeAction(type)));
+  auto id = state_->localOp(
+      elemOp(t->ref, (*e)->id, false, idsOf(*state_, (*e)->slot), makeAction(type)));
   if (!id) return id.error();
   return state_->toObjId(*id);
 }
@@ -512,7 +531,8 @@ Result<void> Transaction::remove(const ObjId& list, std::size_t index) {
   if (!t) return t.error();
   auto e = findElem(*t, index);
   if (!e) return e.error();
-  return state_->localEdit(elemOp(t->ref, (*e)->id, false, idsOf((*e)->slot), Action::Delete));
+  return state_->localEdit(
+      elemOp(t->ref, (*e)->id, false, idsOf(*state_, (*e)->slot), Action::Delete));
 }
 
 Result<void> Transaction::increment(const ObjId& list, std::size_t index, std::int64_t delta) {
@@ -745,7 +765,7 @@ ApplyReport Document::applyChanges(std::span<const Bytes> changes) {
 }
 
 ApplyReport detail::DocumentAccess::applyParsed(Document& doc, std::vector<ChangeEnvelope> envelopes,
-                                               std::vector<ChangeData> data) {
+                                               std::vector<ChangeData>& data) {
   PORTCULLIS_REQUIRE(!doc.state_->options().sealer, "a sealed document parses through its sealer");
   PORTCULLIS_REQUIRE(envelopes.size() == data.size(), "one decoded change per envelope");
   ApplyReport report;

@@ -10,9 +10,10 @@ namespace portcullis::detail {
 
 struct DocumentAccess {
   // Applies plain changes parseChange() accepted (envelopes[i] with data[i]), as applyChanges()
-  // would apply their bytes. Precondition: the document has no sealer.
+  // would apply their bytes. Precondition: the document has no sealer. `data` is used up, but
+  // its ops' storage is left for the caller to reuse.
   static ApplyReport applyParsed(Document& doc, std::vector<ChangeEnvelope> envelopes,
-                                 std::vector<ChangeData> data);
+                                 std::vector<ChangeData>& data);
 };
 
 }  // namespace portcullis::detail

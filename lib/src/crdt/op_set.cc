@@ -13,7 +13,7 @@ std::uint32_t ActorTable::intern(const ActorId& actor) {
   if (auto it = index_.find(actor.bytes()); it != index_.end()) return last_ = it->second;
   auto idx = static_cast<std::uint32_t>(actors_.size());
   actors_.push_back(actor);
-  index_.emplace(actor.bytes(), idx);
+  index_.emplace(Bytes(actor.bytes().begin(), actor.bytes().end()), idx);
   // index_ iterates in byte order, which is the rank.
   rank_.resize(actors_.size());
   std::uint32_t r = 0;
@@ -21,7 +21,7 @@ std::uint32_t ActorTable::intern(const ActorId& actor) {
   return idx;
 }
 
-std::optional<std::uint32_t> ActorTable::find(const Bytes& actor) const {
+std::optional<std::uint32_t> ActorTable::find(ByteView actor) const {
   auto it = index_.find(actor);
   if (it == index_.end()) return std::nullopt;
   return it->second;

@@ -12,6 +12,7 @@
 //   the codec), so an element always sorts after the element it was inserted after.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -31,7 +32,7 @@ namespace portcullis::detail {
 class ActorTable {
  public:
   std::uint32_t intern(const ActorId& actor);
-  std::optional<std::uint32_t> find(const Bytes& actor) const;
+  std::optional<std::uint32_t> find(ByteView actor) const;
   const ActorId& at(std::uint32_t index) const { return actors_[index]; }
   // OpIds order by counter, then by actor bytes.
   bool less(OpRef a, OpRef b) const {
@@ -41,7 +42,14 @@ class ActorTable {
 
  private:
   std::vector<ActorId> actors_;
-  std::map<Bytes, std::uint32_t> index_;
+  // By bytes, looked up by a view of them (an ActorId holds its bytes in place).
+  struct BytesLess {
+    using is_transparent = void;
+    bool operator()(ByteView a, ByteView b) const {
+      return std::ranges::lexicographical_compare(a, b);
+    }
+  };
+  std::map<Bytes, std::uint32_t, BytesLess> index_;
   std::vector<std::uint32_t> rank_;
   std::uint32_t last_ = 0;  // the actor interned last: runs of changes by one actor are usual
 };

@@ -49,7 +49,18 @@ DocEntry::DocEntry(DocumentId id, std::weak_ptr<RepoImpl> repo,
   }
 }
 
-Result<void> DocEntry::parse(Bytes payload, Received& out) const {
+std::vector<Op> DocEntry::OpsPool::take() {
+  if (spare_.empty()) return {};
+  std::vector<Op> ops = std::move(spare_.back());
+  spare_.pop_back();
+  return ops;
+}
+
+void DocEntry::OpsPool::give(std::vector<Op> ops) {
+  if (spare_.size() < kMaxVectors && ops.capacity() <= kMaxOps) spare_.push_back(std::move(ops));
+}
+
+Result<void> DocEntry::parse(Bytes payload, Received& out, OpsPool& pool) const {
   if (payload.size() > maxChangeBytes) {
     return Error(Errc::Malformed, "change of " + std::to_string(payload.size()) +
                                       " bytes is over the limit");
@@ -60,16 +71,19 @@ Result<void> DocEntry::parse(Bytes payload, Received& out) const {
     out.envelopes.push_back(std::move(*env));
     return {};
   }
-  auto parsed = parseChange(std::move(payload), maxChangeBytes);
+  std::vector<Op> ops = pool.take();
+  auto parsed = parseChange(std::move(payload), maxChangeBytes, &ops);
   if (!parsed) return std::move(parsed).error();
   out.envelopes.push_back(std::move(parsed->envelope));
   out.data.push_back(std::move(parsed->data));
   return {};
 }
 
-ApplyReport DocEntry::apply(Received received) {
+ApplyReport DocEntry::apply(Received received, OpsPool& pool) {
   if (doc && !sealer) {
-    return DocumentAccess::applyParsed(*doc, std::move(received.envelopes), std::move(received.data));
+    ApplyReport report = DocumentAccess::applyParsed(*doc, std::move(received.envelopes), received.data);
+    for (ChangeData& d : received.data) pool.give(std::move(d.ops));
+    return report;
   }
   if (doc) {
     // Sealed: the document opens each change itself.
@@ -147,13 +161,13 @@ asio::awaitable<Result<std::shared_ptr<DocEntry>>> RepoImpl::loadEntry(DocumentI
     }
     DocEntry::Received received;
     for (Bytes& p : *payloads) {
-      auto parsed = entry->parse(std::move(p), received);
+      auto parsed = entry->parse(std::move(p), received, opsPool);
       if (!parsed) {
         co_return Error(Errc::Io, "stored change of " + id.logName() +
                                       " does not load: " + parsed.error().message());
       }
     }
-    entry->apply(std::move(received));
+    entry->apply(std::move(received), opsPool);
     if (chunk.key.size() == 3 && chunk.key[1] == "snapshot") {
       entry->snapshotKey = chunk.key;
     } else {

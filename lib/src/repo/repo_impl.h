@@ -38,10 +38,24 @@ struct DocEntry {
     std::vector<ChangeEnvelope> envelopes;
     std::vector<ChangeData> data;  // empty unless the changes are plain
   };
+  // Storage of decoded ops that applied changes leave behind, for the next changes parsed: a
+  // received change's ops (with their preds and keys) then reuse memory instead of each
+  // allocating its own. One pool serves every document of a Repo, and it is bounded.
+  class OpsPool {
+   public:
+    // Empty ops storage, recycled if there is any.
+    std::vector<Op> take();
+    void give(std::vector<Op> ops);
+
+   private:
+    static constexpr std::size_t kMaxVectors = 1024;  // a sync frame holds a few hundred changes
+    static constexpr std::size_t kMaxOps = 64;        // larger vectors are not kept
+    std::vector<std::vector<Op>> spare_;
+  };
   // Parses a received payload into `out`, without applying it.
-  Result<void> parse(Bytes payload, Received& out) const;
-  // Applies what `parse` produced.
-  ApplyReport apply(Received received);
+  Result<void> parse(Bytes payload, Received& out, OpsPool& pool) const;
+  // Applies what `parse` produced, handing the decoded ops' storage back to `pool`.
+  ApplyReport apply(Received received, OpsPool& pool);
 
   DocumentId id;
   std::weak_ptr<RepoImpl> repo;
@@ -224,6 +238,7 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   RandomPool random;  // request IDs and actors
 
   std::unordered_map<DocumentId, std::shared_ptr<DocEntry>> documents;
+  DocEntry::OpsPool opsPool;  // for every document's received changes
   std::unordered_map<PeerId, std::shared_ptr<PeerSession>> sessions;
   std::size_t authenticating = 0;
   std::vector<std::shared_ptr<Stream>> handshaking;  // closed by stop()

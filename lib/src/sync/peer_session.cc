@@ -622,7 +622,7 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
     received.envelopes.reserve(msg.changes.size());
     if (!entry->sealer) received.data.reserve(msg.changes.size());
     for (Bytes& payload : msg.changes) {
-      auto parsed = entry->parse(std::move(payload), received);
+      auto parsed = entry->parse(std::move(payload), received, opsPool);
       if (!parsed) co_return Error(Errc::Malformed, "a change: " + parsed.error().message());
     }
     const ChangeBatch batch{.changes = received.envelopes};
@@ -638,7 +638,7 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
       spdlog::info("repo: refused {} changes to {} from {}", count, id.logName(), peer.str());
       if (options.events.changesRefused) options.events.changesRefused(peer, id, count);
     } else {
-      ApplyReport report = entry->apply(std::move(received));
+      ApplyReport report = entry->apply(std::move(received), opsPool);
       for (const Error& e : report.rejected) {
         spdlog::warn("repo: a change to {} from {} is invalid: {}", id.logName(), peer.str(),
                      e.message());

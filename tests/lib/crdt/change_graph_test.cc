@@ -508,12 +508,12 @@ std::vector<ChangeEnvelope> randomHistory(std::uint32_t seed, int count) {
     std::set<ChangeHash> past;  // itself included
   };
   std::map<ChangeHash, Known> known;
-  std::map<Bytes, std::pair<std::uint64_t, ChangeHash>> lastOf;  // actor -> (seq, hash)
+  std::map<ActorId, std::pair<std::uint64_t, ChangeHash>> lastOf;  // actor -> (seq, hash)
   std::vector<ChangeEnvelope> out;
   while (static_cast<int>(out.size()) < count) {
     const ActorId& actor = actors[rng() % actors.size()];
     std::set<ChangeHash> deps;
-    auto last = lastOf.find(actor.bytes());
+    auto last = lastOf.find(actor);
     if (last != lastOf.end()) deps.insert(last->second.second);
     for (const ChangeEnvelope& c : out) {
       if (rng() % 4 == 0) deps.insert(c.hash);
@@ -536,7 +536,7 @@ std::vector<ChangeEnvelope> randomHistory(std::uint32_t seed, int count) {
                                 std::vector<ChangeHash>(heads.begin(), heads.end()));
     past.insert(e.hash);
     known[e.hash] = {e.maxOp(), std::move(past)};
-    lastOf[actor.bytes()] = {seq, e.hash};
+    lastOf[actor] = {seq, e.hash};
     out.push_back(std::move(e));
   }
   return out;

@@ -182,7 +182,7 @@ TEST(Document, NestsMaps) {
   Result<ObjId> outer = tx.putObject(kRoot, "outer", ObjType::Map);
   ASSERT_TRUE(outer);
   EXPECT_FALSE(outer->isRoot());
-  EXPECT_EQ(outer->actor(), actorOf(1).bytes());
+  EXPECT_TRUE(std::ranges::equal(outer->actor(), actorOf(1).bytes()));
   EXPECT_EQ(outer->toString(), std::to_string(outer->counter()) + "@" + actorOf(1).toHex());
   Result<ObjId> inner = tx.putObject(*outer, "inner", ObjType::Map);
   ASSERT_TRUE(inner);
