@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -111,8 +112,11 @@ class PORTCULLIS_EXPORT ChangeGraph {
   // the largest generation among its deps), then by ascending hash. That is a topological order
   // with hash tie-break, and the same set of changes gives the same order on every replica.
   std::vector<const ChangeEnvelope*> canonicalOrder() const;
-  // The payloads of canonicalOrder(), in that order; valid as long as the graph.
-  std::vector<ByteView> canonicalPayloads() const;
+  // Calls `f` with the payload of each change of canonicalOrder(), in that order, without
+  // building the order first (a save reads every payload once and nothing else).
+  void forEachCanonicalPayload(const std::function<void(ByteView)>& f) const;
+  // The size of every payload in the graph, added up.
+  std::size_t payloadBytes() const;
 
  private:
   struct Impl;

@@ -168,6 +168,7 @@ struct ChangeGraph::Impl {
   }
   std::vector<ChangeHash> heads;                        // ascending; usually one or two
   std::uint64_t maxOp = 0;
+  std::size_t payloadBytes = 0;                         // of the nodes, not of `pending`
   // The canonical order: sorted by (generation, hash), which is topological with hash
   // tie-break. Entries past `sortedPrefix` are appended unsorted and ordered lazily. Each
   // entry carries its sort key, so that sorting reads one array instead of every node.
@@ -195,18 +196,17 @@ struct ChangeGraph::Impl {
   // Brings `canonical` into order (for a tail that is not).
   void sortCanonical() const;
 
-  // Calls f(key) for every entry of `canonical`, in canonical order.
+  // Calls f(i) for every index i of `canonical`, in canonical order: the sorted prefix and the
+  // tail are two runs, merged as they are read.
   template <typename F>
   void forEachCanonical(F f) const {
     if (!tailSorted) sortCanonical();
     const std::size_t end = canonical.size();
     std::size_t a = 0;
     std::size_t b = sortedPrefix;
-    while (a < sortedPrefix && b < end) {
-      f(canonicalLess(canonical[b], canonical[a]) ? canonical[b++] : canonical[a++]);
-    }
-    for (; a < sortedPrefix; ++a) f(canonical[a]);
-    for (; b < end; ++b) f(canonical[b]);
+    while (a < sortedPrefix && b < end) f(canonicalLess(canonical[b], canonical[a]) ? b++ : a++);
+    for (; a < sortedPrefix; ++a) f(a);
+    for (; b < end; ++b) f(b);
   }
 
   std::unordered_map<ChangeHash, ChangeEnvelope> pending;
@@ -303,6 +303,7 @@ struct ChangeGraph::Impl {
     if (chain == nullptr) chain = &byActor[env.actor];
     chain->push_back(pos);
     maxOp = std::max(maxOp, env.maxOp());
+    payloadBytes += env.payload.size();
     std::uint64_t generation = 1;
     for (std::uint32_t d : deps) generation = std::max(generation, nodes[d].generation + 1);
     std::uint64_t hashPrefix = 0;
@@ -509,16 +510,26 @@ std::vector<const ChangeEnvelope*> ChangeGraph::canonicalOrder() const {
   const Impl& g = *impl_;
   std::vector<const ChangeEnvelope*> out;
   out.reserve(g.canonical.size());
-  g.forEachCanonical([&](const Impl::CanonicalKey& k) { out.push_back(&g.nodes[k.pos].env); });
+  g.forEachCanonical([&](std::size_t i) { out.push_back(&g.nodes[g.canonical[i].pos].env); });
   return out;
 }
 
-std::vector<ByteView> ChangeGraph::canonicalPayloads() const {
+void ChangeGraph::forEachCanonicalPayload(const std::function<void(ByteView)>& f) const {
   const Impl& g = *impl_;
-  std::vector<ByteView> out;
-  out.reserve(g.canonical.size());
-  g.forEachCanonical([&](const Impl::CanonicalKey& k) { out.push_back(k.payload); });
-  return out;
+  // Payloads are scattered on the heap: asking for the payload a few entries ahead in the same
+  // run hides most of the wait for them.
+  constexpr std::size_t kAhead = 8;
+  constexpr std::size_t kLine = 64;
+  g.forEachCanonical([&](std::size_t i) {
+    const std::size_t runEnd = i < g.sortedPrefix ? g.sortedPrefix : g.canonical.size();
+    if (i + kAhead < runEnd) {
+      const ByteView ahead = g.canonical[i + kAhead].payload;
+      for (std::size_t at = 0; at < ahead.size(); at += kLine) __builtin_prefetch(ahead.data() + at);
+    }
+    f(g.canonical[i].payload);
+  });
 }
+
+std::size_t ChangeGraph::payloadBytes() const { return impl_->payloadBytes; }
 
 }  // namespace portcullis

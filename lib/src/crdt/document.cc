@@ -611,7 +611,7 @@ Result<Document> Document::load(ByteView snapshot, DocumentOptions options) {
   return doc;
 }
 
-Bytes Document::save() const { return detail::encodeSnapshot(state_->graph().canonicalPayloads()); }
+Bytes Document::save() const { return detail::encodeSnapshot(state_->graph()); }
 
 Document Document::fork(std::optional<ActorId> actor) const {
   DocumentOptions options = state_->options();

@@ -240,7 +240,7 @@ asio::awaitable<Result<void>> RepoImpl::saveDirty() {
     if (entry->incrementalKeys.size() >= kCompactAfterChunks) {
       // Compaction: the snapshot is durable before the chunks it replaces are removed, so a
       // crash in between leaves duplicates, which load as one.
-      Bytes data = encodeSnapshot(graph.canonicalPayloads());
+      Bytes data = encodeSnapshot(graph);
       StorageKey key{name, "snapshot", headsName(heads)};
       outcome = co_await options.storage->save(key, std::move(data));
       for (std::size_t i = 0; outcome && i < entry->incrementalKeys.size(); ++i) {

@@ -744,69 +744,90 @@ ChangeEnvelope encodeChange(ChangeData&& change, Bytes& scratch) {
   return envelope;
 }
 
-Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
-  std::vector<ByteView> payloads;
-  payloads.reserve(changes.size());
-  for (const ChangeEnvelope* e : changes) payloads.push_back(e->payload);
-  return encodeSnapshot(payloads);
-}
+namespace {
 
-Bytes encodeSnapshot(std::span<const ByteView> changes) {
-  // Written directly in the canonical layout: the root pointer, the Snapshot struct (version,
-  // pointers to the sizes and the blob), the sizes, the blob. A capnp builder would need the
-  // whole buffer zeroed first; this way each byte of the output is written once, and
-  // parseSnapshot checks the layout with capnp's isCanonical all the same.
-  constexpr std::size_t kWord = sizeof(capnp::word);
-  constexpr std::size_t kHeaderWords = 4;           // root pointer, one data word, two pointers
-  constexpr std::uint64_t kFourByteElements = 4;    // list element sizes, from the encoding spec
-  constexpr std::uint64_t kByteElements = 2;
-  auto listPointer = [](std::size_t offset, std::uint64_t elementSize, std::size_t count) {
+// Writes a snapshot directly in the canonical layout: the root pointer, the Snapshot struct
+// (version, pointers to the sizes and the blob), the sizes, the blob. A capnp builder would need
+// the whole buffer zeroed first; this way each byte of the output is written once, in one pass
+// over the payloads, and parseSnapshot checks the layout with capnp's isCanonical all the same.
+class SnapshotWriter {
+ public:
+  // For `count` changes whose payloads add up to `blobBytes`.
+  SnapshotWriter(std::size_t count, std::size_t blobBytes) : count_(count) {
+    // A Cap'n Proto list (the blob is one) holds fewer than 2^29 elements.
+    PORTCULLIS_REQUIRE(blobBytes < (std::size_t{1} << 29),
+                       "a document of {} bytes is too large to save", blobBytes);
+    const std::size_t sizeWords = (count * sizeof(std::uint32_t) + kWord - 1) / kWord;
+    const std::size_t blobStart = (kHeaderWords + sizeWords) * kWord;
+    total_ = blobStart + (blobBytes + kWord - 1) / kWord * kWord;
+    // One allocation of the final size: the header and the sizes (zeroed: the sizes' padding),
+    // then the blob appended.
+    out_.reserve(total_);
+    out_.resize(blobStart);
+    const std::uint64_t header[kHeaderWords] = {
+        (std::uint64_t{2} << 48) | (std::uint64_t{1} << 32),
+        kSnapshotVersion,
+        listPointer(kHeaderWords - 3, kFourByteElements, count),
+        listPointer(sizeWords, kByteElements, blobBytes),
+    };
+    for (std::size_t i = 0; i < kHeaderWords; ++i) {
+      for (std::size_t b = 0; b < kWord; ++b) {
+        out_[i * kWord + b] = static_cast<std::uint8_t>(header[i] >> (8 * b));
+      }
+    }
+    sizes_ = out_.data() + kHeaderWords * kWord;
+  }
+
+  void add(ByteView change) {
+    PORTCULLIS_REQUIRE(written_ < count_ && out_.size() + change.size() <= total_,
+                       "snapshot: more changes than announced");
+    const auto size = static_cast<std::uint32_t>(change.size());  // below 2^29, checked above
+    std::memcpy(sizes_ + written_ * sizeof size, &size, sizeof size);  // little-endian
+    ++written_;
+    out_.insert(out_.end(), change.begin(), change.end());
+  }
+
+  Bytes finish() && {
+    PORTCULLIS_REQUIRE(written_ == count_, "snapshot: {} changes written of {}", written_, count_);
+    // Plain payloads are whole words; a sealer's may not be, and the blob ends on a word.
+    out_.resize(total_, 0);
+    return std::move(out_);
+  }
+
+ private:
+  static constexpr std::size_t kWord = sizeof(capnp::word);
+  static constexpr std::size_t kHeaderWords = 4;         // root pointer, one data word, two pointers
+  static constexpr std::uint64_t kFourByteElements = 4;  // list element sizes, from the encoding spec
+  static constexpr std::uint64_t kByteElements = 2;
+  static_assert(std::endian::native == std::endian::little, "sizes are stored natively");
+
+  static std::uint64_t listPointer(std::size_t offset, std::uint64_t elementSize,
+                                   std::size_t count) {
     return (static_cast<std::uint64_t>(count) << 35) | (elementSize << 32) |
            (static_cast<std::uint64_t>(offset) << 2) | 1;
-  };
-  auto store = [](std::uint8_t* at, std::uint64_t value, std::size_t bytes) {
-    for (std::size_t i = 0; i < bytes; ++i) at[i] = static_cast<std::uint8_t>(value >> (8 * i));
-  };
+  }
+
+  Bytes out_;
+  std::uint8_t* sizes_ = nullptr;
+  std::size_t count_;
+  std::size_t written_ = 0;
+  std::size_t total_ = 0;
+};
+
+}  // namespace
+
+Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes) {
   std::size_t blobBytes = 0;
-  for (const ByteView change : changes) blobBytes += change.size();
-  // A Cap'n Proto list (the blob is one) holds fewer than 2^29 elements.
-  PORTCULLIS_REQUIRE(blobBytes < (std::size_t{1} << 29), "a document of {} bytes is too large to save",
-                     blobBytes);
-  // One allocation of the final size: the header and the sizes (zeroed: the sizes' padding),
-  // then the blob appended.
-  const std::size_t sizeWords = (changes.size() * sizeof(std::uint32_t) + kWord - 1) / kWord;
-  const std::size_t blobStart = (kHeaderWords + sizeWords) * kWord;
-  const std::size_t total = blobStart + (blobBytes + kWord - 1) / kWord * kWord;
-  Bytes out;
-  out.reserve(total);
-  out.resize(blobStart);
-  std::uint8_t* sizes = out.data() + kHeaderWords * kWord;
-  for (const ByteView change : changes) {
-    const auto size = static_cast<std::uint32_t>(change.size());  // below 2^29, checked above
-    std::memcpy(sizes, &size, sizeof size);  // little-endian, as readFast asserts
-    sizes += sizeof size;
-  }
-  const std::uint64_t header[kHeaderWords] = {
-      (std::uint64_t{2} << 48) | (std::uint64_t{1} << 32),
-      kSnapshotVersion,
-      listPointer(kHeaderWords - 3, kFourByteElements, changes.size()),
-      listPointer(sizeWords, kByteElements, blobBytes),
-  };
-  for (std::size_t i = 0; i < kHeaderWords; ++i) store(out.data() + i * kWord, header[i], kWord);
-  // Payloads are scattered on the heap: asking for every cache line of the change a few ahead
-  // hides most of the wait for them.
-  constexpr std::size_t kAhead = 8;
-  constexpr std::size_t kLine = 64;
-  for (std::size_t i = 0; i < changes.size(); ++i) {
-    if (i + kAhead < changes.size()) {
-      const ByteView ahead = changes[i + kAhead];
-      for (std::size_t at = 0; at < ahead.size(); at += kLine) __builtin_prefetch(ahead.data() + at);
-    }
-    out.insert(out.end(), changes[i].begin(), changes[i].end());
-  }
-  // Plain payloads are whole words; a sealer's may not be, and the blob ends on a word.
-  out.resize(total, 0);
-  return out;
+  for (const ChangeEnvelope* e : changes) blobBytes += e->payload.size();
+  SnapshotWriter writer(changes.size(), blobBytes);
+  for (const ChangeEnvelope* e : changes) writer.add(e->payload);
+  return std::move(writer).finish();
+}
+
+Bytes encodeSnapshot(const ChangeGraph& graph) {
+  SnapshotWriter writer(graph.size(), graph.payloadBytes());
+  graph.forEachCanonicalPayload([&](ByteView payload) { writer.add(payload); });
+  return std::move(writer).finish();
 }
 
 Result<std::vector<Bytes>> parseSnapshot(ByteView bytes, std::size_t maxBytes) {

@@ -41,9 +41,10 @@ ChangeEnvelope encodeChange(const ChangeData& change);
 // with `scratch` as the buffer for the op blob.
 ChangeEnvelope encodeChange(ChangeData&& change, Bytes& scratch);
 
-// Snapshots: every change's payload, in the order given.
-Bytes encodeSnapshot(std::span<const ByteView> changes);
+// Snapshots: every change's payload, in the order given, or every change of `graph` in its
+// canonical order.
 Bytes encodeSnapshot(const std::vector<const ChangeEnvelope*>& changes);
+Bytes encodeSnapshot(const ChangeGraph& graph);
 // Splits a snapshot into its changes' bytes (each still to be parsed). At most `maxBytes`.
 Result<std::vector<Bytes>> parseSnapshot(ByteView bytes, std::size_t maxBytes);
 

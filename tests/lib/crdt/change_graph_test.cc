@@ -191,6 +191,7 @@ TEST(ChangeGraph, QueuesAChangeUntilItsDepArrives) {
   EXPECT_EQ(graph.missingDeps(), std::vector<ChangeHash>{a1.hash});
   EXPECT_TRUE(graph.heads().empty());
   EXPECT_FALSE(graph.contains(a2.hash));
+  EXPECT_EQ(graph.payloadBytes(), 0u);  // a queued change is not in the graph yet
 
   std::vector<Error> rejected;
   r = graph.add(a1, &applied, &rejected);
@@ -203,6 +204,7 @@ TEST(ChangeGraph, QueuesAChangeUntilItsDepArrives) {
   EXPECT_TRUE(graph.missingDeps().empty());
   EXPECT_EQ(graph.heads(), std::vector<ChangeHash>{a2.hash});
   EXPECT_EQ(graph.maxOp(), 4u);
+  EXPECT_EQ(graph.payloadBytes(), a1.payload.size() + a2.payload.size());
 }
 
 TEST(ChangeGraph, UnblocksAQueuedChainInCausalOrder) {
@@ -603,11 +605,15 @@ TEST(ChangeGraph, CanonicalOrderIsRightWhenReadBetweenAdditions) {
                            std::pair(generation.at(b->hash), b->hash);
                   });
         ASSERT_EQ(hashesOf(graph.canonicalOrder()), hashesOf(expected));
-        std::vector<ByteView> payloads = graph.canonicalPayloads();
+        std::vector<ByteView> payloads;
+        graph.forEachCanonicalPayload([&](ByteView p) { payloads.push_back(p); });
         ASSERT_EQ(payloads.size(), expected.size());
+        std::size_t bytes = 0;
         for (std::size_t i = 0; i < expected.size(); ++i) {
           EXPECT_EQ(payloads[i].data(), expected[i]->payload.data());
+          bytes += expected[i]->payload.size();
         }
+        EXPECT_EQ(graph.payloadBytes(), bytes);
       }
     }
   }
