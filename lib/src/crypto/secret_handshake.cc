@@ -856,7 +856,7 @@ class BoxStreamChannel final : public MessageChannel {
       co_return fail(Error(Errc::Overloaded, "peer announced a frame of " + std::to_string(n) +
                                                  " bytes, over the limit"));
     }
-    Bytes frame(n);
+    Bytes frame;
     for (std::size_t filled = 0; filled < n;) {
       auto header = co_await nextHeader();
       if (!header) co_return fail(std::move(header).error());
@@ -864,6 +864,7 @@ class BoxStreamChannel final : public MessageChannel {
       if (**header > n - filled) {
         co_return fail(Error(Errc::Malformed, "a packet runs past the end of its frame"));
       }
+      detail::growFrame(frame, filled + **header, n);
       opened = co_await openBody(std::span(frame).subspan(filled, **header));
       if (!opened) co_return fail(std::move(opened).error());
       filled += **header;

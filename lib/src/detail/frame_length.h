@@ -1,11 +1,15 @@
 // The u32 big-endian length that both message channels put before a frame: the plaintext framed
-// channel before every frame, box-stream in its length message.
+// channel before every frame, box-stream in its length message; and how a receiver makes room
+// for the frame that length announces.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
+
+#include "portcullis/types.h"
 
 namespace portcullis::detail {
 
@@ -18,6 +22,17 @@ inline std::array<std::uint8_t, kFrameLengthBytes> encodeFrameLength(std::uint32
 
 inline std::size_t decodeFrameLength(std::span<const std::uint8_t, kFrameLengthBytes> b) noexcept {
   return std::size_t{b[0]} << 24 | std::size_t{b[1]} << 16 | std::size_t{b[2]} << 8 | b[3];
+}
+
+// A frame's buffer starts at this size (or the frame's, if smaller) and doubles as the body
+// arrives, up to the announced length: a peer that announces a large frame and sends little of
+// it holds memory for what it sent, not for what it announced.
+inline constexpr std::size_t kFrameFirstChunk = 64 * 1024;
+
+// Grows `frame` to hold at least `need` bytes, never past `total` (need <= total), doubling.
+inline void growFrame(Bytes& frame, std::size_t need, std::size_t total) {
+  if (frame.size() >= need) return;
+  frame.resize(std::min(total, std::max({need, 2 * frame.size(), kFrameFirstChunk})));
 }
 
 }  // namespace portcullis::detail

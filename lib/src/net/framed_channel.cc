@@ -64,10 +64,15 @@ class FramedChannel final : public MessageChannel {
       co_return Error(Errc::Overloaded,
                       "peer announced a frame of " + std::to_string(n) + " bytes, over the limit");
     }
-    Bytes frame(n);
-    if (!takeAhead(frame)) {
-      auto got = co_await take(frame);
-      if (!got) co_return got.error();
+    Bytes frame;
+    while (frame.size() < n) {
+      const std::size_t filled = frame.size();
+      detail::growFrame(frame, filled + 1, n);
+      const std::span<std::uint8_t> room = std::span(frame).subspan(filled);
+      if (!takeAhead(room)) {
+        auto got = co_await take(room);
+        if (!got) co_return got.error();
+      }
     }
     co_return frame;
   }

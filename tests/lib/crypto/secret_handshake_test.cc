@@ -684,7 +684,9 @@ TEST(BoxStreamChannel, FramesOfEverySizeAroundThePacketLimitArriveWholeAndInOrde
   std::mt19937 rng(seed());
   SCOPED_TRACE("seed " + std::to_string(seed()) + " (--gtest_random_seed to repeat)");
   std::vector<Bytes> frames;
-  for (std::size_t size : {0, 1, 4091, 4092, 4093, 4095, 4096, 4097, 8188, 8189, 1 << 20, 0, 3}) {
+  // Around the packet limit, and around the receive buffer's first size (64 KiB) and its doubling.
+  for (std::size_t size : {0, 1, 4091, 4092, 4093, 4095, 4096, 4097, 8188, 8189, 65535, 65536,
+                           65537, 131073, 1 << 20, 0, 3}) {
     frames.push_back(randomBytes(rng, size));
   }
   roundTrip(frames);
@@ -908,6 +910,39 @@ TEST(BoxStreamChannel, AnAnnouncedLengthOverTheLimitFailsOverloadedBeforeAllocat
   expectError(*pending->value, Errc::Overloaded);
   EXPECT_LT(gLargestAllocation.load(), std::size_t{1} << 20)
       << "something allocated for the announced length";
+}
+
+// A peer that announces a large frame and sends little of it holds memory for what it sent: the
+// buffer starts at 64 KiB and doubles as the body's messages arrive. (That the largest allocation
+// is the first chunk also shows that the tracker sees the channel's buffers.)
+TEST(BoxStreamChannel, AnAnnouncedFrameHoldsMemoryForTheBytesThatArriveNotForItsLength) {
+  constexpr std::size_t kFirstChunk = 64 * 1024;
+  RawPeer peer(4u << 20);
+  std::mt19937 rng(seed());
+  SCOPED_TRACE("seed " + std::to_string(seed()) + " (--gtest_random_seed to repeat)");
+  const Bytes body = randomBytes(rng, 2u << 20);
+  // 2 MiB announced, then the first message of the body only.
+  Bytes wire = lengthPacket(*peer.encoder, static_cast<std::uint32_t>(body.size()));
+  const Bytes bodyWire = packets(*peer.encoder, body);
+  const std::size_t firstMessage = BoxStreamEncoder::wireSize(kBoxStreamMaxBodyBytes);
+  wire.insert(wire.end(), bodyWire.begin(), bodyWire.begin() + static_cast<std::ptrdiff_t>(firstMessage));
+  ASSERT_TRUE(peer.write(wire));
+
+  gLargestAllocation = 0;
+  auto pending = start(peer.p.ctx, peer.channel->receive());
+  gTrackAllocations = true;
+  peer.p.runUntil([] { return false; }, 20ms);
+  gTrackAllocations = false;
+  EXPECT_FALSE(pending->done()) << "most of the body has not been sent";
+  EXPECT_GE(gLargestAllocation.load(), kFirstChunk);
+  EXPECT_LT(gLargestAllocation.load(), 2 * kFirstChunk) << "memory for the announced length";
+
+  ASSERT_TRUE(peer.write(Bytes(bodyWire.begin() + static_cast<std::ptrdiff_t>(firstMessage),
+                               bodyWire.end())));
+  ASSERT_TRUE(peer.p.runUntil([&] { return pending->done(); }, 5s));
+  ASSERT_FALSE(pending->error);
+  ASSERT_TRUE(pending->value->has_value()) << pending->value->error().message();
+  EXPECT_TRUE(**pending->value == body);
 }
 
 TEST(BoxStreamChannel, AFrameAtTheLimitIsAcceptedAndOneByteMoreIsRefused) {
