@@ -45,7 +45,8 @@ class PORTCULLIS_EXPORT MessageChannel {
   virtual asio::awaitable<Result<void>> sendMany(std::span<const ByteView> frames);
   // The next frame. Fails with Errc::Disconnected at the end, Errc::Malformed on a frame that does
   // not authenticate and Errc::Overloaded on one larger than the channel's limit (checked before
-  // anything is allocated).
+  // anything is allocated). A channel's memory for a frame should follow the bytes that have
+  // arrived, not the length the peer announced (the built-in channels start at 64 KiB and double).
   virtual asio::awaitable<Result<Bytes>> receive() = 0;
   // Closes the channel and its stream. Idempotent.
   virtual void close() = 0;

@@ -356,7 +356,7 @@ class PORTCULLIS_EXPORT BoxStreamDecoder {
 // message of 4 bytes always announces a length, and no frame that fits a message pays for two.
 // receive() fails with:
 //   - Errc::Overloaded when a peer announces a frame over `maxFrameBytes` (checked before anything
-//     is allocated for it);
+//     is allocated for it; under the limit, the frame's buffer grows as its messages arrive);
 //   - Errc::Malformed when a header or body does not open, a length message announces a frame that
 //     fits one message, a message runs past the end of the announced frame, or the goodbye cuts a
 //     frame in half;
