@@ -46,7 +46,7 @@ class PORTCULLIS_EXPORT MessageChannel {
   // The next frame. Fails with Errc::Disconnected at the end, Errc::Malformed on a frame that does
   // not authenticate and Errc::Overloaded on one larger than the channel's limit (checked before
   // anything is allocated). A channel's memory for a frame should follow the bytes that have
-  // arrived, not the length the peer announced (the built-in channels start at 64 KiB and double).
+  // arrived, not the length the peer announced (the built-in channels start at 128 KiB and double).
   virtual asio::awaitable<Result<Bytes>> receive() = 0;
   // Closes the channel and its stream. Idempotent.
   virtual void close() = 0;

@@ -26,8 +26,9 @@ inline std::size_t decodeFrameLength(std::span<const std::uint8_t, kFrameLengthB
 
 // A frame's buffer starts at this size (or the frame's, if smaller) and doubles as the body
 // arrives, up to the announced length: a peer that announces a large frame and sends little of
-// it holds memory for what it sent, not for what it announced.
-inline constexpr std::size_t kFrameFirstChunk = 64 * 1024;
+// it holds memory for what it sent, not for what it announced. The Repo's sync frames (64 KiB of
+// changes and their header, RepoOptions::syncBatchBytes) fit the first buffer.
+inline constexpr std::size_t kFrameFirstChunk = 128 * 1024;
 
 // Grows `frame` to hold at least `need` bytes, never past `total` (need <= total), doubling.
 inline void growFrame(Bytes& frame, std::size_t need, std::size_t total) {

@@ -684,9 +684,9 @@ TEST(BoxStreamChannel, FramesOfEverySizeAroundThePacketLimitArriveWholeAndInOrde
   std::mt19937 rng(seed());
   SCOPED_TRACE("seed " + std::to_string(seed()) + " (--gtest_random_seed to repeat)");
   std::vector<Bytes> frames;
-  // Around the packet limit, and around the receive buffer's first size (64 KiB) and its doubling.
-  for (std::size_t size : {0, 1, 4091, 4092, 4093, 4095, 4096, 4097, 8188, 8189, 65535, 65536,
-                           65537, 131073, 1 << 20, 0, 3}) {
+  // Around the packet limit, and around the receive buffer's first size (128 KiB) and its doubling.
+  for (std::size_t size : {0, 1, 4091, 4092, 4093, 4095, 4096, 4097, 8188, 8189, 131071, 131072,
+                           131073, 262145, 1 << 20, 0, 3}) {
     frames.push_back(randomBytes(rng, size));
   }
   roundTrip(frames);
@@ -913,10 +913,10 @@ TEST(BoxStreamChannel, AnAnnouncedLengthOverTheLimitFailsOverloadedBeforeAllocat
 }
 
 // A peer that announces a large frame and sends little of it holds memory for what it sent: the
-// buffer starts at 64 KiB and doubles as the body's messages arrive. (That the largest allocation
+// buffer starts at 128 KiB and doubles as the body's messages arrive. (That the largest allocation
 // is the first chunk also shows that the tracker sees the channel's buffers.)
 TEST(BoxStreamChannel, AnAnnouncedFrameHoldsMemoryForTheBytesThatArriveNotForItsLength) {
-  constexpr std::size_t kFirstChunk = 64 * 1024;
+  constexpr std::size_t kFirstChunk = 128 * 1024;
   RawPeer peer(4u << 20);
   std::mt19937 rng(seed());
   SCOPED_TRACE("seed " + std::to_string(seed()) + " (--gtest_random_seed to repeat)");

@@ -54,11 +54,11 @@ TEST(FramedChannel, FramesOfEverySizeArriveWholeAndInOrder) {
   ASSERT_TRUE(p.dialerEnd && p.acceptorEnd);
   auto sender = makeFramedChannel(std::move(p.dialerEnd));
   auto receiver = makeFramedChannel(std::move(p.acceptorEnd));
-  // Around the receive buffer's first size (64 KiB) and its doublings too.
+  // Around the receive buffer's first size (128 KiB) and its doublings too.
   const std::vector<Bytes> frames = {pattern(0, 1),           pattern(1, 2),
-                                     pattern(4096, 3),        pattern(65535, 7),
-                                     pattern(65536, 8),       pattern(65537, 9),
-                                     pattern(131073, 10),     pattern(1u << 20, 4),
+                                     pattern(4096, 3),        pattern(131071, 7),
+                                     pattern(131072, 8),      pattern(131073, 9),
+                                     pattern(262145, 10),     pattern(1u << 20, 4),
                                      pattern(0, 5),           pattern(3, 6)};
 
   // Concurrently: a 1 MiB frame does not fit the pipe's buffer, so the sender waits for the reader.
@@ -114,10 +114,10 @@ TEST(FramedChannel, AnAnnouncedLengthOverTheLimitFailsOverloadedBeforeAllocating
 }
 
 // A peer that announces a large frame and sends little of it holds memory for what it sent: the
-// buffer starts at 64 KiB and doubles as the body arrives. (That the largest allocation is the
+// buffer starts at 128 KiB and doubles as the body arrives. (That the largest allocation is the
 // first chunk also shows that the tracker sees the channel's buffers.)
 TEST(FramedChannel, AnAnnouncedFrameHoldsMemoryForTheBytesThatArriveNotForItsLength) {
-  constexpr std::size_t kFirstChunk = 64 * 1024;
+  constexpr std::size_t kFirstChunk = 128 * 1024;
   PipePair p;
   auto receiver = makeFramedChannel(std::move(p.acceptorEnd), 4u << 20);
   const Bytes body = pattern(2u << 20, 7);
