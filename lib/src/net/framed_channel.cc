@@ -67,7 +67,7 @@ class FramedChannel final : public MessageChannel {
     Bytes frame;
     while (frame.size() < n) {
       const std::size_t filled = frame.size();
-      detail::growFrame(frame, filled + 1, n);
+      detail::growFrame(frame, filled + 1, n);  // room for at least one more byte
       const std::span<std::uint8_t> room = std::span(frame).subspan(filled);
       if (!takeAhead(room)) {
         auto got = co_await take(room);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../repo/repo_harness.h"
+#include "detail/frame_length.h"
 #include "memory_network.h"
 #include "portcullis/asio.h"
 #include "portcullis/auth_provider.h"
@@ -95,6 +96,24 @@ T await(PipePair& p, asio::awaitable<T> aw, std::chrono::milliseconds limit = 10
   if (out->error) std::rethrow_exception(out->error);
   if (!out->value) throw std::runtime_error("awaitable did not complete within the limit");
   return std::move(*out->value);
+}
+
+// Starts `receive` while a frame's body has mostly not been sent, and expects it to wait holding
+// the channel's first frame buffer (detail::kFrameFirstChunk) and nothing larger: memory for what
+// arrived, not for the length the peer announced. That the largest allocation is that buffer
+// also shows that the tracker sees the channel's buffers.
+inline std::shared_ptr<Outcome<Result<Bytes>>> startReceiveOfAPartFrame(
+    PipePair& p, asio::awaitable<Result<Bytes>> receive) {
+  gLargestAllocation = 0;
+  auto pending = start(p.ctx, std::move(receive));
+  gTrackAllocations = true;
+  p.runUntil([] { return false; }, 20ms);
+  gTrackAllocations = false;
+  EXPECT_FALSE(pending->done()) << "most of the body has not been sent";
+  EXPECT_GE(gLargestAllocation.load(), detail::kFrameFirstChunk);
+  EXPECT_LT(gLargestAllocation.load(), 2 * detail::kFrameFirstChunk)
+      << "memory for the announced length";
+  return pending;
 }
 
 // Sends `frames` in order; stops at the first failure.
