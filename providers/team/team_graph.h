@@ -1,0 +1,149 @@
+// providers/team/team_graph.h — a team's signature chain: the set of stored links, their
+// structural checks (§2.3), and its evaluation (§4) into the team's state (§4.7, §9).
+//
+// Links arrive from anywhere, in any order, duplicated, in batches; the graph stores what
+// passes checks 1–5 (links whose `prev` are not all stored wait, bounded, §10), then evaluates
+// once per batch. The state observable between batches is a pure function of the stored set.
+// Version-3 teams only ("signed, not encrypted", §2.4): a version-4 root is refused.
+//
+// Not thread-safe: one owner (the provider's executor, or a tool's main thread).
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "link.h"
+#include "portcullis/result.h"
+#include "portcullis/types.h"
+
+namespace portcullis::team {
+
+struct DecodedLink;
+
+// §10's bounds, configurable; the defaults are the spec's.
+struct GraphLimits {
+  std::size_t maxStoredLinks = 200000;
+  std::size_t maxPendingLinks = 20000;
+  std::size_t maxPendingBytes = 64u << 20;
+};
+
+// What happened to one received batch.
+struct BatchOutcome {
+  std::vector<Hash> stored;    // newly stored links (valid, invalid or unknown)
+  std::vector<Hash> dropped;   // failed checks 1–5 (the sender is charged for each, §10)
+  std::vector<std::string> dropReasons;  // one per dropped link, for logs
+  std::size_t duplicates = 0;  // already stored, pending or dropped
+  std::size_t pending = 0;     // links of the batch still waiting for a `prev`
+  std::size_t unbacked = 0;    // links of the batch that are unbacked after evaluation (§10)
+  bool tooLarge = false;       // the store cap refused some link
+};
+
+// A valid invitation in the final state (§5).
+struct InvitationInfo {
+  Hash hash{};              // the invitation's name: its link hash
+  Key publicKey{};
+  bool device = false;      // inviteDevice (else inviteMember)
+  std::string inviter;      // the inviting member
+  Key inviterDevice{};      // the device that signed it
+  std::uint32_t maxUses = 0;  // 0: unlimited
+  std::size_t uses = 0;     // valid admissions through it
+  std::uint64_t expiresAt = 0;  // ms since 1970, 0: never; only the admitting device checks it
+  bool revoked = false;     // revoked, or ended by a later device invitation or a device removal
+  // Usable now, but for expiry: not revoked, inviter current (and admin, for a member
+  // invitation; its device current, for a device invitation), uses left.
+  bool open = false;
+};
+
+// The validity of one link as the last evaluation left it.
+enum class LinkState : std::uint8_t { Absent, Pending, Dropped, Valid, Invalid };
+
+// One stored link, as handed out by forEachLink.
+struct StoredLink {
+  const Hash& hash;
+  ByteView body;
+  const Signature& signature;
+  std::uint32_t depth;
+  bool valid;
+  bool unknown;
+};
+
+class TeamGraph {
+ public:
+  explicit TeamGraph(const Hash& teamId, GraphLimits limits = {});
+  ~TeamGraph();
+  TeamGraph(TeamGraph&&) noexcept;
+  TeamGraph& operator=(TeamGraph&&) noexcept;
+
+  // Adds a batch of `Link` messages (any order, duplicates allowed), then evaluates once (§4.8).
+  BatchOutcome addBatch(std::span<const Bytes> links);
+  // The same for links whose checks 1–2 already passed (decodeLink), e.g. read back from disk.
+  BatchOutcome addDecoded(std::vector<DecodedLink> links);
+
+  const Hash& teamId() const noexcept;
+  // A well-formed, known, version-3 root is stored: there is a team to evaluate.
+  bool hasRoot() const noexcept;
+  // Why there is no team yet: the root is missing, malformed, or of an unsupported version.
+  std::string rootProblem() const;
+
+  // The final state (§4.7). Lists are sorted (userIds and keys bytewise).
+  std::vector<std::string> members() const;
+  std::vector<std::string> admins() const;
+  std::vector<std::string> removed() const;  // userIds ever removed (leaves included)
+  std::vector<Key> devices() const;          // current member devices
+  std::vector<Key> servers() const;          // current servers
+  std::vector<std::string> roles(std::string_view userId) const;
+  std::string teamName() const;
+  std::optional<Key> recoveryKey() const;
+  // The member whose current device `device` is.
+  std::optional<std::string> memberOfDevice(const Key& device) const;
+  // The current devices of a member.
+  std::vector<Key> devicesOf(std::string_view userId) const;
+
+  // §9: a member's level on a document (nullopt: the "*" entries only), and a server's.
+  Level memberAccess(std::string_view userId, const std::optional<DocId>& doc) const;
+  Level serverAccess(const Key& server, const std::optional<DocId>& doc) const;
+  // §9 okToAdvertise / okToSend: a current member device with level ≥ read, or a current server
+  // whose level is read.
+  bool okToSend(const Key& peer, const DocId& doc) const;
+
+  // §8 rule 3: a change by `actor` declaring `teamHeads` is valid iff, in the team evaluated on
+  // the downset of those heads alone, the actor is a current member device whose member may
+  // write `doc`; in version 3 the scope must be "team" and the generation null. nullopt: a head
+  // (or a link below it) is not stored, so the change waits.
+  std::optional<bool> changeValid(std::span<const Hash> teamHeads, const Key& actor,
+                                  const DocId& doc, std::string_view scope = "team",
+                                  const std::optional<Hash>& generation = std::nullopt) const;
+
+  // The valid invitations of the final state, in T order.
+  std::vector<InvitationInfo> invitations() const;
+
+  LinkState state(const Hash& link) const;
+  // Why a stored link is invalid, for people reading the history ("" when it is valid).
+  std::string whyInvalid(const Hash& link) const;
+  std::vector<Hash> invalid() const;         // stored and invalid (unknown links included)
+  std::vector<Hash> dropped() const;         // dropped, plus links still pending
+  std::vector<Hash> unbacked() const;        // §10: stored links whose author is unbacked
+  std::vector<Hash> heads() const;           // stored links no stored link names in `prev`
+  std::size_t size() const noexcept;         // stored links
+  std::size_t pendingCount() const noexcept;
+  int passes() const noexcept;               // passes of the last evaluation (§4.6)
+
+  // Every stored link in T order (§4.1).
+  void forEachLink(const std::function<void(const StoredLink&)>& fn) const;
+  // The stored link's bytes (body and signature), if stored.
+  std::optional<StoredLink> find(const Hash& link) const;
+  // The largest deviceSeq `device` has among stored links (0: none). A device about to sign
+  // checks this against its own persisted counter.
+  std::uint64_t lastSeqOf(const Key& device) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace portcullis::team
