@@ -35,7 +35,12 @@ const T* actionAs(const LinkBody& b) {
 struct TeamGraph::Impl {
   struct Pending {
     DecodedLink link;
-    std::size_t missing = 0;
+    SessionId session = kLocalSession;
+  };
+  struct SessionBudget {
+    std::size_t links = 0;
+    std::size_t bytes = 0;
+    std::deque<Hash> age;  // oldest first (may hold hashes no longer pending)
   };
 
   explicit Impl(const Hash& teamId, GraphLimits l) : limits(l), eval(store) {
@@ -52,10 +57,11 @@ struct TeamGraph::Impl {
   std::unordered_map<Hash, Pending, ArrayHash> pending;
   std::deque<Hash> pendingAge;  // oldest first (may hold hashes no longer pending)
   std::size_t pendingBytes = 0;
+  std::unordered_map<SessionId, SessionBudget> sessions;
   std::unordered_map<Hash, std::vector<Hash>, ArrayHash> waiters;  // missing prev -> links
   std::unordered_set<Hash, ArrayHash> dropped;
 
-  BatchOutcome add(std::vector<DecodedLink> links);
+  BatchOutcome add(std::vector<DecodedLink> links, SessionId session);
   void drop(const Hash& h, std::string reason, BatchOutcome& out);
   void dropWaiters(const Hash& h, BatchOutcome& out);
   // Checks 3–5 of a link whose prev are all stored; stores it or says why not.
@@ -63,7 +69,12 @@ struct TeamGraph::Impl {
   std::optional<std::string> rootCheck(const DecodedLink& link) const;
   void storeRoot(DecodedLink& link, std::vector<std::uint32_t>& added);
   void index(std::uint32_t n);
-  void addPending(DecodedLink link, std::size_t missing, BatchOutcome& out);
+  void addPending(DecodedLink link, SessionId session);
+  // Forgets a pending link, returning it (its budgets released).
+  DecodedLink takePending(std::unordered_map<Hash, Pending, ArrayHash>::iterator it);
+  // Discards the oldest pending links of `age` while `over()` (not charged, §10).
+  template <typename Over>
+  void evict(std::deque<Hash>& age, Over over);
   std::vector<std::uint8_t> unbackedSet() const;
 
   const detail::PassState& fin() const { return eval.final(); }
@@ -85,8 +96,7 @@ void TeamGraph::Impl::dropWaiters(const Hash& h, BatchOutcome& out) {
   for (const Hash& w : ws) {
     auto p = pending.find(w);
     if (p == pending.end()) continue;
-    pendingBytes -= p->second.link.body.size();
-    pending.erase(p);
+    takePending(p);
     drop(w, "a link in its prev was dropped", out);
   }
 }
@@ -376,27 +386,65 @@ std::optional<std::string> TeamGraph::Impl::storeLink(DecodedLink& link,
   return std::nullopt;
 }
 
-void TeamGraph::Impl::addPending(DecodedLink link, std::size_t missing, BatchOutcome& out) {
+DecodedLink TeamGraph::Impl::takePending(
+    std::unordered_map<Hash, Pending, ArrayHash>::iterator it) {
+  const std::size_t bytes = it->second.link.body.size();
+  pendingBytes -= bytes;
+  if (it->second.session != kLocalSession) {
+    auto s = sessions.find(it->second.session);
+    if (s != sessions.end()) {
+      s->second.links -= 1;
+      s->second.bytes -= bytes;
+    }
+  }
+  DecodedLink link = std::move(it->second.link);
+  pending.erase(it);
+  // No list keeps waking a link that no longer waits (bounded memory under eviction).
+  for (const Hash& p : link.parsed.prev) {
+    auto w = waiters.find(p);
+    if (w == waiters.end()) continue;
+    std::erase(w->second, link.hash);
+    if (w->second.empty()) waiters.erase(w);
+  }
+  return link;
+}
+
+template <typename Over>
+void TeamGraph::Impl::evict(std::deque<Hash>& age, Over over) {
+  while (over() && !age.empty()) {
+    auto it = pending.find(age.front());
+    age.pop_front();
+    if (it != pending.end()) takePending(it);
+  }
+}
+
+void TeamGraph::Impl::addPending(DecodedLink link, SessionId session) {
   const Hash h = link.hash;
+  const std::size_t bytes = link.body.size();
   for (const Hash& p : link.parsed.prev) {
     if (!store.byHash.contains(p)) waiters[p].push_back(h);
   }
-  pendingBytes += link.body.size();
-  pending.emplace(h, Pending{std::move(link), missing});
+  pendingBytes += bytes;
+  pending.emplace(h, Pending{std::move(link), session});
   pendingAge.push_back(h);
-  // Over budget, the oldest wait no longer (not charged: they may be sent again, §10).
-  while ((pending.size() > limits.maxPendingLinks || pendingBytes > limits.maxPendingBytes) &&
-         !pendingAge.empty()) {
-    auto it = pending.find(pendingAge.front());
-    pendingAge.pop_front();
-    if (it == pending.end()) continue;
-    pendingBytes -= it->second.link.body.size();
-    pending.erase(it);
+  // Over budget, the oldest wait no longer: they are discarded, not charged, and may be sent
+  // again (§10). First the session's own budget, then the store's.
+  if (session != kLocalSession) {
+    SessionBudget& b = sessions[session];
+    b.links += 1;
+    b.bytes += bytes;
+    b.age.push_back(h);
+    evict(b.age, [&] {
+      return b.links > limits.maxPendingLinksPerSession ||
+             b.bytes > limits.maxPendingBytesPerSession;
+    });
   }
-  (void)out;
+  evict(pendingAge, [&] {
+    return pending.size() > limits.maxPendingLinks || pendingBytes > limits.maxPendingBytes;
+  });
 }
 
-BatchOutcome TeamGraph::Impl::add(std::vector<DecodedLink> links) {
+BatchOutcome TeamGraph::Impl::add(std::vector<DecodedLink> links, SessionId session) {
   BatchOutcome out;
   std::vector<std::uint32_t> added;
   std::vector<DecodedLink> ready;
@@ -407,10 +455,13 @@ BatchOutcome TeamGraph::Impl::add(std::vector<DecodedLink> links) {
     waiters.erase(it);
     for (const Hash& w : ws) {
       auto p = pending.find(w);
-      if (p == pending.end() || --p->second.missing != 0) continue;
-      pendingBytes -= p->second.link.body.size();
-      ready.push_back(std::move(p->second.link));
-      pending.erase(p);
+      // Recounted rather than decremented: a link evicted and sent again waits twice in a list.
+      if (p == pending.end() ||
+          !std::all_of(p->second.link.parsed.prev.begin(), p->second.link.parsed.prev.end(),
+                       [&](const Hash& q) { return store.byHash.contains(q); })) {
+        continue;
+      }
+      ready.push_back(takePending(p));
     }
   };
   auto drain = [&] {
@@ -467,7 +518,7 @@ BatchOutcome TeamGraph::Impl::add(std::vector<DecodedLink> links) {
       ready.push_back(std::move(link));
       drain();
     } else {
-      addPending(std::move(link), missing, out);
+      addPending(std::move(link), session);
     }
   }
   for (const DecodedLink& l : links) {
@@ -521,7 +572,7 @@ TeamGraph::~TeamGraph() = default;
 TeamGraph::TeamGraph(TeamGraph&&) noexcept = default;
 TeamGraph& TeamGraph::operator=(TeamGraph&&) noexcept = default;
 
-BatchOutcome TeamGraph::addBatch(std::span<const Bytes> links) {
+BatchOutcome TeamGraph::addBatch(std::span<const Bytes> links, SessionId session) {
   BatchOutcome early;
   std::vector<DecodedLink> decoded;
   decoded.reserve(links.size());
@@ -546,7 +597,7 @@ BatchOutcome TeamGraph::addBatch(std::span<const Bytes> links) {
     }
     decoded.push_back(std::move(*d));
   }
-  BatchOutcome out = impl_->add(std::move(decoded));
+  BatchOutcome out = impl_->add(std::move(decoded), session);
   out.dropped.insert(out.dropped.begin(), early.dropped.begin(), early.dropped.end());
   out.dropReasons.insert(out.dropReasons.begin(), early.dropReasons.begin(),
                          early.dropReasons.end());
@@ -554,8 +605,25 @@ BatchOutcome TeamGraph::addBatch(std::span<const Bytes> links) {
   return out;
 }
 
-BatchOutcome TeamGraph::addDecoded(std::vector<DecodedLink> links) {
-  return impl_->add(std::move(links));
+BatchOutcome TeamGraph::addDecoded(std::vector<DecodedLink> links, SessionId session) {
+  return impl_->add(std::move(links), session);
+}
+
+void TeamGraph::closeSession(SessionId session) {
+  auto it = impl_->sessions.find(session);
+  if (it == impl_->sessions.end()) return;
+  std::deque<Hash> age = std::move(it->second.age);
+  for (const Hash& h : age) {
+    auto p = impl_->pending.find(h);
+    if (p != impl_->pending.end() && p->second.session == session) impl_->takePending(p);
+  }
+  impl_->sessions.erase(session);
+}
+
+bool SessionCharge::add(const BatchOutcome& outcome) {
+  forged_ += outcome.dropped.size();
+  carried_ += outcome.unbacked;
+  return shouldClose();
 }
 
 const Hash& TeamGraph::teamId() const noexcept { return impl_->store.teamId; }

@@ -28,9 +28,16 @@ struct DecodedLink;
 // §10's bounds, configurable; the defaults are the spec's.
 struct GraphLimits {
   std::size_t maxStoredLinks = 200000;
-  std::size_t maxPendingLinks = 20000;
+  std::size_t maxPendingLinks = 20000;            // per store
   std::size_t maxPendingBytes = 64u << 20;
+  std::size_t maxPendingLinksPerSession = 1000;
+  std::size_t maxPendingBytesPerSession = 8u << 20;
 };
+
+// Who delivered a batch: a peer session (any non-zero tag the caller chooses), or this device
+// itself (its own links, its state directory), which no session budget bounds.
+using SessionId = std::uint64_t;
+inline constexpr SessionId kLocalSession = 0;
 
 // What happened to one received batch.
 struct BatchOutcome {
@@ -59,6 +66,23 @@ struct InvitationInfo {
   bool open = false;
 };
 
+// What a peer session owes for the links it sent (§10): a link that fails checks 1–5 closes the
+// session at once (a forger); more than kMaxUnbacked unbacked links close it as a carrier (the
+// sender may reconnect; an honest relay of an old attack is slowed, never cut off).
+class SessionCharge {
+ public:
+  static constexpr std::size_t kMaxUnbacked = 1024;
+  // Adds one batch's outcome; true when the session must now be closed.
+  bool add(const BatchOutcome& outcome);
+  bool shouldClose() const noexcept { return forged_ > 0 || carried_ > kMaxUnbacked; }
+  bool forger() const noexcept { return forged_ > 0; }
+  std::size_t unbacked() const noexcept { return carried_; }
+
+ private:
+  std::size_t forged_ = 0;
+  std::size_t carried_ = 0;
+};
+
 // The validity of one link as the last evaluation left it.
 enum class LinkState : std::uint8_t { Absent, Pending, Dropped, Valid, Invalid };
 
@@ -80,9 +104,13 @@ class TeamGraph {
   TeamGraph& operator=(TeamGraph&&) noexcept;
 
   // Adds a batch of `Link` messages (any order, duplicates allowed), then evaluates once (§4.8).
-  BatchOutcome addBatch(std::span<const Bytes> links);
+  // Links whose prev are not all stored wait, within `session`'s budget and the store's; over
+  // budget the oldest are discarded (not charged: they may be sent again).
+  BatchOutcome addBatch(std::span<const Bytes> links, SessionId session = kLocalSession);
   // The same for links whose checks 1–2 already passed (decodeLink), e.g. read back from disk.
-  BatchOutcome addDecoded(std::vector<DecodedLink> links);
+  BatchOutcome addDecoded(std::vector<DecodedLink> links, SessionId session = kLocalSession);
+  // The session closed: its pending links are released (§10).
+  void closeSession(SessionId session);
 
   const Hash& teamId() const noexcept;
   // A well-formed, known, version-3 root is stored: there is a team to evaluate.

@@ -128,6 +128,67 @@ TEST(TeamGraph, BoundsThePendingSetByBytes) {
   EXPECT_GE(g.pendingCount(), 1u);
 }
 
+TEST(TeamGraph, BoundsEachSessionsPendingLinksAndReleasesThemWhenItCloses) {
+  BuiltVector v = chain(8);
+  GraphLimits limits;
+  limits.maxPendingLinksPerSession = 3;
+  TeamGraph g(v.teamId, limits);
+  g.addBatch(messagesOf(v, 0, 1));
+  g.addBatch(messagesOf(v, 2, 6), /*session=*/1);  // m1..m4 wait for m0; m1 is evicted
+  EXPECT_EQ(g.pendingCount(), 3u);
+  EXPECT_EQ(g.state(v.hash("m1")), LinkState::Absent);
+  g.addBatch(messagesOf(v, 6, 9), /*session=*/2);  // another session has its own budget
+  EXPECT_EQ(g.pendingCount(), 6u);
+  g.closeSession(1);
+  EXPECT_EQ(g.pendingCount(), 3u);
+  EXPECT_EQ(g.state(v.hash("m2")), LinkState::Absent);
+  EXPECT_EQ(g.state(v.hash("m7")), LinkState::Pending);
+  // Sent again after their prev, evicted links are stored, and release what waited on them.
+  g.addBatch(messagesOf(v, 1, 2), 1);
+  g.addBatch(messagesOf(v, 2, 6), 1);
+  EXPECT_EQ(g.size(), 9u);
+  EXPECT_EQ(g.pendingCount(), 0u);
+}
+
+TEST(TeamGraph, StoresNothingEarlyWhenAnEvictedLinkIsSentAgainWithTwoMissingPrev) {
+  // x names two missing prev; evicted and sent again, it waits twice in one list: the first
+  // prev's arrival must not store it while the second is still missing.
+  json links = json::array({rootLink()});
+  links.push_back(link("p1", "alice/a1", addMember("bob", "b1"), json::array({"r"})));
+  links.push_back(link("p2", "bob/b1", {{"type", "inviteDevice"}, {"key", "i1"}},
+                       json::array({"p1"})));
+  links.push_back(link("x", "alice/a1", addMember("carol", "c1"), json::array({"p1", "p2"})));
+  BuiltVector v = buildVector({{"name", "twice"}, {"links", links}, {"expect", json::object()}});
+  GraphLimits limits;
+  limits.maxPendingLinksPerSession = 1;
+  TeamGraph g(v.teamId, limits);
+  g.addBatch(messagesOf(v, 0, 1));
+  g.addBatch(messagesOf(v, 3, 4), 1);
+  g.addBatch(messagesOf(v, 2, 3), 1);  // evicts x (p2 itself waits for p1)
+  g.addBatch(messagesOf(v, 3, 4), 1);  // x again; evicts p2
+  EXPECT_EQ(g.state(v.hash("x")), LinkState::Pending);
+  g.addBatch(messagesOf(v, 1, 2), 2);  // p1 arrives; p2 is still missing
+  EXPECT_EQ(g.state(v.hash("x")), LinkState::Pending);
+  g.addBatch(messagesOf(v, 2, 3), 2);
+  EXPECT_EQ(g.state(v.hash("x")), LinkState::Valid);
+}
+
+TEST(TeamGraph, ChargesASessionForDroppedAndUnbackedLinks) {
+  SessionCharge charge;
+  BatchOutcome fine;
+  fine.unbacked = SessionCharge::kMaxUnbacked;
+  EXPECT_FALSE(charge.add(fine));
+  BatchOutcome one;
+  one.unbacked = 1;
+  EXPECT_TRUE(charge.add(one));
+  EXPECT_FALSE(charge.forger());
+  SessionCharge forger;
+  BatchOutcome bad;
+  bad.dropped.push_back(Hash{});
+  EXPECT_TRUE(forger.add(bad));
+  EXPECT_TRUE(forger.forger());
+}
+
 TEST(TeamGraph, RefusesLinksBeyondTheStoreCap) {
   BuiltVector v = chain(5);
   GraphLimits limits;
