@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -166,6 +167,7 @@ class Store {
   // Static indexes over stored links.
   std::vector<std::vector<std::uint32_t>> linksOfDev;  // device -> its links
   std::vector<std::uint8_t> twinned;                   // device -> has two links at one seq
+  std::unordered_set<std::uint64_t> seqsSeen;          // (device, seq) of every stored link
   std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> introducers;  // (user, dev)
   // Keys (users, devices, servers) introduced by two or more stored links: K5b's candidates.
   std::unordered_map<std::uint64_t, std::vector<std::uint32_t>> k5Groups;

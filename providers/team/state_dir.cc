@@ -258,7 +258,7 @@ using OnRecord = std::function<Result<void>(Bytes payload, DecodedLink link, std
 // Streams the links-format file open at `fd` (positioned at 0) and calls `onRecord` for each whole,
 // checked record. `cutTailIsDamage` decides whether a cut last record is an error (import) or the
 // end of the whole records (the state directory's own file).
-Result<ScanEnd> scanLinks(int fd, const std::string& path, const Hash& teamId,
+Result<ScanEnd> scanLinks(int fd, const std::string& path, std::optional<Hash>& teamId,
                           bool cutTailIsDamage, const OnRecord& onRecord) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return osError("stat", path, errno);
@@ -305,7 +305,16 @@ Result<ScanEnd> scanLinks(int fd, const std::string& path, const Hash& teamId,
     Checksum stored{};
     if (auto r = reader.read(stored); !r) return r.error();
     if (checksumOf(payload) != stored) return damage(path, offset, "record checksum mismatch");
-    auto decoded = decodeLink(ByteView(payload), teamId);
+    if (!teamId) {  // an export names its team by its first record, the root (T order)
+      auto parts = splitLink(payload);
+      if (!parts) return damage(path, offset, "the first record holds no link");
+      teamId = linkHash(parts->body, parts->signature);
+    }
+    auto decoded = decodeLink(ByteView(payload), *teamId);
+    if (decoded && offset == kLinksHeaderBytes &&
+        (typeOf(decoded->parsed.action) != ActionType::Root || !decoded->parsed.prev.empty())) {
+      return damage(path, offset, "the first record is not the team's root");
+    }
     if (!decoded) {
       return damage(path, offset, fmt::format("record holds no valid link of this team ({})",
                                               decoded.error().message()));
@@ -490,8 +499,9 @@ Result<TeamStateDir> TeamStateDir::open(const std::string& path, GraphLimits lim
   std::vector<DecodedLink> batch;
   std::vector<std::pair<Hash, std::uint64_t>> offsets;
   std::size_t batchBytes = 0;
+  std::optional<Hash> expected = *teamId;
   auto scanned = scanLinks(
-      links.get(), linksFile, *teamId, /*cutTailIsDamage=*/false,
+      links.get(), linksFile, expected, /*cutTailIsDamage=*/false,
       [&](Bytes payload, DecodedLink link, std::uint64_t offset) -> Result<void> {
         batchBytes += payload.size();
         offsets.emplace_back(link.hash, offset);
@@ -590,24 +600,38 @@ Result<std::uint64_t> TeamStateDir::reserveNextSeq() {
   return next;
 }
 
-Result<std::vector<Bytes>> TeamStateDir::importFile(const std::string& path, const Hash& teamId,
-                                                    std::size_t maxLinks) {
+Result<ImportedLinks> TeamStateDir::importFile(const std::string& path, std::size_t maxLinks) {
   ScopedFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return osError("open", path, errno);
-  std::vector<Bytes> out;
+  ImportedLinks out;
+  std::optional<Hash> teamId;
   auto scanned = scanLinks(fd.get(), path, teamId, /*cutTailIsDamage=*/true,
                            [&](Bytes payload, DecodedLink, std::uint64_t offset) -> Result<void> {
-                             if (out.size() >= maxLinks) {
+                             if (out.links.size() >= maxLinks) {
                                return Error(Errc::Overloaded,
                                             fmt::format("{}: more than {} links (at byte offset "
                                                         "{})",
                                                         path, maxLinks, offset));
                              }
-                             out.push_back(std::move(payload));
+                             out.links.push_back(std::move(payload));
                              return {};
                            });
   if (!scanned) return scanned.error();
+  if (!teamId) return Error(Errc::Malformed, fmt::format("{}: holds no link", path));
+  out.teamId = *teamId;
   return out;
+}
+
+Result<std::vector<Bytes>> TeamStateDir::importFile(const std::string& path, const Hash& teamId,
+                                                    std::size_t maxLinks) {
+  auto imported = importFile(path, maxLinks);
+  if (!imported) return imported.error();
+  if (imported->teamId != teamId) {
+    return Error(Errc::Malformed,
+                 fmt::format("{}: holds the links of another team (byte offset {})", path,
+                             kLinksHeaderBytes));
+  }
+  return std::move(imported->links);
 }
 
 Result<void> TeamStateDir::exportLinks(const TeamGraph& graph, const std::string& path) {

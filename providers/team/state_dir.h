@@ -71,6 +71,12 @@ inline constexpr std::uint64_t kMaxDeviceSeq = 0xFFFFFFFFu;
 
 // A team's state directory, open. Owns the device key, the team graph rebuilt from the links
 // file, and the open links file (with its lock). Move-only.
+// What importFile read: the team the file's root names, and its `Link` messages.
+struct ImportedLinks {
+  Hash teamId{};
+  std::vector<Bytes> links;
+};
+
 class TeamStateDir {
  public:
   // Makes the state directory of a device that joins (or founds) team `teamId`: creates `path`
@@ -137,9 +143,13 @@ class TeamStateDir {
   [[nodiscard]] Result<std::uint64_t> reserveNextSeq();
 
   // Reads a file of the links-file format (a `team export`), with the same checks as open(),
-  // except that a cut last record is Errc::Malformed too. Returns the `Link` messages in file
-  // order, for TeamGraph::addBatch. At most `maxLinks` records (Errc::Overloaded beyond).
-  // Errors name the file and, for damage, the byte offset.
+  // except that a cut last record is Errc::Malformed too. Its first record must be a team's root
+  // (exports and links files are in T order): that names the team. Returns the team ID and the
+  // `Link` messages in file order, for TeamGraph::addBatch. At most `maxLinks` records
+  // (Errc::Overloaded beyond). Errors name the file and, for damage, the byte offset.
+  [[nodiscard]] static Result<ImportedLinks> importFile(
+      const std::string& path, std::size_t maxLinks = GraphLimits{}.maxStoredLinks);
+  // The same for a file that must hold the links of team `teamId` (Errc::Malformed otherwise).
   [[nodiscard]] static Result<std::vector<Bytes>> importFile(
       const std::string& path, const Hash& teamId,
       std::size_t maxLinks = GraphLimits{}.maxStoredLinks);

@@ -75,7 +75,9 @@ struct TeamGraph::Impl {
   // Discards the oldest pending links of `age` while `over()` (not charged, §10).
   template <typename Over>
   void evict(std::deque<Hash>& age, Over over);
-  std::vector<std::uint8_t> unbackedSet() const;
+  // §10: every stored link introducing the author is inert (never valid and not condemned in a
+  // pass of the last evaluation, and invalid in its final pass).
+  bool isUnbacked(std::uint32_t n) const;
 
   const detail::PassState& fin() const { return eval.final(); }
   std::uint32_t userOfInst(std::uint32_t inst) const { return store.nodes[inst].targetUser; }
@@ -121,11 +123,10 @@ std::optional<std::string> TeamGraph::Impl::rootCheck(const DecodedLink& link) c
 void TeamGraph::Impl::index(std::uint32_t n) {
   Node& l = store.nodes[n];
   store.byHash.emplace(l.hash, n);
-  auto& own = store.linksOfDev[l.dev];
-  for (std::uint32_t m : own) {
-    if (store.nodes[m].seq == l.seq) store.twinned[l.dev] = 1;
+  if (!store.seqsSeen.insert((std::uint64_t{l.dev} << 32) | l.seq).second) {
+    store.twinned[l.dev] = 1;
   }
-  own.push_back(n);
+  store.linksOfDev[l.dev].push_back(n);
   store.namedAsPrev.push_back(0);
   for (std::uint32_t p : l.prev) store.namedAsPrev[p] = 1;
   for (const auto& [u, d] : l.intros) store.introducers[pairKey(u, d)].push_back(n);
@@ -541,26 +542,18 @@ BatchOutcome TeamGraph::Impl::add(std::vector<DecodedLink> links, SessionId sess
   eval.evaluate(resume);
   evaluated = true;
 
-  std::vector<std::uint8_t> unbacked = unbackedSet();
-  for (std::uint32_t n : added) out.unbacked += unbacked[n];
+  for (std::uint32_t n : added) out.unbacked += isUnbacked(n);
   return out;
 }
 
-std::vector<std::uint8_t> TeamGraph::Impl::unbackedSet() const {
-  std::vector<std::uint8_t> out(store.nodes.size(), 0);
-  if (!evaluated) return out;
-  const auto& active = eval.active();
-  for (std::uint32_t n = 0; n < store.nodes.size(); ++n) {
-    const Node& l = store.nodes[n];
-    if (l.dev == store.recovery && l.user == store.founderUser) continue;
-    bool backed = false;
-    auto it = store.introducers.find(pairKey(l.user, l.dev));
-    if (it != store.introducers.end()) {
-      for (std::uint32_t i : it->second) backed = backed || active[i] || fin().valid[i];
-    }
-    out[n] = !backed;
-  }
-  return out;
+bool TeamGraph::Impl::isUnbacked(std::uint32_t n) const {
+  const Node& l = store.nodes[n];
+  if (!evaluated || (l.dev == store.recovery && l.user == store.founderUser)) return false;
+  auto it = store.introducers.find(pairKey(l.user, l.dev));
+  if (it == store.introducers.end()) return true;
+  return std::none_of(it->second.begin(), it->second.end(), [&](std::uint32_t i) {
+    return eval.active()[i] || fin().valid[i];
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -849,9 +842,8 @@ std::vector<Hash> TeamGraph::dropped() const {
 
 std::vector<Hash> TeamGraph::unbacked() const {
   std::vector<Hash> out;
-  std::vector<std::uint8_t> set = impl_->unbackedSet();
-  for (std::uint32_t n = 0; n < set.size(); ++n) {
-    if (set[n]) out.push_back(impl_->store.nodes[n].hash);
+  for (std::uint32_t n = 0; n < impl_->store.nodes.size(); ++n) {
+    if (impl_->isUnbacked(n)) out.push_back(impl_->store.nodes[n].hash);
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -894,6 +886,26 @@ std::uint64_t TeamGraph::lastSeqOf(const Key& device) const {
     out = std::max<std::uint64_t>(out, impl_->store.nodes[n].seq);
   }
   return out;
+}
+
+std::optional<Hash> TeamGraph::lastLinkOf(const Key& device) const {
+  const detail::Store& st = impl_->store;
+  auto k = st.findKey(device);
+  if (!k) return std::nullopt;
+  std::optional<std::uint32_t> best;
+  for (std::uint32_t n : st.linksOfDev[*k]) {
+    if (!best || st.nodes[n].seq > st.nodes[*best].seq ||
+        (st.nodes[n].seq == st.nodes[*best].seq && st.tBefore(*best, n))) {
+      best = n;
+    }
+  }
+  if (!best) return std::nullopt;
+  return st.nodes[*best].hash;
+}
+
+std::string TeamGraph::founder() const {
+  const detail::Store& st = impl_->store;
+  return st.root == kNone ? std::string() : st.users[st.founderUser];
 }
 
 }  // namespace portcullis::team

@@ -168,6 +168,11 @@ class TeamGraph {
   // The largest deviceSeq `device` has among stored links (0: none). A device about to sign
   // checks this against its own persisted counter.
   std::uint64_t lastSeqOf(const Key& device) const;
+  // The stored link of `device` with that largest deviceSeq (the T-last of twins): a device's
+  // next link names it in `prev` (check 4).
+  std::optional<Hash> lastLinkOf(const Key& device) const;
+  // The founder's userId (the root's author); empty without a root.
+  std::string founder() const;
 
  private:
   struct Impl;

@@ -5,7 +5,9 @@
 #include <CLI/CLI.hpp>
 #include <sodium.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <string_view>
 
 #include "tool.h"
 
@@ -86,6 +88,118 @@ int main(int argc, char** argv) {
     cmd->callback([&doc, name = std::string(v.name)] { doc.verb = name; });
   }
 
+  TeamArgs team;
+  CLI::App* teamCmd = app.add_subcommand(
+      "team", "Run a team (the `team` auth provider) from this device's state directory, "
+              "offline: found it, invite and admit members and devices, remove them, set roles, "
+              "document access and servers, and carry the team's links between devices with "
+              "export and import");
+  teamCmd->require_subcommand(1);
+  // Every team verb takes --state, --json and --log-level; `verb` is what runTeam dispatches on.
+  auto teamVerb = [&team](CLI::App* parent, const char* name, std::string verb,
+                          const char* help) {
+    CLI::App* cmd = parent->add_subcommand(name, help);
+    addCommon(cmd, team, false);
+    cmd->add_option("--state", team.state, "This device's team state directory (what a node's "
+                                           "[auth.team] state = DIR names)")
+        ->capture_default_str();
+    cmd->callback([&team, verb = std::move(verb)] { team.verb = verb; });
+    return cmd;
+  };
+  auto teamGroup = [teamCmd](const char* name, const char* help) {
+    CLI::App* cmd = teamCmd->add_subcommand(name, help);
+    cmd->require_subcommand(1);
+    return cmd;
+  };
+  {
+    CLI::App* c = teamVerb(teamCmd, "init", "init",
+                           "Found a team: a new device key and the team's root link, in a new "
+                           "state directory; prints the team ID");
+    c->add_option("--name", team.name, "The team's name (up to 128 bytes)")->required();
+    c->add_option("--user", team.user, "Your userId, the founder's (1 to 64 bytes)")->required();
+    c->add_option("--recovery-key", team.recoveryKey,
+                  "An offline Ed25519 public key (64 hex digits) that may add and remove the "
+                  "founder's devices; none by default");
+
+    c = teamVerb(teamCmd, "invite", "invite",
+                 "Invite a new member (admins) or, with --device, a new device of yours; prints "
+                 "the invitation code once and stores it nowhere");
+    c->add_option("--max-uses", team.maxUses, "Admissions a member invitation allows (0: "
+                                              "unlimited; default 1)")
+        ->check(CLI::Range(std::int64_t{0}, std::int64_t{0xFFFFFFFF}));
+    c->add_option("--expires", team.expires, "Lifetime, e.g. 30m, 12h, 7d, 1w (default: never); "
+                                             "the admitting device checks it");
+    c->add_flag("--device", team.device, "Invite a new device of your own (one use)");
+
+    c = teamVerb(teamCmd, "join", "join",
+                 "Join with an invitation code, offline: read the team from an export, make this "
+                 "device's state directory and write an admission request for a member to admit");
+    c->add_option("CODE", team.code, "The invitation code, or - to read it from stdin")
+        ->required();
+    c->add_option("--from", team.from, "A `team export` of the team")->required();
+    c->add_option("--user", team.user, "Your new userId (a member invitation; leave it out for "
+                                       "a device invitation)");
+    c->add_option("--request-out", team.requestOut, "Where to write the admission request "
+                                                    "(default: <state>.request.json)");
+
+    c = teamVerb(teamCmd, "admit", "admit",
+                 "Check an admission request (signatures, the invitation, its expiry by this "
+                 "device's clock) and sign the admission");
+    c->add_option("REQUEST_FILE", team.file, "The request `team join` wrote")->required();
+
+    c = teamVerb(teamCmd, "remove", "remove", "Remove a member (an admin senior to them)");
+    c->add_option("USER", team.subject, "The member's userId")->required();
+    teamVerb(teamCmd, "leave", "leave", "Leave the team (any member but the founder)");
+
+    CLI::App* g = teamGroup("device", "Manage devices");
+    c = teamVerb(g, "remove", "device remove",
+                 "Remove a device: one of yours, or (an admin senior to its member) anyone's");
+    c->add_option("DEVICE", team.subject, "The device key, 64 hex digits")->required();
+
+    g = teamGroup("role", "Give and take members' roles");
+    for (const char* verb : {"add", "remove"}) {
+      c = teamVerb(g, verb, std::string("role ") + verb,
+                   std::string_view(verb) == "add" ? "Give a member a role (admins)"
+                                                   : "Take a role from a member (yourself, or "
+                                                     "an admin senior to them)");
+      c->add_option("USER", team.subject, "The member's userId")->required();
+      c->add_option("ROLE", team.role, "1 to 32 characters of a-z, 0-9, _ and - (admin is the "
+                                       "admin role)")->required();
+    }
+
+    g = teamGroup("access", "Set and show document access (team.md §9)");
+    c = teamVerb(g, "set", "access set", "Set a principal's access to one document, or to all "
+                                         "of them (*); admins only");
+    c->add_option("DOC", team.subject, "A document ID (portcullis:...) or *")->required();
+    c->add_option("PRINCIPAL", team.principal, "everyone, role:R, member:U or server:KEY")
+        ->required();
+    c->add_option("LEVEL", team.level, "read, write or none")->required();
+    c = teamVerb(g, "show", "access show", "Show every member's and server's access level");
+    c->add_option("DOC", team.subject, "A document ID (portcullis:...); default *");
+
+    g = teamGroup("server", "Add and remove the team's servers");
+    for (const char* verb : {"add", "remove"}) {
+      c = teamVerb(g, verb, std::string("server ") + verb,
+                   std::string_view(verb) == "add" ? "Add a server (admins)"
+                                                   : "Remove a server (admins)");
+      c->add_option("KEY", team.subject, "The server's key, 64 hex digits (`serve` prints it)")
+          ->required();
+    }
+
+    teamVerb(teamCmd, "members", "members", "List members: admin, roles, devices");
+    c = teamVerb(teamCmd, "devices", "devices", "List your member's devices");
+    c->add_flag("--all", team.all, "Every member's devices");
+    teamVerb(teamCmd, "log", "log", "The team's history as people read it, oldest first, with "
+                                    "each link's validity");
+    teamVerb(teamCmd, "verify", "verify", "Re-read the state directory, check every signature, "
+                                          "re-evaluate, and summarise");
+    c = teamVerb(teamCmd, "export", "export", "Write every link to a new file, for `team "
+                                              "import` or `team join --from`");
+    c->add_option("FILE", team.file, "The file to create (never overwritten)")->required();
+    c = teamVerb(teamCmd, "import", "import", "Add the links of a `team export` file");
+    c->add_option("FILE", team.file, "The file to read")->required();
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& e) {
@@ -96,5 +210,6 @@ int main(int argc, char** argv) {
 
   if (serveCmd->parsed()) return runServe(serve);
   if (keygenCmd->parsed()) return runKeygen(keygen);
+  if (teamCmd->parsed()) return runTeam(team);
   return runDoc(doc);
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -42,9 +43,33 @@ struct DocArgs : CommonArgs {
   std::string value;
 };
 
+// `portcullis team VERB`: the team provider's offline verbs (team.cc). The positional
+// arguments of the verbs share fields: `subject` is USER, DEVICE, KEY or DOC; `file` is FILE or
+// REQUEST_FILE.
+struct TeamArgs : CommonArgs {
+  std::string verb;                 // "init", "invite", ..., "role add", "access set", ...
+  std::string state = "team-state";  // --state: the state directory, as [auth.team] state names
+  std::string name;                 // init --name
+  std::string user;                 // init, join --user
+  std::string recoveryKey;          // init --recovery-key (hex)
+  std::int64_t maxUses = -1;        // invite --max-uses; -1: not given (1)
+  std::string expires;              // invite --expires DURATION; empty: never
+  bool device = false;              // invite --device
+  std::string code;                 // join CODE ("-": read from stdin)
+  std::string from;                 // join --from
+  std::string requestOut;           // join --request-out; empty: <state>.request.json
+  bool all = false;                 // devices --all
+  std::string subject;
+  std::string role;
+  std::string principal;
+  std::string level;
+  std::string file;
+};
+
 int runServe(const ServeArgs& args);
 int runKeygen(const KeygenArgs& args);
 int runDoc(const DocArgs& args);
+int runTeam(const TeamArgs& args);
 
 // Prints "portcullis: <message>" on stderr: the one clear line of a failed command.
 void printError(std::string_view message);

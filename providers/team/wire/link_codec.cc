@@ -42,6 +42,20 @@ constexpr std::string_view kLinkSigTag = "portcullis/team/v3/link-sig";
 constexpr std::string_view kLinkHashTag = "portcullis/team/v3/link";
 constexpr std::string_view kAdmissionTag = "portcullis/team/v3/admission";
 constexpr std::string_view kEncCheckTag = "portcullis/team/v3/enc-check";
+// The canonical u-coordinates of small order (see encKeyAcceptable), little-endian.
+constexpr std::array<EncKey, 5> kSmallOrderU = {{
+    {0},  // 0: order 2 (curve and twist)
+    {1},  // 1: order 4
+    {0xec, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+     0xff, 0x7f},  // p - 1: order 4
+    {0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4,
+     0x6a, 0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49,
+     0xb8, 0x00},  // order 8
+    {0x5f, 0x9c, 0x95, 0xbc, 0xa3, 0x50, 0x8c, 0x24, 0xb1, 0xd0, 0xb1, 0x55, 0x9c, 0x83, 0xef,
+     0x5b, 0x04, 0x44, 0x5c, 0xc4, 0x58, 0x1c, 0x8e, 0x86, 0xd8, 0x22, 0x4e, 0xdd, 0xd0, 0x9f,
+     0x11, 0x57},  // order 8
+}};
 
 // A `Link` is the body plus a signature and its two pointers: a KiB is ample for the envelope.
 constexpr std::size_t kMaxLinkBytes = kMaxLinkBodyBytes + 1024;
@@ -762,14 +776,29 @@ bool roleAcceptable(std::string_view role) {
          });
 }
 
-bool encKeyAcceptable(const EncKey& key) {
-  // Canonical: the top bit is clear and the little-endian value is below p = 2^255 - 19, whose
-  // bytes are ed ff .. ff 7f.
+namespace {
+// Canonical: the top bit is clear and the little-endian value is below p = 2^255 - 19, whose
+// bytes are ed ff .. ff 7f.
+bool canonicalU(const EncKey& key) {
   if (key[31] & 0x80) return false;
-  const bool atLeastP = key[31] == 0x7F && key[0] >= 0xED &&
-                        std::all_of(key.begin() + 1, key.begin() + 31,
-                                    [](std::uint8_t b) { return b == 0xFF; });
-  if (atLeastP) return false;
+  return !(key[31] == 0x7F && key[0] >= 0xED &&
+           std::all_of(key.begin() + 1, key.begin() + 31, [](std::uint8_t b) { return b == 0xFF; }));
+}
+}  // namespace
+
+bool encKeyAcceptable(const EncKey& key) {
+  if (!canonicalU(key)) return false;
+  // §2.3 defines "small order" as crypto_scalarmult with a fixed scalar returning -1. The clamped
+  // scalar is a multiple of 8, so that happens exactly for the u-coordinates of points of order
+  // dividing 8 on the curve (Z/8 × Z/ℓ) or 4 on its twist (Z/4 × Z/ℓ'): canonically 0, 1, p − 1
+  // and the two points of order 8. Comparing with those five costs nothing, where the scalar
+  // multiplication was a fifth of loading a team; link_codec_test checks that both agree.
+  return std::none_of(kSmallOrderU.begin(), kSmallOrderU.end(),
+                      [&](const EncKey& u) { return sodium_memcmp(u.data(), key.data(), 32) == 0; });
+}
+
+bool encKeyAcceptableByScalarMult(const EncKey& key) {
+  if (!canonicalU(key)) return false;
   std::array<std::uint8_t, crypto_scalarmult_SCALARBYTES> scalar{};
   crypto_generichash(scalar.data(), scalar.size(),
                      reinterpret_cast<const unsigned char*>(kEncCheckTag.data()),

@@ -79,6 +79,9 @@ struct LinkParts {
 // §2.3 check 1's rule for an encKey: canonical (< 2^255 − 19, top bit clear) and not of small
 // order.
 [[nodiscard]] bool encKeyAcceptable(const EncKey& key);
+// The same rule computed as §2.3 words it (crypto_scalarmult with the fixed scalar must not
+// return −1), for tests that check encKeyAcceptable against it.
+[[nodiscard]] bool encKeyAcceptableByScalarMult(const EncKey& key);
 
 // §2.3's text rule: valid UTF-8 of lo..hi bytes with no C0 control, DEL or C1 control.
 [[nodiscard]] bool textAcceptable(std::string_view text, std::size_t lo, std::size_t hi);

@@ -814,6 +814,47 @@ TEST(TeamLinkCodec, AcceptsOnlyCanonicalEncKeysOfLargeOrder) {
   EXPECT_FALSE(encKeyAcceptable(top));
 }
 
+// encKeyAcceptable compares with the five canonical small-order u-coordinates instead of
+// running §2.3's scalar multiplication; both must agree on every canonical key.
+TEST(TeamLinkCodec, DecidesSmallOrderExactlyAsTheSpecsScalarMultiplicationDoes) {
+  std::vector<EncKey> keys;
+  for (unsigned i = 0; i < 300; ++i) {  // small values, and values just below p
+    EncKey low{};
+    low[0] = static_cast<std::uint8_t>(i);
+    low[1] = static_cast<std::uint8_t>(i >> 8);
+    keys.push_back(low);
+    EncKey high = filled<32>(0xFF);
+    high[31] = 0x7F;
+    high[0] = static_cast<std::uint8_t>(0xEC - (i & 0xFF));
+    if (i >= 0x100) high[1] = 0xFE;
+    keys.push_back(high);
+  }
+  EncKey order8a{};  // the two points of order 8, as libsodium's list of small-order points has
+  sodium_hex2bin(order8a.data(), 32,
+                 "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800", 64, nullptr,
+                 nullptr, nullptr);
+  EncKey order8b{};
+  sodium_hex2bin(order8b.data(), 32,
+                 "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157", 64, nullptr,
+                 nullptr, nullptr);
+  keys.push_back(order8a);
+  keys.push_back(order8b);
+  for (int i = 0; i < 2000; ++i) {  // random canonical keys (the top bit cleared)
+    EncKey k{};
+    randombytes_buf(k.data(), k.size());
+    k[31] &= 0x7F;
+    keys.push_back(k);
+  }
+  std::size_t rejected = 0;
+  for (const EncKey& k : keys) {
+    ASSERT_EQ(encKeyAcceptable(k), encKeyAcceptableByScalarMult(k)) << toHex(k);
+    rejected += !encKeyAcceptable(k);
+  }
+  EXPECT_FALSE(encKeyAcceptableByScalarMult(order8a));
+  EXPECT_FALSE(encKeyAcceptableByScalarMult(order8b));
+  EXPECT_GE(rejected, 5u);  // 0, 1, p − 1 and the two of order 8 (p, p + 1: not canonical)
+}
+
 TEST(TeamLinkCodec, DropsALinkIntroducingAnEncKeyOfSmallOrderOrNotCanonical) {
   EncKey p = filled<32>(0xFF);
   p[0] = 0xED;
