@@ -1,4 +1,4 @@
-// The client side of the shs1-test suite's stdin/stdout contract (shared/specs/shs1.md §6):
+// The client side of the shs1-test suite's stdin/stdout contract (its README):
 //   shs1_client NETWORK_KEY_HEX SERVER_PUBLIC_KEY_HEX
 // with a fresh long-term key: writes message 1, reads message 2 (64 bytes), writes message 3,
 // reads message 4 (80 bytes), then writes its session keys: encrypt key, encrypt nonce, decrypt

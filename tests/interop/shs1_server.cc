@@ -1,4 +1,4 @@
-// The server side of the shs1-test suite's stdin/stdout contract (shared/specs/shs1.md §6):
+// The server side of the shs1-test suite's stdin/stdout contract (its README):
 //   shs1_server NETWORK_KEY_HEX SERVER_SECRET_KEY_HEX SERVER_PUBLIC_KEY_HEX
 // reads message 1 (64 bytes), writes message 2, reads message 3 (112 bytes), then writes message 4
 // followed by its session keys: encrypt key, encrypt nonce, decrypt key, decrypt nonce (192 bytes

@@ -1,6 +1,6 @@
 // portcullis/secret_handshake.h — Secure Scuttlebutt's secret handshake ("shs1") and box-stream,
 // wire-compatible with the JS reference (secret-handshake 1.1.21, pull-box-stream 1.0.13;
-// ../shared/specs/shs1.md is the wire spec), plus the device identity both sides prove.
+// Scuttlebutt's shs1 specification is the wire spec), plus the device identity both sides prove.
 //
 // Layer: a building block for auth providers (`shared-key`, `document-id`), which may include only
 // portcullis/*.h. The pieces, from the bottom:

@@ -1,5 +1,5 @@
-// The secret handshake (shs1), its key types and box-stream; ../shared/specs/shs1.md is the wire
-// spec, and every formula below names the section it comes from.
+// The secret handshake (shs1), its key types and box-stream; Scuttlebutt's shs1 specification is
+// the wire spec, and every formula below names the section it comes from.
 #include "portcullis/secret_handshake.h"
 
 #include <fcntl.h>

@@ -1,5 +1,5 @@
 // The secret handshake, box-stream and the device key (portcullis/secret_handshake.h): every value
-// of tests/data/shs1-vectors.json (a copy of shared/specs/vectors, made by the JS reference) as a
+// of tests/data/shs1-vectors.json (made by the JS reference) as a
 // known answer, every way a hostile peer can bend the four messages and the box-stream packets,
 // and the channel's frames over the memory network.
 #include <gtest/gtest.h>

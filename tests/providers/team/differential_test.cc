@@ -33,6 +33,7 @@
 #include <nlohmann/json.hpp>
 
 #include "team_graph.h"
+#include "outcome.h"
 #include "vector_builder.h"
 
 namespace portcullis::team {
@@ -110,53 +111,6 @@ Chunk generate(const std::string& generator, const std::string& model, long seed
   return out;
 }
 
-json sortedStrings(std::vector<std::string> xs) {
-  std::sort(xs.begin(), xs.end());
-  return xs;
-}
-json ids(const tv::BuiltVector& bv, const std::vector<Hash>& hs) {
-  std::vector<std::string> out;
-  for (const Hash& h : hs) out.push_back(bv.idFor(h));
-  return sortedStrings(std::move(out));
-}
-json names(const tv::BuiltVector& bv, const std::vector<Key>& ks) {
-  std::vector<std::string> out;
-  for (const Key& k : ks) out.push_back(bv.nameFor(k));
-  return sortedStrings(std::move(out));
-}
-
-constexpr const char* kFields[] = {"members", "admins",  "removed", "devices",
-                                   "servers", "invalid", "dropped", "unbacked"};
-
-json expected(const json& vector) {
-  const json& e = vector.at("expect");
-  json exp = json::object();
-  for (const char* k : kFields) exp[k] = sortedStrings(e.value(k, std::vector<std::string>{}));
-  return exp;
-}
-
-json observe(const TeamGraph& g, const tv::BuiltVector& bv) {
-  json got = json::object();
-  got["members"] = sortedStrings(g.members());
-  got["admins"] = sortedStrings(g.admins());
-  got["removed"] = sortedStrings(g.removed());
-  got["devices"] = names(bv, g.devices());
-  got["servers"] = names(bv, g.servers());
-  got["invalid"] = ids(bv, g.invalid());
-  got["dropped"] = ids(bv, g.dropped());
-  got["unbacked"] = ids(bv, g.unbacked());
-  return got;
-}
-
-std::string differences(const json& exp, const json& got) {
-  std::string out;
-  for (const auto& [k, v] : exp.items()) {
-    if (got.at(k) != v) {
-      out += "    " + k + ": model " + v.dump() + ", TeamGraph " + got.at(k).dump() + "\n";
-    }
-  }
-  return out;
-}
 
 // The history's links, shuffled with one duplicate, in batches of 1–5.
 std::vector<std::vector<Bytes>> shuffledBatches(const tv::BuiltVector& bv, std::mt19937_64& rng) {
@@ -192,11 +146,11 @@ std::string compare(const json& vector, long seed, Tally& tally) {
   } catch (const std::exception& e) {
     return "the builder cannot build " + name + ": " + e.what() + "\n";
   }
-  const json exp = expected(vector);
+  const json exp = tv::expectedOutcome(vector);
 
   TeamGraph whole(bv.teamId);
   whole.addBatch(bv.messages());
-  const json gotWhole = observe(whole, bv);
+  const json gotWhole = tv::observedOutcome(whole, bv, exp);
 
   std::uint64_t h = 1469598103934665603ull;  // FNV-1a of the name, then the run's seed
   for (const unsigned char c : name) {
@@ -206,7 +160,7 @@ std::string compare(const json& vector, long seed, Tally& tally) {
   std::mt19937_64 rng(h + 0x9e3779b97f4a7c15ull * (static_cast<std::uint64_t>(seed) + 1));
   TeamGraph batched(bv.teamId);
   for (const auto& batch : shuffledBatches(bv, rng)) batched.addBatch(batch);
-  const json gotBatched = observe(batched, bv);
+  const json gotBatched = tv::observedOutcome(batched, bv, exp);
 
   ++tally.histories;
   tally.links += bv.links.size();
@@ -215,8 +169,8 @@ std::string compare(const json& vector, long seed, Tally& tally) {
   if (whole.passes() != passes) ++tally.passesDiffer;
 
   std::string report;
-  if (gotWhole != exp) report += "  one batch:\n" + differences(exp, gotWhole);
-  if (gotBatched != exp) report += "  shuffled, in small batches:\n" + differences(exp, gotBatched);
+  if (gotWhole != exp) report += "  one batch:\n" + tv::differences(exp, gotWhole);
+  if (gotBatched != exp) report += "  shuffled, in small batches:\n" + tv::differences(exp, gotBatched);
   return report;
 }
 

@@ -100,6 +100,91 @@ TEST(TeamGraph, DropsADescendantOfADroppedLinkAndRemembersBoth) {
   EXPECT_TRUE(out.dropped.empty());
 }
 
+// Checks 3–5 (§2.3): each case is an accepted link changed in one respect, which drops it.
+void expectDropped(const json& base, const json& link, bool dropped) {
+  json links = base;
+  links.push_back(link);
+  BuiltVector v = buildVector({{"name", "one"}, {"links", links}, {"expect", json::object()}});
+  TeamGraph g(v.teamId);
+  BatchOutcome out = g.addBatch(v.messages());
+  const Hash h = v.hash(link["id"].get<std::string>());
+  EXPECT_EQ(g.state(h) == LinkState::Dropped, dropped) << link.dump();
+  if (dropped) {
+    EXPECT_EQ(out.dropped.size(), 1u) << link.dump();
+  }
+}
+
+json checksBase() {
+  json links = json::array({rootLink()});
+  links.push_back(link("l1", "alice/a1", addMember("bob", "b1"), json::array({"r"})));
+  links.push_back(link("l2", "bob/b1", {{"type", "inviteDevice"}, {"key", "i1"}},
+                       json::array({"l1"})));
+  links.push_back(link("l3", "alice/a1", {{"type", "inviteMember"}, {"key", "i2"}},
+                       json::array({"l2"})));
+  return links;
+}
+
+TEST(TeamGraph, DropsWhatChecksThreeToFiveRejectAndStoresTheControl) {
+  const json base = checksBase();
+  // Check 3: the root is the team ID's link; another link without prev is dropped.
+  expectDropped(base, link("x", "eve/e1", {{"type", "root"}, {"team", "acme"}, {"device", "e1"}}),
+                true);
+  json noPrev = link("x", "alice/a1", addMember("carol", "c1"));
+  noPrev["noauto"] = true;
+  noPrev["seq"] = 4;
+  expectDropped(base, noPrev, true);
+  // Check 4: deviceSeq follows the device's largest in its past, naming that link in prev.
+  expectDropped(base, link("x", "alice/a1", addMember("carol", "c1"), json::array({"l3"})), false);
+  json gap = link("x", "alice/a1", addMember("carol", "c1"), json::array({"l3"}));
+  gap["seq"] = 5;
+  gap["noauto"] = true;
+  expectDropped(base, gap, true);
+  json behind = link("x", "alice/a1", addMember("carol", "c1"), json::array({"l3"}));
+  behind["seq"] = 2;
+  behind["noauto"] = true;
+  expectDropped(base, behind, true);
+  // bob's seq 2 with l2 (his seq 1) in its past, but not named in its prev.
+  json notNamed = link("x", "bob/b1", {{"type", "inviteDevice"}, {"key", "i3"}},
+                       json::array({"l3"}));
+  notNamed["noauto"] = true;
+  notNamed["seq"] = 2;
+  expectDropped(base, notNamed, true);
+  // Check 5: the author is introduced in the link's past by a link valid in its own pass 1.
+  expectDropped(base, link("x", "bob/b1", {{"type", "inviteDevice"}, {"key", "i3"}},
+                           json::array({"l2"})),
+                false);
+  expectDropped(base, link("x", "carol/c1", {{"type", "inviteDevice"}, {"key", "i3"}},
+                           json::array({"l3"})),
+                true);  // never introduced
+  expectDropped(base, link("x", "eve/b1", {{"type", "inviteDevice"}, {"key", "i3"}},
+                           json::array({"l2"})),
+                true);  // b1 introduced, but as bob's
+  json minted = base;   // introduced by a link that was not authorized in its own past
+  minted.push_back(link("m", "bob/b1", addMember("ghost", "g1"), json::array({"l2"})));
+  expectDropped(minted, link("x", "ghost/g1", {{"type", "inviteDevice"}, {"key", "i3"}},
+                             json::array({"m"})),
+                true);
+  // Admissions name a stored invitation of the right kind in their past, signed by its key.
+  json admit = link("x", "alice/a1",
+                    {{"type", "admitMember"}, {"key", "i2"}, {"user", "dan"}, {"device", "d1"}},
+                    json::array({"l3"}));
+  expectDropped(base, admit, false);
+  json badSig = admit;
+  badSig["inviteSigBy"] = "i1";
+  expectDropped(base, badSig, true);
+  json wrongKind = admit;
+  wrongKind["invite"] = "l2";  // a device invitation
+  wrongKind["act"]["key"] = "i1";
+  expectDropped(base, wrongKind, true);
+  // alice posts bob's device admission: with bob's invitation l2 in its past, and without.
+  const json two(base.begin(), base.begin() + 3);
+  json posted = link("x", "alice/a1", {{"type", "admitDevice"}, {"key", "i1"}, {"device", "b2"}},
+                     json::array({"l2"}));
+  expectDropped(two, posted, false);
+  posted["prev"] = json::array({"l1"});
+  expectDropped(two, posted, true);
+}
+
 TEST(TeamGraph, BoundsThePendingSetByCountDiscardingTheOldest) {
   BuiltVector v = chain(10);
   GraphLimits limits;
