@@ -429,11 +429,20 @@ Info Evaluator::rootInfo() const {
 }
 
 std::optional<Info> Evaluator::authorize(const PassState& s, std::uint32_t n,
-                                         bool withRivals) const {
+                                         bool withRivals, const char** why) const {
   const Node& l = store_.nodes[n];
   const Cut c{n};
-  if (l.unknown || l.type == ActionType::Unknown || l.type == ActionType::Root) return {};
-  if (l.type == ActionType::RotateKeys || l.lockboxes) return {};  // version 3 (§2.4)
+  auto refuse = [why](const char* reason) -> std::optional<Info> {
+    if (why != nullptr) *why = reason;
+    return std::nullopt;
+  };
+  if (l.unknown || l.type == ActionType::Unknown) {
+    return refuse("an action of a later version (stored and relayed, never valid here)");
+  }
+  if (l.type == ActionType::Root) return refuse("a second root");
+  if (l.type == ActionType::RotateKeys || l.lockboxes) {  // version 3 (§2.4)
+    return refuse("team keys or lockboxes, which a version-3 team does not have");
+  }
 
   auto room = [&](std::uint32_t y) {
     std::size_t rivals = 0;
@@ -445,7 +454,7 @@ std::optional<Info> Evaluator::authorize(const PassState& s, std::uint32_t n,
   const std::uint32_t founder = store_.root;
 
   if (l.dev == store_.recovery && l.user == store_.founderUser) {  // founder devices only
-    if (twinnedIn(c, l.dev)) return {};
+    if (twinnedIn(c, l.dev)) return refuse("the recovery key signed two links with one deviceSeq");
     Info info;
     info.inst = founder;
     if (l.type == ActionType::AddDevice && l.targetUser == store_.founderUser &&
@@ -454,11 +463,14 @@ std::optional<Info> Evaluator::authorize(const PassState& s, std::uint32_t n,
       return info;
     }
     if (l.type == ActionType::RemoveDevice && device(s, c, l.targetDev) == founder) return info;
-    return {};
+    return refuse("the recovery key may only add a fresh founder device (with room) or remove "
+                  "a current founder device");
   }
 
   const std::uint32_t x = device(s, c, l.dev);
-  if (x == kNone || store_.nodes[x].targetUser != l.user) return {};
+  if (x == kNone || store_.nodes[x].targetUser != l.user) {
+    return refuse("its author was not a current device of that member in the link's past");
+  }
   const bool admin = has(s, c, x, store_.adminRole);
   auto senior = [&](std::uint32_t y) { return store_.senior(x, y); };
   Info info;
@@ -466,9 +478,10 @@ std::optional<Info> Evaluator::authorize(const PassState& s, std::uint32_t n,
 
   switch (l.type) {
     case ActionType::AddMember: {
-      if (!admin || live(s, c, l.targetUser)) return {};
+      if (!admin) return refuse("only an admin may add a member");
+      if (live(s, c, l.targetUser)) return refuse("that userId is already a member");
       for (std::uint32_t d : l.newDevs) {
-        if (!fresh(s, c, d)) return {};
+        if (!fresh(s, c, d)) return refuse("a device it adds is already in use (not fresh)");
       }
       info.admin = true;
       info.newInstance = true;
@@ -476,7 +489,7 @@ std::optional<Info> Evaluator::authorize(const PassState& s, std::uint32_t n,
       return info;
     }
     case ActionType::InviteMember:
-      if (!admin) return {};
+      if (!admin) return refuse("only an admin may invite members");
       info.admin = true;
       info.inviter = x;
       info.maxUses = l.maxUses;
@@ -487,47 +500,62 @@ std::optional<Info> Evaluator::authorize(const PassState& s, std::uint32_t n,
       return info;
     case ActionType::RevokeInvitation: {
       const std::uint32_t inv = l.invitation;
-      if (!s.valid[inv] || !store_.inCut(inv, c)) return {};
+      if (!s.valid[inv] || !store_.inCut(inv, c)) return refuse("the invitation is not valid");
       const std::uint32_t inviter = s.info[inv].inviter;
-      if (inviter != x && !admin) return {};
+      if (inviter != x && !admin) return refuse("only the inviter or an admin may revoke it");
       info.admin = inviter != x;
       return info;
     }
     case ActionType::AdmitMember:
     case ActionType::AdmitDevice: {
       const std::uint32_t inv = l.invitation;
-      if (!s.valid[inv] || !store_.inCut(inv, c) || revoked(s, c, inv)) return {};
+      if (!s.valid[inv] || !store_.inCut(inv, c)) return refuse("the invitation is not valid");
+      if (revoked(s, c, inv)) return refuse("the invitation was revoked or ended");
       const Info& iv = s.info[inv];
-      if (current(s, c, store_.nodes[iv.inviter].targetUser) != iv.inviter) return {};
-      if (iv.maxUses != 0 && uses(s, c, inv) >= iv.maxUses) return {};
-      if (!fresh(s, c, l.targetDev)) return {};
+      if (current(s, c, store_.nodes[iv.inviter].targetUser) != iv.inviter) {
+        return refuse("the inviter is no longer a member");
+      }
+      if (iv.maxUses != 0 && uses(s, c, inv) >= iv.maxUses) {
+        return refuse("the invitation was used up");
+      }
+      if (!fresh(s, c, l.targetDev)) return refuse("the device is already in use (not fresh)");
       info.inviter = iv.inviter;
       info.maxUses = iv.maxUses;
       if (l.type == ActionType::AdmitDevice) {
-        if (!room(iv.inviter)) return {};
+        if (!room(iv.inviter)) return refuse("the member already has 16 devices");
         info.introOwner = iv.inviter;
         return info;
       }
-      if (!has(s, c, iv.inviter, store_.adminRole) || ever(s, c, l.targetUser)) return {};
+      if (!has(s, c, iv.inviter, store_.adminRole)) return refuse("the inviter is no admin");
+      if (ever(s, c, l.targetUser)) return refuse("that userId was a member before");
       info.newInstance = true;
       info.introOwner = n;
       return info;
     }
     case ActionType::AddDevice: {
       const std::uint32_t y = current(s, c, l.targetUser);
-      if (y != x || !fresh(s, c, l.targetDev) || !room(y)) return {};
+      if (y != x) return refuse("a member may add devices only to itself");
+      if (!fresh(s, c, l.targetDev)) return refuse("the device is already in use (not fresh)");
+      if (!room(y)) return refuse("the member already has 16 devices");
       info.introOwner = y;
       return info;
     }
     case ActionType::RemoveDevice: {
       const std::uint32_t y = device(s, c, l.targetDev);
-      if (y == kNone || !(y == x || (admin && senior(y)))) return {};
+      if (y == kNone) return refuse("that device is not a current member device");
+      if (!(y == x || (admin && senior(y)))) {
+        return refuse("only its own member or a senior admin may remove a device");
+      }
       info.admin = y != x;
       return info;
     }
     case ActionType::RemoveMember: {
       const std::uint32_t y = current(s, c, l.targetUser);
-      if (y == kNone || !((y == x && x != founder) || (admin && senior(y)))) return {};
+      if (y == kNone) return refuse("that userId is not a member");
+      if (y == x && x == founder) return refuse("the founder cannot leave");
+      if (!(y == x || (admin && senior(y)))) {
+        return refuse("only a senior admin may remove a member");
+      }
       info.admin = y != x;
       info.target = y;
       info.leave = y == x;
@@ -535,20 +563,23 @@ std::optional<Info> Evaluator::authorize(const PassState& s, std::uint32_t n,
     }
     case ActionType::AddMemberRole: {
       const std::uint32_t y = current(s, c, l.targetUser);
-      if (y == kNone || !admin) return {};
+      if (y == kNone) return refuse("that userId is not a member");
+      if (!admin) return refuse("only an admin may grant roles");
       info.admin = true;
       info.target = y;
       return info;
     }
     case ActionType::RemoveMemberRole: {
       const std::uint32_t y = current(s, c, l.targetUser);
-      if (y == kNone) return {};
+      if (y == kNone) return refuse("that userId is not a member");
       if (y == x) {  // dropping one's own role; the founder never drops admin
-        if (l.role == store_.adminRole && x == founder) return {};
+        if (l.role == store_.adminRole && x == founder) {
+          return refuse("the founder is an admin for ever");
+        }
         info.target = y;
         return info;
       }
-      if (!admin || !senior(y)) return {};
+      if (!admin || !senior(y)) return refuse("only a senior admin may remove another's role");
       info.admin = true;
       info.target = y;
       info.demotion = l.role == store_.adminRole;
@@ -557,21 +588,23 @@ std::optional<Info> Evaluator::authorize(const PassState& s, std::uint32_t n,
     case ActionType::SetDocumentAccess:
     case ActionType::AddServer:
     case ActionType::RemoveServer: {
-      if (!admin) return {};
+      if (!admin) return refuse("only an admin may change servers or document access");
       if (l.type == ActionType::AddServer) {
         for (std::uint32_t i : s.get(K::key(K::kDevIntro, l.targetDev))) {
-          if (store_.inCut(i, c)) return {};
+          if (store_.inCut(i, c)) return refuse("that key is a member device");
         }
       }
       if (l.type == ActionType::SetDocumentAccess && l.principalUser != kNone) {
         const std::uint32_t y = current(s, c, l.principalUser);
-        if (y != kNone && y != x && !senior(y)) return {};
+        if (y != kNone && y != x && !senior(y)) {
+          return refuse("only the member itself or a senior admin may set its access");
+        }
       }
       info.admin = true;
       return info;
     }
     default:
-      return {};
+      return refuse("not an action a member may sign");
   }
 }
 

@@ -262,8 +262,10 @@ class Evaluator {
   Level serverLevel(std::uint32_t key, const std::optional<DocId>& doc) const;
 
   // §3: authorizes node `n` against the state of its past in pass `s` (room's rivals counted
-  // from `s`'s T-earlier introductions when `rivals`). nullopt: not authorized.
-  std::optional<Info> authorize(const PassState& s, std::uint32_t n, bool rivals) const;
+  // from `s`'s T-earlier introductions when `rivals`). nullopt: not authorized, and `*why` (if
+  // given) says which rule refused it, for people reading the history.
+  std::optional<Info> authorize(const PassState& s, std::uint32_t n, bool rivals,
+                                const char** why = nullptr) const;
   Info rootInfo() const;
 
   PassState pass1;  // the first pass of the last evaluation, kept for §4.8

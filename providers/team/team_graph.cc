@@ -801,16 +801,14 @@ std::string TeamGraph::whyInvalid(const Hash& link) const {
   auto it = impl_->store.byHash.find(link);
   if (it == impl_->store.byHash.end()) return "not stored";
   const std::uint32_t n = it->second;
-  const Node& l = impl_->store.nodes[n];
-  if (impl_->evaluated && impl_->fin().valid[n]) return "";
-  if (l.unknown) return "an action of a later version (stored and relayed, never valid here)";
-  if (l.type == ActionType::RotateKeys || l.lockboxes) {
-    return "team keys or lockboxes, which a version-3 team does not have";
-  }
+  if (!impl_->evaluated || impl_->fin().valid[n]) return "";
   if (impl_->eval.killed(n)) {
     return "killed by a concurrent removal, demotion, fork or conflicting admission (§4.5)";
   }
-  return "its author was not allowed to do this at that point of the history (§3)";
+  // Not authorized in the last pass: ask the rules again which one refused it (§3).
+  const char* why = nullptr;
+  if (!impl_->eval.authorize(impl_->fin(), n, false, &why)) return why;
+  return "the member already has 16 devices, counting concurrent introductions (§3)";
 }
 
 LinkState TeamGraph::state(const Hash& link) const {

@@ -151,7 +151,8 @@ class TeamGraph {
   std::vector<InvitationInfo> invitations() const;
 
   LinkState state(const Hash& link) const;
-  // Why a stored link is invalid, for people reading the history ("" when it is valid).
+  // Why a stored link is invalid, for people reading the history ("" when it is valid): killed
+  // by a contest (§4.5), or the rule of §3 that refused it.
   std::string whyInvalid(const Hash& link) const;
   std::vector<Hash> invalid() const;         // stored and invalid (unknown links included)
   std::vector<Hash> dropped() const;         // dropped, plus links still pending

@@ -185,6 +185,23 @@ TEST(TeamGraph, DropsWhatChecksThreeToFiveRejectAndStoresTheControl) {
   expectDropped(two, posted, true);
 }
 
+TEST(TeamGraph, SaysWhyALinkIsInvalid) {
+  json links = json::array({rootLink()});
+  links.push_back(link("l1", "alice/a1", addMember("bob", "b1"), json::array({"r"})));
+  links.push_back(link("l2", "bob/b1", addMember("carol", "c1"), json::array({"l1"})));
+  links.push_back(link("l3", "alice/a1", {{"type", "removeMember"}, {"user", "bob"}},
+                       json::array({"l1"})));
+  links.push_back(link("l4", "bob/b1", {{"type", "inviteDevice"}, {"key", "i1"}},
+                       json::array({"l1"})));
+  BuiltVector v = buildVector({{"name", "why"}, {"links", links}, {"expect", json::object()}});
+  TeamGraph g(v.teamId);
+  g.addBatch(v.messages());
+  EXPECT_EQ(g.whyInvalid(v.hash("l1")), "");
+  EXPECT_EQ(g.whyInvalid(v.hash("l2")), "only an admin may add a member");
+  EXPECT_NE(g.whyInvalid(v.hash("l4")).find("killed by a concurrent removal"), std::string::npos)
+      << g.whyInvalid(v.hash("l4"));
+}
+
 TEST(TeamGraph, BoundsThePendingSetByCountDiscardingTheOldest) {
   BuiltVector v = chain(10);
   GraphLimits limits;
