@@ -1,6 +1,7 @@
 // providers/team/state_dir.h — the team provider's state directory (`[auth.team] state = DIR`):
 // this device's key and deviceSeq counter, the team ID, and the stored links, kept durably so
-// that a restart rebuilds the same TeamGraph and never signs a deviceSeq twice (team.md §1).
+// that a restart rebuilds the same TeamGraph and never signs a deviceSeq twice (the team spec's
+// §1).
 //
 // Layer: the team provider's graph library, below the provider itself (which owns one
 // TeamStateDir) and the `team` tool commands (`team export`/`team import` use the links-file

@@ -1,5 +1,6 @@
-// team.cc — `portcullis team ...`: the offline verbs of the team provider (team.md §1–§5, §9)
-// on one device's state directory (--state DIR, what a node's `[auth.team] state = DIR` names).
+// team.cc — `portcullis team ...`: the offline verbs of the team provider (the team spec's
+// §1–§5, §9) on one device's state directory (--state DIR, what a node's
+// `[auth.team] state = DIR` names).
 //
 // Every verb that signs a link does it the same way (signAndAppend): reserve the next deviceSeq
 // (durable first), sign on top of the graph's heads, add the link to the graph, and append it

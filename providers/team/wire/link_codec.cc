@@ -91,14 +91,16 @@ Bytes toBytes(const kj::Array<capnp::word>& words) {
 
 // Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF) without C0 controls,
 // DEL or C1 controls.
-bool cleanUtf8(std::string_view s) {
+// Valid UTF-8 (no overlong forms, surrogates or code points past U+10FFFF); unless `controls`,
+// also without C0 controls, DEL or C1 controls.
+bool utf8(std::string_view s, bool controls) {
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   const std::size_t n = s.size();
   std::size_t i = 0;
   while (i < n) {
     const unsigned lead = p[i];
     if (lead < 0x80) {
-      if (lead < 0x20 || lead == 0x7F) return false;
+      if (!controls && (lead < 0x20 || lead == 0x7F)) return false;
       ++i;
       continue;
     }
@@ -121,7 +123,7 @@ bool cleanUtf8(std::string_view s) {
       cp = (cp << 6) | (cont & 0x3F);
     }
     if (cp < least || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ||
-        (cp >= 0x80 && cp <= 0x9F)) {
+        (!controls && cp >= 0x80 && cp <= 0x9F)) {
       return false;
     }
     i += len;
@@ -766,8 +768,10 @@ void putAction(wire::LinkBody::Action::Builder a, const Action& action) {
 }  // namespace
 
 bool textAcceptable(std::string_view text, std::size_t lo, std::size_t hi) {
-  return text.size() >= lo && text.size() <= hi && cleanUtf8(text);
+  return text.size() >= lo && text.size() <= hi && utf8(text, false);
 }
+
+bool utf8Valid(std::string_view text) { return utf8(text, true); }
 
 bool roleAcceptable(std::string_view role) {
   return !role.empty() && role.size() <= kMaxRoleBytes &&
@@ -905,10 +909,13 @@ Result<DecodedLink> decodeLink(ByteView body, const Signature& signature, const 
   // An action this version knows is checked in full, its consents included, even when words of a
   // later version make the link unknown (model.py checks consents on every stored link).
   if (!consentsVerify(out.parsed.action, teamId)) return malformed("consent: does not verify");
-  if (checker.unknown() && typeOf(out.parsed.action) != ActionType::Unknown) {
-    out.parsed.action = UnknownAction{checker.discriminant()};
-  }
-  out.unknown = checker.unknown();
+  // A later version also puts small fields into the unused bits of this schema's words, which
+  // check 1 cannot see field by field: a known body that does not re-encode to its own bytes
+  // carries such a field, and is unknown like one with words beyond the schema (§2.3). Its
+  // known action stays parsed, so the graph's structural checks (checks 3–5) apply to it too.
+  out.unknown = checker.unknown() ||
+                (typeOf(out.parsed.action) != ActionType::Unknown &&
+                 !std::ranges::equal(encodeLinkBody(out.parsed), body));
   out.hash = linkHash(body, signature);
   out.body.assign(body.begin(), body.end());
   out.signature = signature;

@@ -27,9 +27,12 @@ struct DecodedLink {
   Hash hash{};          // computed (§2.2), never taken from a sender
   Bytes body;           // the canonical LinkBody bytes, as received
   Signature signature{};
-  LinkBody parsed;      // for an unknown action: UnknownAction, other fields as decoded
-  // Check 1 passed but the link is of a later version (unknown union member, or data or pointer
-  // words beyond this schema in some struct): stored, invalid for ever, relayed, never charged.
+  // For an unknown union member: UnknownAction. For a known action with fields of a later
+  // version: the known action, as this version reads it.
+  LinkBody parsed;
+  // Check 1 passed but the link is of a later version (an unknown union member, words beyond
+  // this schema in some struct, or bits in the unused parts of its words, so that the body does
+  // not re-encode to itself): stored, invalid for ever, relayed, never charged.
   bool unknown = false;
 };
 
@@ -85,6 +88,8 @@ struct LinkParts {
 
 // §2.3's text rule: valid UTF-8 of lo..hi bytes with no C0 control, DEL or C1 control.
 [[nodiscard]] bool textAcceptable(std::string_view text, std::size_t lo, std::size_t hi);
+// Valid UTF-8, control characters allowed (text for people, such as a change's message).
+[[nodiscard]] bool utf8Valid(std::string_view text);
 // A role: 1..32 bytes of [a-z0-9_-].
 [[nodiscard]] bool roleAcceptable(std::string_view role);
 

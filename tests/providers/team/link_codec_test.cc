@@ -1145,9 +1145,7 @@ TEST(TeamLinkCodec, KeepsAKnownStructWithWordsOfALaterVersionAsUnknown) {
     const auto r = decodeSigned(body);
     ASSERT_TRUE(r.has_value()) << r.error().message();
     EXPECT_TRUE(r->unknown);
-    EXPECT_EQ(r->parsed.action,
-              Action(UnknownAction{static_cast<std::uint16_t>(typeOf(c.body.action))}));
-    EXPECT_EQ(r->parsed.userId, c.body.userId);
+    EXPECT_EQ(r->parsed, c.body);  // the known action as this version reads it
   }
 }
 
