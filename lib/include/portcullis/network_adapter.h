@@ -14,6 +14,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "portcullis/asio.h"
 #include "portcullis/result.h"
@@ -57,6 +58,29 @@ class NetworkAdapter {
   virtual void start(ConnectionSink sink) = 0;
   // Stops listening and dialing; established streams are closed by their owners. Idempotent.
   virtual void stop() = 0;
+};
+
+// A Stream that shares another: whoever keeps the other handle can close the stream while its
+// owner reads or writes (a handshake's deadline watchdog; the Repo, which closes a stream it
+// handed to a provider's handshake at the deadline), and tests frame a stream and still write
+// raw bytes to it. Each call keeps the shared stream alive until it completes.
+class SharedStream final : public Stream {
+ public:
+  explicit SharedStream(std::shared_ptr<Stream> inner) : inner_(std::move(inner)) {}
+  asio::awaitable<Result<std::size_t>> readSome(std::span<std::uint8_t> buf) override {
+    auto inner = inner_;  // the stream may be destroyed while the read is pending
+    co_return co_await inner->readSome(buf);
+  }
+  asio::awaitable<Result<void>> write(ByteView bytes) override {
+    auto inner = inner_;
+    co_return co_await inner->write(bytes);
+  }
+  void close() override { inner_->close(); }
+  std::string remoteAddress() const override { return inner_->remoteAddress(); }
+  std::string dialedAddress() const override { return inner_->dialedAddress(); }
+
+ private:
+  std::shared_ptr<Stream> inner_;
 };
 
 // Reads exactly buf.size() bytes (a helper for handshakes and framing).

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 
-#include "net/shared_stream.h"
 #include "repo/repo_impl.h"
 
 namespace portcullis::detail {

@@ -16,7 +16,6 @@
 
 #include "memory_network.h"
 #include "memory_storage.h"
-#include "net/shared_stream.h"
 #include "wire/sync_codec.h"
 #include "portcullis/asio.h"
 #include "portcullis/repo.h"
@@ -181,7 +180,7 @@ class RepoHarness {
 };
 
 // A stream that shares another, so a raw peer can frame it and still write raw bytes to it.
-using SharingStream = detail::SharedStream;
+using SharingStream = SharedStream;
 
 // A hand-written peer on the memory network: the test writes and reads its bytes. It speaks the
 // `open` handshake (one length byte, then the claimed ID) and then frames via makeFramedChannel.
