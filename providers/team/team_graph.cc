@@ -80,6 +80,14 @@ struct TeamGraph::Impl {
   bool isUnbacked(std::uint32_t n) const;
 
   const detail::PassState& fin() const { return eval.final(); }
+  // The largest deviceSeq among the stored links of device d (0: none).
+  std::uint64_t largestSeq(std::uint32_t d) const {
+    std::uint64_t out = 0;
+    for (std::uint32_t n : store.linksOfDev[d]) {
+      out = std::max<std::uint64_t>(out, store.nodes[n].seq);
+    }
+    return out;
+  }
   std::uint32_t userOfInst(std::uint32_t inst) const { return store.nodes[inst].targetUser; }
 };
 
@@ -860,6 +868,42 @@ std::size_t TeamGraph::size() const noexcept { return impl_->store.nodes.size();
 std::size_t TeamGraph::pendingCount() const noexcept { return impl_->pending.size(); }
 int TeamGraph::passes() const noexcept { return impl_->evaluated ? impl_->eval.passes() : 0; }
 
+std::vector<std::pair<Key, std::uint64_t>> TeamGraph::deviceVector() const {
+  const detail::Store& st = impl_->store;
+  std::vector<std::pair<Key, std::uint64_t>> out;
+  for (std::uint32_t d = 0; d < st.keys.size(); ++d) {
+    if (const std::uint64_t largest = impl_->largestSeq(d); largest > 0) {
+      out.emplace_back(st.keys[d], largest);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::vector<Bytes>> TeamGraph::linksBeyond(
+    std::span<const std::pair<Key, std::uint64_t>> peerVector, std::size_t maxBatchBytes) const {
+  const detail::Store& st = impl_->store;
+  std::unordered_map<std::uint32_t, std::uint64_t> peer;
+  for (const auto& [key, seq] : peerVector) {
+    if (auto d = st.findKey(key)) peer[*d] = seq;
+  }
+  std::vector<std::vector<Bytes>> out;
+  std::size_t batchBytes = 0;
+  for (std::uint32_t n : st.order) {
+    const Node& l = st.nodes[n];
+    auto it = peer.find(l.dev);
+    if (it != peer.end() && l.seq <= it->second) continue;
+    Bytes message = encodeLink(l.body, l.signature);
+    if (out.empty() || (batchBytes + message.size() > maxBatchBytes && batchBytes > 0)) {
+      out.emplace_back();
+      batchBytes = 0;
+    }
+    batchBytes += message.size();
+    out.back().push_back(std::move(message));
+  }
+  return out;
+}
+
 void TeamGraph::forEachLink(const std::function<void(const StoredLink&)>& fn) const {
   for (std::uint32_t n : impl_->store.order) {
     const Node& l = impl_->store.nodes[n];
@@ -878,12 +922,7 @@ std::optional<StoredLink> TeamGraph::find(const Hash& link) const {
 
 std::uint64_t TeamGraph::lastSeqOf(const Key& device) const {
   auto k = impl_->store.findKey(device);
-  if (!k) return 0;
-  std::uint64_t out = 0;
-  for (std::uint32_t n : impl_->store.linksOfDev[*k]) {
-    out = std::max<std::uint64_t>(out, impl_->store.nodes[n].seq);
-  }
-  return out;
+  return k ? impl_->largestSeq(*k) : 0;
 }
 
 std::optional<Hash> TeamGraph::lastLinkOf(const Key& device) const {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "link.h"
@@ -161,6 +162,16 @@ class TeamGraph {
   std::size_t size() const noexcept;         // stored links
   std::size_t pendingCount() const noexcept;
   int passes() const noexcept;               // passes of the last evaluation (§4.6)
+
+  // §6.4 graph sync. The device vector: (device, largest stored deviceSeq) for every device that
+  // authored a stored link (valid, invalid or unknown), ascending by device.
+  std::vector<std::pair<Key, std::uint64_t>> deviceVector() const;
+  // The stored links whose deviceSeq exceeds the peer's vector entry for their author (no entry:
+  // 0), as `Link` messages in T order, split into batches of at most `maxBatchBytes` (a larger
+  // link travels alone). Twins at equal seqs are not found this way: heads that still differ
+  // are fetched by hash (`Want`).
+  std::vector<std::vector<Bytes>> linksBeyond(
+      std::span<const std::pair<Key, std::uint64_t>> peerVector, std::size_t maxBatchBytes) const;
 
   // Every stored link in T order (§4.1).
   void forEachLink(const std::function<void(const StoredLink&)>& fn) const;

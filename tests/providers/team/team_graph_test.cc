@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "vector_builder.h"
+#include "wire/link_codec.h"
 
 namespace portcullis::team {
 namespace {
@@ -46,6 +47,12 @@ BuiltVector chain(int n) {
     prev = id;
   }
   return buildVector({{"name", "chain"}, {"links", links}, {"expect", json::object()}});
+}
+
+std::optional<Hash> linkHashOf(const Bytes& message) {
+  auto parts = splitLink(message);
+  if (!parts) return std::nullopt;
+  return linkHash(parts->body, parts->signature);
 }
 
 std::vector<Bytes> messagesOf(const BuiltVector& v, std::size_t from, std::size_t to) {
@@ -200,6 +207,45 @@ TEST(TeamGraph, SaysWhyALinkIsInvalid) {
   EXPECT_EQ(g.whyInvalid(v.hash("l2")), "only an admin may add a member");
   EXPECT_NE(g.whyInvalid(v.hash("l4")).find("killed by a concurrent removal"), std::string::npos)
       << g.whyInvalid(v.hash("l4"));
+}
+
+// §6.4: two peers holding different parts of one history exchange device vectors, then the
+// links beyond the other's vector in T order; both end with the same stored set.
+TEST(TeamGraph, SyncsByDeviceVectorsToEqualHeads) {
+  json links = checksBase();  // root, bob added, bob's device invitation, alice's invitation
+  links.push_back(link("b2", "bob/b1", {{"type", "inviteDevice"}, {"key", "i3"}},
+                       json::array({"l2"})));
+  links.push_back(link("a4", "alice/a1", addMember("carol", "c1"), json::array({"l3"})));
+  BuiltVector v = buildVector({{"name", "sync"}, {"links", links}, {"expect", json::object()}});
+  TeamGraph alice(v.teamId);
+  TeamGraph bob(v.teamId);
+  alice.addBatch(messagesOf(v, 0, 4));
+  alice.addBatch(messagesOf(v, 5, 6));  // alice lacks bob's b2
+  bob.addBatch(messagesOf(v, 0, 3));    // bob lacks l3 and a4
+  bob.addBatch(messagesOf(v, 4, 5));
+  ASSERT_NE(alice.heads(), bob.heads());
+  const auto toBob = alice.linksBeyond(bob.deviceVector(), 1 << 20);
+  const auto toAlice = bob.linksBeyond(alice.deviceVector(), 1 << 20);
+  ASSERT_EQ(toBob.size(), 1u);
+  EXPECT_EQ(toBob[0].size(), 2u);    // l3, a4: alice's seq 3 and 4
+  ASSERT_EQ(toAlice.size(), 1u);
+  EXPECT_EQ(toAlice[0].size(), 1u);  // b2
+  for (const auto& batch : toBob) bob.addBatch(batch, 1);
+  for (const auto& batch : toAlice) alice.addBatch(batch, 1);
+  EXPECT_EQ(alice.heads(), bob.heads());
+  EXPECT_EQ(alice.size(), 6u);
+  EXPECT_EQ(bob.members(), alice.members());
+  EXPECT_TRUE(alice.linksBeyond(bob.deviceVector(), 1 << 20).empty());
+  // Batches stay under the limit; a link larger than it travels alone.
+  const auto small = alice.linksBeyond({}, 1);
+  EXPECT_EQ(small.size(), 6u);
+  std::vector<Hash> order;
+  for (const auto& batch : small) {
+    for (const Bytes& m : batch) order.push_back(*linkHashOf(m));
+  }
+  std::vector<Hash> tOrder;
+  alice.forEachLink([&](const StoredLink& l) { tOrder.push_back(l.hash); });
+  EXPECT_EQ(order, tOrder);
 }
 
 TEST(TeamGraph, BoundsThePendingSetByCountDiscardingTheOldest) {
