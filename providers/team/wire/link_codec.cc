@@ -13,9 +13,17 @@
 #include <tuple>
 
 #include "link.capnp.h"
+#include "wire/capnp_fields.h"
 
 namespace portcullis::team {
 namespace {
+
+using wirecheck::alignedWords;
+using wirecheck::kMaxDeviceSeq;
+using wirecheck::kMaxUserIdBytes;
+using wirecheck::readerOptions;
+using wirecheck::toBytes;
+using wirecheck::view;
 
 // The schema's types live in the global namespace (link.capnp names none); `wire` keeps them
 // apart from link.h's value types of the same names.
@@ -59,11 +67,8 @@ constexpr std::array<EncKey, 5> kSmallOrderU = {{
 
 // A `Link` is the body plus a signature and its two pointers: a KiB is ample for the envelope.
 constexpr std::size_t kMaxLinkBytes = kMaxLinkBodyBytes + 1024;
-constexpr unsigned kNestingLimit = 16;
-constexpr std::size_t kMaxUserIdBytes = 64;
 constexpr std::size_t kMaxTeamNameBytes = 128;
 constexpr std::size_t kMaxRoleBytes = 32;
-constexpr std::uint64_t kMaxDeviceSeq = 0xFFFF'FFFFu;
 constexpr std::uint16_t kLastKnownAction = wire::Which::ROTATE_KEYS;
 constexpr std::uint16_t kLastLevel = static_cast<std::uint16_t>(::Level::WRITE);
 constexpr std::string_view kTeamScope = "team";
@@ -73,7 +78,6 @@ Error malformed(std::string_view what) {
   return Error(Errc::Malformed, "team link: " + std::string(what));
 }
 
-std::string_view view(capnp::Text::Reader t) { return std::string_view(t.begin(), t.size()); }
 ByteView view(std::string_view s) {
   return ByteView(reinterpret_cast<const std::uint8_t*>(s.data()), s.size());
 }
@@ -83,11 +87,6 @@ capnp::Data::Reader data(const std::array<std::uint8_t, N>& a) {
   return capnp::Data::Reader(a.data(), N);
 }
 capnp::Text::Reader text(const std::string& s) { return capnp::Text::Reader(s.data(), s.size()); }
-
-Bytes toBytes(const kj::Array<capnp::word>& words) {
-  const auto bytes = words.asBytes();
-  return Bytes(bytes.begin(), bytes.end());
-}
 
 // Strict UTF-8 (no overlong forms, surrogates or code points past U+10FFFF) without C0 controls,
 // DEL or C1 controls.
@@ -144,21 +143,13 @@ bool lockboxBefore(const Lockbox& a, const Lockbox& b) {
 
 // Check 1 over a canonical LinkBody. Every reader call may throw kj::Exception on a pointer of the
 // wrong kind; the caller turns that into Malformed.
-class BodyChecker {
+class BodyChecker : public wirecheck::FieldChecker {
  public:
   // False: the link is dropped, failure() says why. True: `out` holds the body; unknown() says
   // whether it is of a later version.
   bool body(wire::LinkBody::Reader r, LinkBody& out) {
-    if (r.hasPrev()) {
-      const auto prev = r.getPrev();
-      if (!list(prev, kMaxPrev, capnp::ElementSize::POINTER, "prev")) return false;
-      out.prev.resize(prev.size());
-      for (unsigned i = 0; i < prev.size(); ++i) {
-        if (!fixed(true, prev[i], out.prev[i], "prev")) return false;
-        if (i > 0 && !(out.prev[i - 1] < out.prev[i])) {
-          return fail("prev", "not strictly ascending");
-        }
-      }
+    if (!hashes(r.hasPrev(), r.getPrev(), kMaxPrev, out.prev, "prev", /*optional=*/true)) {
+      return false;
     }
     if (!userId(r.hasUserId(), r.getUserId(), out.userId, "userId")) return false;
     if (!fixed(r.hasDeviceId(), r.getDeviceId(), out.deviceId, "deviceId")) return false;
@@ -182,58 +173,12 @@ class BodyChecker {
 
   bool unknown() const noexcept { return unknown_; }
   std::uint16_t discriminant() const noexcept { return discriminant_; }
-  const std::string& failure() const noexcept { return failure_; }
 
  private:
-  bool fail(std::string_view field, std::string_view rule) {
-    failure_ = std::string(field) + ": " + std::string(rule);
-    return false;
-  }
-
-  // Words beyond this schema's in a struct mean fields of a later version. Canonical form drops
-  // trailing zero words, so a smaller section is fine.
+  // A struct with words of a later version makes the link unknown (§2.3).
   template <typename T>
   void noteShape(typename T::Reader r) {
-    const auto node = capnp::Schema::from<T>().getProto().getStruct();
-    const capnp::AnyStruct::Reader any(r);
-    if (any.getDataSection().size() > node.getDataWordCount() * sizeof(capnp::word) ||
-        any.getPointerSection().size() > node.getPointerCount()) {
-      unknown_ = true;
-    }
-  }
-
-  // A non-null list: 1..max elements of the schema's element size (an empty list is not null).
-  template <typename L>
-  bool list(L l, std::size_t max, capnp::ElementSize size, std::string_view field) {
-    if (capnp::AnyList::Reader(l).getElementSize() != size) {
-      return fail(field, "list of the wrong kind");
-    }
-    if (l.size() == 0) return fail(field, "empty list");
-    if (l.size() > max) return fail(field, "too many entries");
-    return true;
-  }
-
-  template <std::size_t N>
-  bool fixed(bool has, capnp::Data::Reader d, std::array<std::uint8_t, N>& out,
-             std::string_view field) {
-    if (!has) return fail(field, "missing");
-    if (d.size() == 0) return fail(field, "empty");
-    if (d.size() != N) return fail(field, "wrong size");
-    std::memcpy(out.data(), d.begin(), N);
-    return true;
-  }
-
-  template <std::size_t N>
-  bool optionalFixed(bool has, capnp::Data::Reader d,
-                     std::optional<std::array<std::uint8_t, N>>& out, std::string_view field) {
-    if (!has) {
-      out.reset();
-      return true;
-    }
-    std::array<std::uint8_t, N> value{};
-    if (!fixed(true, d, value, field)) return false;
-    out = value;
-    return true;
+    unknown_ = unknown_ || wider<T>(r);
   }
 
   bool encKey(bool has, capnp::Data::Reader d, EncKey& out, std::string_view field) {
@@ -571,7 +516,6 @@ class BodyChecker {
 
   bool unknown_ = false;
   std::uint16_t discriminant_ = 0;
-  std::string failure_;
 };
 
 // Check 2's second half: each device the link introduces signed its admission tuple (§5.1).
@@ -597,21 +541,6 @@ bool consentsVerify(const Action& action, const Hash& teamId) {
   return true;
 }
 
-capnp::ReaderOptions readerOptions(std::size_t words) {
-  capnp::ReaderOptions options;
-  // Canonical messages share no words, so each pass reads each word once; the canonical check
-  // and check 1 make a few passes between them.
-  options.traversalLimitInWords = words * 8 + 1024;
-  options.nestingLimit = kNestingLimit;
-  return options;
-}
-
-// Peer bytes as one aligned segment (capnp reads words; the bytes may sit at any address).
-kj::Array<capnp::word> alignedWords(ByteView bytes) {
-  auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-  std::memcpy(words.begin(), bytes.data(), bytes.size());
-  return words;
-}
 
 // Encoding helpers: set exactly the present fields, so that decode(encode(x)) == x.
 template <typename Init>

@@ -13,10 +13,18 @@
 #include <string_view>
 
 #include "session.capnp.h"
+#include "wire/capnp_fields.h"
 #include "wire/link_codec.h"
 
 namespace portcullis::team {
 namespace {
+
+using wirecheck::alignedWords;
+using wirecheck::kMaxDeviceSeq;
+using wirecheck::kMaxUserIdBytes;
+using wirecheck::readerOptions;
+using wirecheck::toBytes;
+using wirecheck::view;
 
 // The schema's types live in the global namespace (session.capnp names none, like link.capnp);
 // `wire` keeps them apart from session_messages.h's value types of the same names.
@@ -40,9 +48,6 @@ using ChangePayload = ::ChangePayload;
 
 constexpr std::string_view kChangeSigTag = "portcullis/team/v3/change-sig";
 constexpr std::string_view kChangeHashTag = "portcullis/team/v3/change";
-constexpr unsigned kNestingLimit = 16;
-constexpr std::size_t kMaxUserIdBytes = 64;
-constexpr std::uint64_t kMaxDeviceSeq = 0xFFFF'FFFFu;
 constexpr std::uint16_t kLastKind = static_cast<std::uint16_t>(::Kind::INVITEE);
 constexpr std::uint16_t kLastReason = static_cast<std::uint16_t>(::Reason::TOO_LARGE);
 constexpr std::uint16_t kLastStatus = static_cast<std::uint16_t>(wire::Status::DENIED);
@@ -52,7 +57,6 @@ Error malformed(std::string_view unit, std::string_view what) {
   return Error(Errc::Malformed, "team " + std::string(unit) + ": " + std::string(what));
 }
 
-std::string_view view(capnp::Text::Reader t) { return std::string_view(t.begin(), t.size()); }
 
 template <std::size_t N>
 capnp::Data::Reader asData(const std::array<std::uint8_t, N>& a) {
@@ -63,92 +67,15 @@ capnp::Text::Reader asText(const std::string& s) {
   return capnp::Text::Reader(s.data(), s.size());
 }
 
-Bytes toBytes(const kj::Array<capnp::word>& words) {
-  const auto bytes = words.asBytes();
-  return Bytes(bytes.begin(), bytes.end());
-}
-
-// Peer bytes as one aligned segment (capnp reads words; the bytes may sit at any address).
-kj::Array<capnp::word> alignedWords(ByteView bytes) {
-  auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-  std::memcpy(words.begin(), bytes.data(), bytes.size());
-  return words;
-}
-
-// A message that need not be canonical may point many times at the same words; the traversal
-// limit caps what that amplification can cost at a few passes over the frame.
-capnp::ReaderOptions readerOptions(std::size_t words) {
-  capnp::ReaderOptions options;
-  options.traversalLimitInWords = words * 8 + 1024;
-  options.nestingLimit = kNestingLimit;
-  return options;
-}
-
-// Checks shared by every decoder. Reader calls may throw kj::Exception on a pointer of the wrong
-// kind; the decoders turn that into Malformed.
-class Checker {
+// The field checks of wire/capnp_fields.h, plus the ones only these messages have.
+class Checker : public wirecheck::FieldChecker {
  public:
-  const std::string& failure() const noexcept { return failure_; }
-
-  bool fail(std::string_view field, std::string_view rule) {
-    failure_ = std::string(field) + ": " + std::string(rule);
-    return false;
-  }
-
-  template <std::size_t N>
-  bool fixed(bool has, capnp::Data::Reader d, std::array<std::uint8_t, N>& out,
-             std::string_view field) {
-    if (!has) return fail(field, "missing");
-    if (d.size() == 0) return fail(field, "empty");
-    if (d.size() != N) return fail(field, "wrong size");
-    std::memcpy(out.data(), d.begin(), N);
-    return true;
-  }
-
-  template <std::size_t N>
-  bool optionalFixed(bool has, capnp::Data::Reader d,
-                     std::optional<std::array<std::uint8_t, N>>& out, std::string_view field) {
-    if (!has) {
-      out.reset();
-      return true;
-    }
-    std::array<std::uint8_t, N> value{};
-    if (!fixed(true, d, value, field)) return false;
-    out = value;
-    return true;
-  }
-
   // Null reads as empty; non-null must have bytes.
   bool bytes(bool has, capnp::Data::Reader d, Bytes& out, std::string_view field) {
     out.clear();
     if (!has) return true;
     if (d.size() == 0) return fail(field, "empty");
     out.assign(d.begin(), d.end());
-    return true;
-  }
-
-  // A non-null list: 1..max elements of the schema's element size (an empty list is not null).
-  template <typename L>
-  bool list(L l, std::size_t max, capnp::ElementSize size, std::string_view field) {
-    if (capnp::AnyList::Reader(l).getElementSize() != size) {
-      return fail(field, "list of the wrong kind");
-    }
-    if (l.size() == 0) return fail(field, "empty list");
-    if (l.size() > max) return fail(field, "too many entries");
-    return true;
-  }
-
-  // A required (or, with `optional`, nullable) list of 32-byte hashes, strictly ascending.
-  bool hashes(bool has, capnp::List<capnp::Data>::Reader l, std::size_t max,
-              std::vector<Hash>& out, std::string_view field, bool optional = false) {
-    out.clear();
-    if (!has) return optional ? true : fail(field, "missing");
-    if (!list(l, max, capnp::ElementSize::POINTER, field)) return false;
-    out.resize(l.size());
-    for (unsigned i = 0; i < l.size(); ++i) {
-      if (!fixed(true, l[i], out[i], field)) return false;
-      if (i > 0 && !(out[i - 1] < out[i])) return fail(field, "not strictly ascending");
-    }
     return true;
   }
 
@@ -164,19 +91,6 @@ class Checker {
     out.emplace(s);
     return true;
   }
-
-  // Words beyond this schema's in a struct mean fields of a later version. Canonical form drops
-  // trailing zero words, so a smaller section is fine.
-  template <typename T>
-  static bool wider(typename T::Reader r) {
-    const auto node = capnp::Schema::from<T>().getProto().getStruct();
-    const capnp::AnyStruct::Reader any(r);
-    return any.getDataSection().size() > node.getDataWordCount() * sizeof(capnp::word) ||
-           any.getPointerSection().size() > node.getPointerCount();
-  }
-
- private:
-  std::string failure_;
 };
 
 // Reads `bytes` as one segment of at most `maxBytes` and hands its root to `read`, which returns
