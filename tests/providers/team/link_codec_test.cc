@@ -15,39 +15,16 @@
 #include <string>
 #include <vector>
 
+#include "fixed_keys.h"
 #include "link.capnp.h"
 
 namespace portcullis::team {
 namespace {
 
-struct SignKeys {
-  Key pk{};
-  std::array<std::uint8_t, 64> sk{};
-};
-
-SignKeys signKeys(std::uint8_t seedByte) {
-  std::array<std::uint8_t, crypto_sign_SEEDBYTES> seed{};
-  seed.fill(seedByte);
-  SignKeys k;
-  crypto_sign_seed_keypair(k.pk.data(), k.sk.data(), seed.data());
-  return k;
-}
-
-EncKey encKey(std::uint8_t seedByte) {
-  std::array<std::uint8_t, crypto_box_SEEDBYTES> seed{};
-  seed.fill(seedByte);
-  EncKey pk{};
-  std::array<std::uint8_t, crypto_box_SECRETKEYBYTES> sk{};
-  crypto_box_seed_keypair(pk.data(), sk.data(), seed.data());
-  return pk;
-}
-
-template <std::size_t N>
-std::array<std::uint8_t, N> filled(std::uint8_t b) {
-  std::array<std::uint8_t, N> a{};
-  a.fill(b);
-  return a;
-}
+using fixedkeys::encKey;
+using fixedkeys::filled;
+using fixedkeys::SignKeys;
+using fixedkeys::signKeys;
 
 const Hash kTeam = filled<32>(0x7E);
 const Hash kNoInvitation{};

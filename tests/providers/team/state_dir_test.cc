@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "fixed_keys.h"
 #include "wire/link_codec.h"
 
 namespace {
@@ -35,15 +36,7 @@ DeviceKey deviceKeyOf(std::uint8_t n) {
   return DeviceKey::fromSeed(seed).value();
 }
 
-EncKey encKeyOf(std::uint8_t n) {
-  std::array<std::uint8_t, 32> seed{};
-  seed.fill(static_cast<std::uint8_t>(n + 100));
-  EncKey pk{};
-  std::array<std::uint8_t, 32> sk{};
-  crypto_box_seed_keypair(pk.data(), sk.data(), seed.data());
-  sodium_memzero(sk.data(), sk.size());
-  return pk;
-}
+EncKey encKeyOf(std::uint8_t n) { return fixedkeys::encKey(static_cast<std::uint8_t>(n + 100)); }
 
 Key idOf(const DeviceKey& key) { return key.publicKey().bytes(); }
 
