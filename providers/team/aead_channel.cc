@@ -8,6 +8,8 @@
 #include <optional>
 #include <string>
 
+#include "portcullis/frame_length.h"
+
 namespace portcullis::team {
 namespace {
 
@@ -15,18 +17,10 @@ static_assert(kAeadKeyBytes == crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
 static_assert(kAeadNonceBytes == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
 static_assert(kAeadFrameTagBytes == crypto_aead_xchacha20poly1305_ietf_ABYTES);
 
-// A frame's buffer starts here (or at the frame's size) and doubles as bytes arrive.
-constexpr std::size_t kFirstChunkBytes = 128u << 10;
-
 std::array<std::uint8_t, kAeadNonceBytes> nonceOf(std::uint64_t counter) {
   std::array<std::uint8_t, kAeadNonceBytes> n{};
   for (std::size_t i = 0; i < 8; ++i) n[i] = static_cast<std::uint8_t>(counter >> (8 * i));
   return n;
-}
-
-std::array<std::uint8_t, kAeadLengthBytes> lengthOf(std::size_t n) {
-  return {static_cast<std::uint8_t>(n >> 24), static_cast<std::uint8_t>(n >> 16),
-          static_cast<std::uint8_t>(n >> 8), static_cast<std::uint8_t>(n)};
 }
 
 class AeadChannel final : public MessageChannel {
@@ -46,18 +40,17 @@ class AeadChannel final : public MessageChannel {
     }
     auto sealed = send_.seal(frame);
     if (!sealed) co_return std::move(sealed).error();
-    const auto length = lengthOf(sealed->size());
+    const auto length = encodeFrameLength(static_cast<std::uint32_t>(sealed->size()));
     sealed->insert(sealed->begin(), length.begin(), length.end());
     co_return co_await stream_->write(*sealed);
   }
 
   asio::awaitable<Result<Bytes>> receive() override {
     if (failed_) co_return *failed_;
-    std::array<std::uint8_t, kAeadLengthBytes> length{};
+    std::array<std::uint8_t, kFrameLengthBytes> length{};
     auto got = co_await readExactly(*stream_, length);
     if (!got) co_return fail(got.error());
-    const std::size_t n = std::size_t{length[0]} << 24 | std::size_t{length[1]} << 16 |
-                          std::size_t{length[2]} << 8 | length[3];
+    const std::size_t n = decodeFrameLength(length);
     if (n < kAeadFrameTagBytes) {
       co_return fail(Error(Errc::Malformed, "a frame shorter than its tag"));
     }
@@ -68,9 +61,7 @@ class AeadChannel final : public MessageChannel {
     Bytes ciphertext;
     std::size_t filled = 0;
     while (filled < n) {
-      if (ciphertext.size() == filled) {
-        ciphertext.resize(std::min(n, std::max(kFirstChunkBytes, 2 * ciphertext.size())));
-      }
+      growFrame(ciphertext, filled + 1, n);  // room for at least one more byte
       auto read = co_await stream_->readSome(std::span(ciphertext).subspan(filled));
       if (!read) co_return fail(std::move(read).error());
       filled += *read;

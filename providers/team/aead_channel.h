@@ -23,7 +23,6 @@ namespace portcullis::team {
 inline constexpr std::size_t kAeadKeyBytes = 32;
 inline constexpr std::size_t kAeadNonceBytes = 24;
 inline constexpr std::size_t kAeadFrameTagBytes = 16;
-inline constexpr std::size_t kAeadLengthBytes = 4;
 // A counter that reached this value is spent: the direction refuses to seal or open again.
 inline constexpr std::uint64_t kAeadLastCounter = UINT64_MAX;
 

@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "invitation.h"
+#include "portcullis/frame_length.h"
 #include "wire/session_codec.h"
 
 namespace portcullis::team {
@@ -25,7 +26,7 @@ constexpr std::string_view kResponderLabel = "portcullis/team/v3/responder";
 constexpr std::string_view kInitiatorLabel = "portcullis/team/v3/initiator";
 constexpr std::string_view kHandshakeKeyLabel = "hs";
 constexpr std::string_view kTransportKeyLabel = "data";
-constexpr std::size_t kLengthBytes = 4;
+constexpr std::size_t kLengthBytes = kFrameLengthBytes;
 constexpr std::size_t kEphemeralBytes = 32;
 constexpr std::size_t kM1HeadBytes = kMagic.size() + 1;
 constexpr std::size_t kM1MemberBytes = kM1HeadBytes + 32 + kEphemeralBytes;
@@ -92,11 +93,8 @@ Result<Bytes> open(const SecretKey<32>& key, ByteView ad, ByteView ciphertext, c
 
 Bytes framed(ByteView payload) {
   Bytes out(kLengthBytes + payload.size());
-  const std::size_t n = payload.size();
-  out[0] = static_cast<std::uint8_t>(n >> 24);
-  out[1] = static_cast<std::uint8_t>(n >> 16);
-  out[2] = static_cast<std::uint8_t>(n >> 8);
-  out[3] = static_cast<std::uint8_t>(n);
+  const auto length = encodeFrameLength(static_cast<std::uint32_t>(payload.size()));
+  std::copy(length.begin(), length.end(), out.begin());
   std::copy(payload.begin(), payload.end(), out.begin() + kLengthBytes);
   return out;
 }
@@ -108,8 +106,7 @@ asio::awaitable<Result<Bytes>> readMessage(Stream& stream, std::size_t minBytes,
   std::array<std::uint8_t, kLengthBytes> length{};
   auto got = co_await readExactly(stream, length);
   if (!got) co_return got.error();
-  const std::size_t n = std::size_t{length[0]} << 24 | std::size_t{length[1]} << 16 |
-                        std::size_t{length[2]} << 8 | length[3];
+  const std::size_t n = decodeFrameLength(length);
   if (n > maxBytes) {
     co_return Error(Errc::Overloaded, std::string(what) + " announces " + std::to_string(n) +
                                           " bytes, over its bound of " + std::to_string(maxBytes));

@@ -14,7 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detail/assert.h"
-#include "detail/frame_length.h"
+#include "portcullis/frame_length.h"
 
 namespace portcullis {
 
@@ -770,7 +770,7 @@ namespace {
 // 4,096 bytes, or of exactly 4 bytes) is a 4-byte packet holding its u32 big-endian length, then
 // its bytes cut into packets of 4,096 and a last shorter one. So a 4-byte packet always starts a
 // cut frame, and every frame that fits one packet costs exactly one.
-constexpr std::size_t kLengthBytes = detail::kFrameLengthBytes;
+constexpr std::size_t kLengthBytes = kFrameLengthBytes;
 constexpr std::size_t kPacketWireBytes = kBoxStreamHeaderBytes + kBoxStreamMaxBodyBytes;
 // Packets per stream write, and the receive buffer: 16 packets, about 64 KiB.
 constexpr std::size_t kBatchPackets = 16;
@@ -809,7 +809,7 @@ class BoxStreamChannel final : public MessageChannel {
     if (out_.empty()) out_.resize(kBatchPackets * kPacketWireBytes);
     std::size_t used = 0;
     for (const ByteView frame : frames) {
-      const auto length = detail::encodeFrameLength(static_cast<std::uint32_t>(frame.size()));
+      const auto length = encodeFrameLength(static_cast<std::uint32_t>(frame.size()));
       bool lengthDue = !fitsOnePacket(frame.size());
       for (std::size_t offset = 0; lengthDue || offset < frame.size();) {
         if (out_.size() - used < kStepBytes) {
@@ -847,7 +847,7 @@ class BoxStreamChannel final : public MessageChannel {
     std::array<std::uint8_t, kLengthBytes> length;
     auto opened = co_await openBody(length);
     if (!opened) co_return fail(std::move(opened).error());
-    const std::size_t n = detail::decodeFrameLength(length);
+    const std::size_t n = decodeFrameLength(length);
     if (fitsOnePacket(n)) {
       co_return fail(Error(Errc::Malformed, "a length packet for a frame of " +
                                                 std::to_string(n) + " bytes, which fits one"));
@@ -864,7 +864,7 @@ class BoxStreamChannel final : public MessageChannel {
       if (**header > n - filled) {
         co_return fail(Error(Errc::Malformed, "a packet runs past the end of its frame"));
       }
-      detail::growFrame(frame, filled + **header, n);
+      growFrame(frame, filled + **header, n);
       opened = co_await openBody(std::span(frame).subspan(filled, **header));
       if (!opened) co_return fail(std::move(opened).error());
       filled += **header;

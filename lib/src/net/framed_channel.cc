@@ -7,7 +7,7 @@
 #include "portcullis/auth_provider.h"
 #include "portcullis/network_adapter.h"
 
-#include "detail/frame_length.h"
+#include "portcullis/frame_length.h"
 
 namespace portcullis {
 
@@ -38,7 +38,7 @@ class FramedChannel final : public MessageChannel {
       co_return Error(Errc::Overloaded, "frame of " + std::to_string(frame.size()) +
                                             " bytes is over the limit");
     }
-    const auto length = detail::encodeFrameLength(static_cast<std::uint32_t>(frame.size()));
+    const auto length = encodeFrameLength(static_cast<std::uint32_t>(frame.size()));
     if (frame.size() <= kCoalesceBytes) {
       // A small frame goes out with its length in one write: for most sync frames the second
       // write cost more than the copy (one more wake-up and read on the other side).
@@ -54,12 +54,12 @@ class FramedChannel final : public MessageChannel {
   }
 
   asio::awaitable<Result<Bytes>> receive() override {
-    std::array<std::uint8_t, detail::kFrameLengthBytes> len;
+    std::array<std::uint8_t, kFrameLengthBytes> len;
     if (!takeAhead(len)) {
       auto got = co_await take(len);
       if (!got) co_return got.error();
     }
-    const std::size_t n = detail::decodeFrameLength(len);
+    const std::size_t n = decodeFrameLength(len);
     if (n > maxFrameBytes_) {
       co_return Error(Errc::Overloaded,
                       "peer announced a frame of " + std::to_string(n) + " bytes, over the limit");
@@ -67,7 +67,7 @@ class FramedChannel final : public MessageChannel {
     Bytes frame;
     while (frame.size() < n) {
       const std::size_t filled = frame.size();
-      detail::growFrame(frame, filled + 1, n);  // room for at least one more byte
+      growFrame(frame, filled + 1, n);  // room for at least one more byte
       const std::span<std::uint8_t> room = std::span(frame).subspan(filled);
       if (!takeAhead(room)) {
         auto got = co_await take(room);

@@ -685,7 +685,7 @@ TEST(BoxStreamChannel, FramesOfEverySizeAroundThePacketLimitArriveWholeAndInOrde
   SCOPED_TRACE("seed " + std::to_string(seed()) + " (--gtest_random_seed to repeat)");
   std::vector<Bytes> frames;
   // Around the packet limit, and around the receive buffer's first size and its doubling.
-  constexpr std::size_t kChunk = detail::kFrameFirstChunk;
+  constexpr std::size_t kChunk = kFrameFirstChunk;
   const std::vector<std::size_t> sizes = {0,      1,          4091,       4092,           4093,
                                           4095,   4096,       4097,       8188,           8189,
                                           kChunk - 1, kChunk, kChunk + 1, 2 * kChunk + 1, 1 << 20,
@@ -917,7 +917,7 @@ TEST(BoxStreamChannel, AnAnnouncedLengthOverTheLimitFailsOverloadedBeforeAllocat
 }
 
 // A peer that announces a large frame and sends little of it holds memory for what it sent: the
-// buffer starts at detail::kFrameFirstChunk and doubles as the body's messages arrive.
+// buffer starts at kFrameFirstChunk and doubles as the body's messages arrive.
 TEST(BoxStreamChannel, AnAnnouncedFrameHoldsMemoryForTheBytesThatArriveNotForItsLength) {
   RawPeer peer(4u << 20);
   std::mt19937 rng(seed());

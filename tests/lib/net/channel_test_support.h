@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "../repo/repo_harness.h"
-#include "detail/frame_length.h"
+#include "portcullis/frame_length.h"
 #include "memory_network.h"
 #include "portcullis/asio.h"
 #include "portcullis/auth_provider.h"
@@ -99,7 +99,7 @@ T await(PipePair& p, asio::awaitable<T> aw, std::chrono::milliseconds limit = 10
 }
 
 // Starts `receive` while a frame's body has mostly not been sent, and expects it to wait holding
-// the channel's first frame buffer (detail::kFrameFirstChunk) and nothing larger: memory for what
+// the channel's first frame buffer (kFrameFirstChunk) and nothing larger: memory for what
 // arrived, not for the length the peer announced. That the largest allocation is that buffer
 // also shows that the tracker sees the channel's buffers.
 inline std::shared_ptr<Outcome<Result<Bytes>>> startReceiveOfAPartFrame(
@@ -110,8 +110,8 @@ inline std::shared_ptr<Outcome<Result<Bytes>>> startReceiveOfAPartFrame(
   p.runUntil([] { return false; }, 20ms);
   gTrackAllocations = false;
   EXPECT_FALSE(pending->done()) << "most of the body has not been sent";
-  EXPECT_GE(gLargestAllocation.load(), detail::kFrameFirstChunk);
-  EXPECT_LT(gLargestAllocation.load(), 2 * detail::kFrameFirstChunk)
+  EXPECT_GE(gLargestAllocation.load(), kFrameFirstChunk);
+  EXPECT_LT(gLargestAllocation.load(), 2 * kFrameFirstChunk)
       << "memory for the announced length";
   return pending;
 }

@@ -55,7 +55,7 @@ TEST(FramedChannel, FramesOfEverySizeArriveWholeAndInOrder) {
   auto sender = makeFramedChannel(std::move(p.dialerEnd));
   auto receiver = makeFramedChannel(std::move(p.acceptorEnd));
   // Around the receive buffer's first size and its doublings too.
-  constexpr std::size_t kChunk = detail::kFrameFirstChunk;
+  constexpr std::size_t kChunk = kFrameFirstChunk;
   const std::vector<Bytes> frames = {pattern(0, 1),              pattern(1, 2),
                                      pattern(4096, 3),           pattern(kChunk - 1, 7),
                                      pattern(kChunk, 8),         pattern(kChunk + 1, 9),
@@ -115,7 +115,7 @@ TEST(FramedChannel, AnAnnouncedLengthOverTheLimitFailsOverloadedBeforeAllocating
 }
 
 // A peer that announces a large frame and sends little of it holds memory for what it sent: the
-// buffer starts at detail::kFrameFirstChunk and doubles as the body arrives.
+// buffer starts at kFrameFirstChunk and doubles as the body arrives.
 TEST(FramedChannel, AnAnnouncedFrameHoldsMemoryForTheBytesThatArriveNotForItsLength) {
   PipePair p;
   auto receiver = makeFramedChannel(std::move(p.acceptorEnd), 4u << 20);

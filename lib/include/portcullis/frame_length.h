@@ -1,6 +1,8 @@
-// The u32 big-endian length that both message channels put before a frame: the plaintext framed
-// channel before every frame, box-stream in its length message; and how a receiver makes room
-// for the frame that length announces.
+// portcullis/frame_length.h — the u32 big-endian length that message channels put before a frame
+// (the plaintext framed channel before every frame, box-stream in its length message, a
+// provider's own channel), and how a receiver makes room for the frame that length announces.
+//
+// Pure functions and constants; any thread.
 #pragma once
 
 #include <algorithm>
@@ -11,7 +13,7 @@
 
 #include "portcullis/types.h"
 
-namespace portcullis::detail {
+namespace portcullis {
 
 inline constexpr std::size_t kFrameLengthBytes = 4;
 
@@ -36,4 +38,4 @@ inline void growFrame(Bytes& frame, std::size_t need, std::size_t total) {
   frame.resize(std::min(total, std::max({need, 2 * frame.size(), kFrameFirstChunk})));
 }
 
-}  // namespace portcullis::detail
+}  // namespace portcullis
