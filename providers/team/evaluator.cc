@@ -558,7 +558,6 @@ std::optional<Info> Evaluator::authorize(const PassState& s, std::uint32_t n,
       }
       info.admin = y != x;
       info.target = y;
-      info.leave = y == x;
       return info;
     }
     case ActionType::AddMemberRole: {

@@ -76,7 +76,6 @@ struct Info {
   bool newInstance = false;       // root, addMember, admitMember: this node starts an instance
   std::uint32_t introOwner = kNone;  // owner instance of the devices it introduces
   std::uint32_t target = kNone;   // removeMember/roles: the target instance
-  bool leave = false;
   bool demotion = false;
   std::uint32_t inviter = kNone;  // invitations and admissions: the inviter instance
   std::uint32_t maxUses = 0;      // invitations and admissions: the invitation's maxUses
@@ -200,13 +199,15 @@ class Store {
     return a != b && !ancestor(a, b) && !ancestor(b, a);
   }
   bool inCut(std::uint32_t a, Cut c) const { return c.of == kNone || ancestor(a, c.of); }
-  // rank (§4.1): (depth, hash) of the admission link; smaller is senior.
-  bool senior(std::uint32_t x, std::uint32_t y) const {
+  // T order (§4.1): by depth, then hash bytewise.
+  bool tBefore(std::uint32_t x, std::uint32_t y) const {
     const Node& a = nodes[x];
     const Node& b = nodes[y];
     return a.depth != b.depth ? a.depth < b.depth : a.hash < b.hash;
   }
-  bool tBefore(std::uint32_t a, std::uint32_t b) const { return senior(a, b); }
+  // Instance x is senior to y (§4.1): its admission link is T-before y's, the rank being that
+  // link's (depth, hash).
+  bool senior(std::uint32_t x, std::uint32_t y) const { return tBefore(x, y); }
   std::uint32_t vvAt(const Node& n, std::uint32_t dev) const;
 };
 
@@ -241,7 +242,6 @@ class Evaluator {
   const std::vector<std::uint8_t>& active() const { return active_; }
   // The kill set K the last evaluation ended with (§4.6).
   bool killed(std::uint32_t n) const { return n < killed_.size() && killed_[n]; }
-  std::vector<std::uint8_t>& activeMut() { return active_; }
 
   // State of a cut against a pass's decisions (§4.3).
   std::uint32_t current(const PassState& s, Cut c, std::uint32_t user) const;
