@@ -110,6 +110,9 @@ bool Store::ancestor(std::uint32_t a, std::uint32_t b) const {
   const Node& A = nodes[a];
   const Node& B = nodes[b];
   if (A.depth >= B.depth) return false;
+  // Check 4: B's own device has seqs below B's in its past, so a link of that device with B's
+  // seq or more is not there (B's twin, before B is stored and its device marked twinned).
+  if (A.dev == B.dev && A.seq >= B.seq) return false;
   if (!twinned[A.dev]) return vvAt(B, A.dev) >= A.seq;
   // A twinned device's seq no longer names one link: walk B's past (§4.2), never below A.
   std::vector<std::uint32_t> todo(B.prev.begin(), B.prev.end());

@@ -15,9 +15,10 @@
 // The model is not part of the project: its path comes from PORTCULLIS_TEAM_MODEL, else from the
 // `team_model` meson option (PORTCULLIS_TEAM_MODEL_OPTION, set by meson); without either the test
 // is skipped. The generator's path is PORTCULLIS_TEAM_DIFF_GENERATOR (set by meson); python3 is
-// taken from PATH. The seed is PORTCULLIS_TEAM_DIFF_SEED, else gtest's random_seed
-// (--gtest_random_seed=S reproduces a run); the number of histories PORTCULLIS_TEAM_DIFF_COUNT
-// (default 1000). `gen_histories.py --model M --seed S --start I --count 1` prints history I.
+// taken from PATH. The seed is PORTCULLIS_TEAM_DIFF_SEED, else gtest's --gtest_random_seed=S,
+// else a fixed one, so that the suite is reproducible (explore with other seeds); the number of
+// histories is PORTCULLIS_TEAM_DIFF_COUNT (default 1000).
+// `gen_histories.py --model M --seed S --start I --count 1` prints history I.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -43,6 +44,7 @@ using nlohmann::json;
 namespace tv = vectors;
 
 constexpr int kDefaultCount = 1000;
+constexpr long kDefaultSeed = 51566;                           // the seed of the last mismatch
 constexpr int kChunk = 100;                                    // histories per generator run
 constexpr std::size_t kMaxGeneratorOutput = 64u << 20;         // bytes per run
 constexpr auto kTimeBudget = std::chrono::seconds(780);        // below meson's 900 s
@@ -186,8 +188,11 @@ TEST(TeamDifferential, AgreesWithTheReferenceModelOnRandomHistories) {
     GTEST_SKIP() << "PORTCULLIS_TEAM_DIFF_GENERATOR (gen_histories.py) is not set: run through "
                     "meson test";
   }
-  const long seed = envNumber("PORTCULLIS_TEAM_DIFF_SEED")
-                        .value_or(testing::UnitTest::GetInstance()->random_seed());
+  // A fixed seed unless one is asked for, so that a run of the suite is reproducible; other
+  // seeds explore (a mismatch found so becomes a case in team_graph_test).
+  const long flagSeed = GTEST_FLAG_GET(random_seed);
+  const long seed =
+      envNumber("PORTCULLIS_TEAM_DIFF_SEED").value_or(flagSeed != 0 ? flagSeed : kDefaultSeed);
   const long countEnv = envNumber("PORTCULLIS_TEAM_DIFF_COUNT").value_or(kDefaultCount);
   ASSERT_GE(countEnv, 0) << "PORTCULLIS_TEAM_DIFF_COUNT";
   const int count = static_cast<int>(std::min<long>(countEnv, 1'000'000));

@@ -183,6 +183,19 @@ TEST(TeamGraph, DropsWhatChecksThreeToFiveRejectAndStoresTheControl) {
   wrongKind["invite"] = "l2";  // a device invitation
   wrongKind["act"]["key"] = "i1";
   expectDropped(base, wrongKind, true);
+  // A twin of the invitation (alice's seq 3 again) cannot name it: the twin's own seq is not
+  // its past (found by the differential test, seed 51566, history 108).
+  // The twin is deeper than the invitation, so depth alone does not answer.
+  json deeper = base;
+  deeper.push_back(link("l4", "bob/b1", {{"type", "inviteDevice"}, {"key", "i4"}},
+                        json::array({"l2"})));
+  json twin = admit;
+  twin["prev"] = json::array({"l1", "l4"});
+  twin["noauto"] = true;
+  twin["seq"] = 3;
+  expectDropped(deeper, twin, true);
+  twin["act"] = {{"type", "inviteMember"}, {"key", "i3"}};  // a twin as such is stored
+  expectDropped(deeper, twin, false);
   // alice posts bob's device admission: with bob's invitation l2 in its past, and without.
   const json two(base.begin(), base.begin() + 3);
   json posted = link("x", "alice/a1", {{"type", "admitDevice"}, {"key", "i1"}, {"device", "b2"}},
