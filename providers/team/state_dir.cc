@@ -574,6 +574,29 @@ Result<void> TeamStateDir::appendLinks(std::span<const Bytes> links) {
   return {};
 }
 
+Result<Bytes> TeamStateDir::signNext(const std::string& userId, Action action,
+                                      std::uint64_t timestampMs) {
+  const Key me = key_.publicKey().bytes();
+  LinkBody body;
+  if (auto last = graph_.lastLinkOf(me)) body.prev.push_back(*last);
+  for (const Hash& h : graph_.heads()) {
+    if (body.prev.size() >= kMaxPrev) break;
+    if (std::find(body.prev.begin(), body.prev.end(), h) == body.prev.end()) {
+      body.prev.push_back(h);
+    }
+  }
+  std::sort(body.prev.begin(), body.prev.end());
+  body.userId = userId;
+  body.deviceId = me;
+  auto seq = reserveNextSeq();
+  if (!seq) return std::move(seq).error();
+  body.deviceSeq = *seq;
+  body.timestamp = timestampMs;
+  body.action = std::move(action);
+  const Bytes encoded = encodeLinkBody(body);
+  return encodeLink(encoded, signLinkBody(encoded, key_.secretKey().span()));
+}
+
 Result<std::uint64_t> TeamStateDir::reserveNextSeq() {
   const std::uint64_t signedInGraph = graph_.lastSeqOf(key_.publicKey().bytes());
   if (signedInGraph > seq_) {

@@ -143,6 +143,13 @@ class TeamStateDir {
   // break check 4 for every later link of this device).
   [[nodiscard]] Result<std::uint64_t> reserveNextSeq();
 
+  // Signs `action` as this device (member `userId`) with the next deviceSeq (reserveNextSeq)
+  // on top of the graph's heads (and this device's last link, which check 4 wants named), and
+  // returns the `Link` message. Adds it to nothing: the caller offers it to graph() and appends
+  // what the graph stored before sending it anywhere (see reserveNextSeq).
+  [[nodiscard]] Result<Bytes> signNext(const std::string& userId, Action action,
+                                       std::uint64_t timestampMs);
+
   // Reads a file of the links-file format (a `team export`), with the same checks as open(),
   // except that a cut last record is Errc::Malformed too. Its first record must be a team's root
   // (exports and links files are in T order): that names the team. Returns the team ID and the

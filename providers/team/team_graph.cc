@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -714,6 +715,25 @@ std::optional<std::string> TeamGraph::memberOfDevice(const Key& device) const {
   return impl_->store.users[impl_->userOfInst(inst)];
 }
 
+TeamGraph::Standing TeamGraph::standing(const Key& device) const {
+  auto k = impl_->store.findKey(device);
+  if (!impl_->evaluated || !k) return Standing::Unknown;
+  if (impl_->eval.device(impl_->fin(), Cut{}, *k) != kNone) return Standing::Member;
+  if (impl_->eval.server(impl_->fin(), *k)) return Standing::Server;
+  return Standing::Removed;
+}
+
+bool TeamGraph::inDownset(const Hash& link, std::span<const Hash> heads) const {
+  auto it = impl_->store.byHash.find(link);
+  if (it == impl_->store.byHash.end()) return false;
+  for (const Hash& h : heads) {
+    auto head = impl_->store.byHash.find(h);
+    if (head == impl_->store.byHash.end()) continue;
+    if (head->second == it->second || impl_->store.ancestor(it->second, head->second)) return true;
+  }
+  return false;
+}
+
 std::vector<Key> TeamGraph::devicesOf(std::string_view userId) const {
   std::vector<Key> out;
   auto u = impl_->store.findUser(userId);
@@ -844,6 +864,18 @@ std::vector<Hash> TeamGraph::dropped() const {
   for (const auto& [h, p] : impl_->pending) out.push_back(h);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+std::vector<Hash> TeamGraph::missingPrev(std::size_t max) const {
+  std::set<Hash> out;
+  for (const auto& [h, p] : impl_->pending) {
+    for (const Hash& prev : p.link.parsed.prev) {
+      if (!impl_->store.byHash.contains(prev) && !impl_->pending.contains(prev)) out.insert(prev);
+    }
+  }
+  std::vector<Hash> list(out.begin(), out.end());
+  if (list.size() > max) list.resize(max);
+  return list;
 }
 
 std::vector<Hash> TeamGraph::unbacked() const {

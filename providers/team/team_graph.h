@@ -133,6 +133,16 @@ class TeamGraph {
   // The current devices of a member.
   std::vector<Key> devicesOf(std::string_view userId) const;
 
+  // Where `device` stands in the final state, for the handshake's Status (§6.1, §6.2): a current
+  // member device, a current server, a key the graph names but that is not current (denied
+  // `removed`), or one it has never heard of (unknown: `unknownDevice`, or a §6.2 proof).
+  enum class Standing : std::uint8_t { Member, Server, Removed, Unknown };
+  Standing standing(const Key& device) const;
+
+  // §8 rule 4: `link` is stored and in the downset of the stored `heads` (one of them, or in the
+  // past of one).
+  bool inDownset(const Hash& link, std::span<const Hash> heads) const;
+
   // §9: a member's level on a document (nullopt: the "*" entries only), and a server's.
   Level memberAccess(std::string_view userId, const std::optional<DocId>& doc) const;
   Level serverAccess(const Key& server, const std::optional<DocId>& doc) const;
@@ -161,6 +171,9 @@ class TeamGraph {
   std::vector<Hash> heads() const;           // stored links no stored link names in `prev`
   std::size_t size() const noexcept;         // stored links
   std::size_t pendingCount() const noexcept;
+  // What pending links wait for (§6.4 `Want`): the `prev` they name that are neither stored nor
+  // pending themselves, ascending, at most `max`.
+  std::vector<Hash> missingPrev(std::size_t max) const;
   int passes() const noexcept;               // passes of the last evaluation (§4.6)
 
   // §6.4 graph sync. The device vector: (device, largest stored deviceSeq) for every device that

@@ -249,38 +249,17 @@ std::variant<std::string, Failure> myUserId(const TeamStateDir& dir) {
   return failed(why);
 }
 
-// The `prev` of this device's next link: the graph's heads, and this device's last link (check 4
-// wants it named directly), strictly ascending, at most kMaxPrev.
-std::vector<Hash> prevFor(const TeamGraph& graph, const Key& me) {
-  std::vector<Hash> prev;
-  if (auto last = graph.lastLinkOf(me)) prev.push_back(*last);
-  for (const Hash& h : graph.heads()) {
-    if (prev.size() >= team::kMaxPrev) break;
-    if (std::find(prev.begin(), prev.end(), h) == prev.end()) prev.push_back(h);
-  }
-  std::sort(prev.begin(), prev.end());
-  return prev;
-}
-
 // Signs `action` as this device (member `userId`), adds it to the graph, and appends it only if
 // the graph holds it valid. Returns the new link's hash. A refusal names the graph's reason.
 std::variant<Hash, Failure> signAndAppend(TeamStateDir& dir, const std::string& userId,
                                           team::Action action) {
-  const Key me = dir.deviceKey().publicKey().bytes();
-  team::LinkBody body;
-  body.prev = prevFor(dir.graph(), me);
-  body.userId = userId;
-  body.deviceId = me;
-  auto seq = dir.reserveNextSeq();
-  if (!seq) return failed(seq.error().message());
-  body.deviceSeq = *seq;
-  body.timestamp = nowMs();
-  body.action = std::move(action);
-  const team::ActionType type = team::typeOf(body.action);
-  const Bytes encoded = team::encodeLinkBody(body);
-  const team::Signature signature = team::signLinkBody(encoded, dir.deviceKey().secretKey().span());
-  const Hash hash = team::linkHash(encoded, signature);
-  const std::vector<Bytes> batch{team::encodeLink(encoded, signature)};
+  const team::ActionType type = team::typeOf(action);
+  auto message = dir.signNext(userId, std::move(action), nowMs());
+  if (!message) return failed(message.error().message());
+  auto parts = team::splitLink(*message);
+  if (!parts) return failed(parts.error().message());
+  const Hash hash = team::linkHash(parts->body, parts->signature);
+  const std::vector<Bytes> batch{std::move(*message)};
   const team::BatchOutcome outcome = dir.graph().addBatch(batch);
   const std::string what = team::actionName(type);
   if (!outcome.dropped.empty()) {

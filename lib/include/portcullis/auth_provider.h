@@ -101,6 +101,10 @@ class PORTCULLIS_EXPORT AuthProvider {
   // The PeerId this node authenticates as, where the provider fixes it (a device key, a claimed
   // name). A Repo without RepoOptions::peerId takes it from here. Default: none (random).
   virtual std::optional<PeerId> localPeer() const;
+  // The CRDT actor of this node's own changes, where the provider fixes it (a device key that
+  // signs them). A Repo without DocumentOptions::actor takes it from here. Default: none (a
+  // random actor per document).
+  virtual std::optional<ActorId> localActor() const;
 
   // Runs the handshake on a fresh stream. Returns the peer's Session, or an Error whose code is
   // Errc::Denied for a peer the provider refuses (the Repo then drops the stream). Must bound the

@@ -35,6 +35,8 @@ void AuthProvider::attach(RepoCallbacks) {}
 
 std::optional<PeerId> AuthProvider::localPeer() const { return std::nullopt; }
 
+std::optional<ActorId> AuthProvider::localActor() const { return std::nullopt; }
+
 Result<void> AuthProvider::reload() { return {}; }
 
 asio::awaitable<bool> AuthProvider::okToRequest(const PeerIdentity& peer, const DocumentId& doc) {

@@ -122,6 +122,7 @@ RepoImpl::RepoImpl(asio::any_io_executor ex, RepoOptions opts)
 
 std::shared_ptr<DocEntry> RepoImpl::makeEntry(const DocumentId& id) {
   DocumentOptions documentOptions = options.document;
+  if (!documentOptions.actor) documentOptions.actor = options.auth->localActor();
   if (!documentOptions.actor) {
     std::array<std::uint8_t, ActorId::kDefaultSize> actor;
     random.fill(actor);

@@ -143,7 +143,7 @@ TEST(ProviderAbi, TheFingerprintNamesTheAbiVersionCompilerBoostAndCapnp) {
                             std::to_string(CAPNP_VERSION_MINOR) + "." +
                             std::to_string(CAPNP_VERSION_MICRO);
   EXPECT_TRUE(fingerprint.ends_with(capnp)) << fingerprint;
-  EXPECT_EQ(std::string(PORTCULLIS_ABI_VERSION), "0.3");
+  EXPECT_EQ(std::string(PORTCULLIS_ABI_VERSION), "0.4");  // 0.4: AuthProvider::localActor
 }
 
 }  // namespace

@@ -1,0 +1,681 @@
+// The `team` provider: the handshake over the team graph, graph sync and live links on every
+// session, endSession and accessChanged after each evaluation, signed changes and §9's hooks.
+#include "team_provider.h"
+
+#include <fmt/format.h>
+#include <sodium.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "change_sealer.h"
+#include "handshake.h"
+#include "state_dir.h"
+#include "team_channel.h"
+#include "team_graph.h"
+#include "wire/link_codec.h"
+#include "wire/session_codec.h"
+
+namespace portcullis::team {
+
+namespace {
+
+constexpr std::string_view kName = "team";
+// Links per graph-sync message: well inside the frame limit (a larger link travels alone).
+constexpr std::size_t kSyncBatchBytes = 1u << 20;
+// §6.4's `Want`: hashes per message, and rounds per session before it must be in sync again.
+constexpr std::size_t kMaxWantHashes = 1024;
+constexpr std::size_t kMaxWantRounds = 64;
+// §8: evaluations of declared-heads cuts kept, by (heads, actor, document).
+constexpr std::size_t kMaxCachedVerdicts = 4096;
+// §8 rule 4: the last declared heads per (document, actor), in memory.
+constexpr std::size_t kMaxRememberedAuthors = 65536;
+// A team message is at most a frame.
+constexpr std::size_t kMaxTeamMessageBytes = kDefaultMaxFrameBytes;
+
+std::optional<Key> keyOfPeer(const PeerId& peer) {
+  Key key{};
+  const std::string& hex = peer.str();
+  std::size_t written = 0;
+  if (hex.size() != 2 * key.size() ||
+      sodium_hex2bin(key.data(), key.size(), hex.data(), hex.size(), nullptr, &written, nullptr) !=
+          0 ||
+      written != key.size()) {
+    return std::nullopt;
+  }
+  return key;
+}
+
+PeerId peerOfKey(const Key& key) { return PeerId::parse(toHex(ByteView(key))).value(); }
+
+std::string reasonName(Reason r) {
+  switch (r) {
+    case Reason::WrongTeam: return "wrongTeam";
+    case Reason::UnknownDevice: return "unknownDevice";
+    case Reason::Removed: return "removed";
+    case Reason::BadSignature: return "badSignature";
+    case Reason::Reflection: return "reflection";
+    case Reason::BadProof: return "badProof";
+    case Reason::InvitationRevoked: return "invitationRevoked";
+    case Reason::InvitationUsedUp: return "invitationUsedUp";
+    case Reason::InvitationExpired: return "invitationExpired";
+    case Reason::UserIdTaken: return "userIdTaken";
+    case Reason::NeedMember: return "needMember";
+    case Reason::Timeout: return "timeout";
+    case Reason::TooLarge: return "tooLarge";
+    case Reason::Unknown: break;
+  }
+  return "unknown reason";
+}
+
+Status denied(Reason r) { return Status{.kind = Status::Kind::Denied, .reason = r}; }
+
+// One authenticated session, as the provider tracks it.
+struct PeerSession {
+  PeerSession(SessionId i, const Key& k, bool isServer)
+      : id(i), key(k), peer(peerOfKey(k)), server(isServer) {}
+  SessionId id = 0;
+  Key key{};
+  PeerId peer;
+  bool server = false;
+  std::shared_ptr<TeamSessionChannel> channel;
+  std::optional<Heads> peerHeads;  // the last Heads it sent
+  bool synced = false;             // its last Heads equal ours
+  SessionCharge charge;
+  std::size_t wantRounds = 0;
+};
+
+class Core : public std::enable_shared_from_this<Core> {
+ public:
+  Core(TeamStateDir dir, std::shared_ptr<const DeviceKey> key, TeamProviderOptions options)
+      : dir_(std::move(dir)),
+        key_(std::move(key)),
+        options_(std::move(options)) {
+    const auto& pk = key_->publicKey().bytes();
+    std::copy(pk.begin(), pk.end(), self_.begin());
+  }
+
+  TeamGraph& graph() { return dir_.graph(); }
+  const Key& self() const { return self_; }
+  const std::shared_ptr<const DeviceKey>& key() const { return key_; }
+  const TeamProviderOptions& options() const { return options_; }
+  void attach(RepoCallbacks callbacks) { callbacks_ = std::move(callbacks); }
+
+  Heads ourHeads() {
+    return Heads{.hashes = graph().heads(), .linkCount = graph().size()};
+  }
+
+  // --- the handshake ---------------------------------------------------------------------------
+
+  // Our kind in the handshake: a server of the team, else a member device.
+  ClaimKind ourKind() {
+    return graph().standing(self_) == TeamGraph::Standing::Server ? ClaimKind::Server
+                                                                  : ClaimKind::Member;
+  }
+
+  Status judge(const Claim& peer, const HandshakeContext& context) {
+    if (context.mode != HandshakeMode::Member || context.teamId != dir_.teamId()) {
+      return denied(Reason::UnknownDevice);  // invitees are not admitted over the network here
+    }
+    const TeamGraph::Standing s = graph().standing(peer.deviceId);
+    if ((peer.kind == ClaimKind::Member && s == TeamGraph::Standing::Member) ||
+        (peer.kind == ClaimKind::Server && s == TeamGraph::Standing::Server)) {
+      return Status{};
+    }
+    return denied(s == TeamGraph::Standing::Removed ? Reason::Removed : Reason::UnknownDevice);
+  }
+
+  // A new session whose handshake succeeded: its channel, then our Heads (§6.4).
+  std::unique_ptr<MessageChannel> openSession(asio::any_io_executor ex, const Claim& peer,
+                                              std::unique_ptr<MessageChannel> aead) {
+    auto s = std::make_shared<PeerSession>(nextSession_++, peer.deviceId,
+                                           peer.kind == ClaimKind::Server);
+    std::weak_ptr<Core> weakCore = weak_from_this();
+    std::weak_ptr<PeerSession> weakSession = s;
+    auto pair = makeTeamChannel(
+        ex, std::move(aead),
+        TeamChannelHandlers{
+            .onTeamMessage =
+                [weakCore, weakSession](Bytes message) {
+                  return dispatch(weakCore, weakSession, std::move(message));
+                },
+            .onEnd =
+                [weakCore, id = s->id](const std::string& reason) {
+                  if (auto core = weakCore.lock()) core->sessionEnded(id, reason);
+                }});
+    s->channel = pair.provider;
+    sessions_[s->id] = s;
+    send(*s, ourHeads());
+    return std::move(pair.repo);
+  }
+
+  // --- graph sync and live links (§6.4, §6.5) --------------------------------------------------
+
+  static asio::awaitable<void> dispatch(std::weak_ptr<Core> weakCore,
+                                        std::weak_ptr<PeerSession> weakSession, Bytes message) {
+    auto core = weakCore.lock();
+    auto s = weakSession.lock();
+    if (core && s && !s->channel->closed()) core->onMessage(*s, message);
+    co_return;
+  }
+
+  void onMessage(PeerSession& s, ByteView bytes) {
+    auto message = decodeMessage(bytes, kMaxTeamMessageBytes);
+    if (!message) {
+      s.channel->close("a malformed team message: " + message.error().message());
+      return;
+    }
+    if (auto* heads = std::get_if<Heads>(&*message)) {
+      onHeads(s, std::move(*heads));
+    } else if (auto* vector = std::get_if<Vector>(&*message)) {
+      onVector(s, *vector);
+    } else if (auto* want = std::get_if<Want>(&*message)) {
+      onWant(s, *want);
+    } else if (auto* links = std::get_if<Links>(&*message)) {
+      onLinks(s, links->links);
+    }
+    // Status, Proof and Need belong to the handshake; unknown members are ignored (§6.6).
+  }
+
+  void onHeads(PeerSession& s, Heads heads) {
+    const Heads ours = ourHeads();
+    s.synced = heads == ours;
+    if (s.synced) s.wantRounds = 0;
+    std::vector<Hash> unknown;
+    for (const Hash& h : heads.hashes) {
+      if (graph().state(h) == LinkState::Absent) unknown.push_back(h);
+    }
+    s.peerHeads = std::move(heads);
+    if (unknown.empty()) return;  // equal, or it lacks links of ours: its Vector asks for them
+    Vector v;
+    for (const auto& [device, seq] : graph().deviceVector()) v.entries.push_back({device, seq});
+    if (!v.entries.empty()) send(s, std::move(v));
+    // Twins at equal seqs are not found by the vector: fetch unknown heads by hash as well.
+    want(s, std::move(unknown));
+  }
+
+  void onVector(PeerSession& s, const Vector& v) {
+    std::vector<std::pair<Key, std::uint64_t>> peer;
+    peer.reserve(v.entries.size());
+    for (const VectorEntry& e : v.entries) peer.emplace_back(e.deviceId, e.deviceSeq);
+    for (auto& batch : graph().linksBeyond(peer, kSyncBatchBytes)) {
+      send(s, Links{.links = std::move(batch)});
+    }
+  }
+
+  void onWant(PeerSession& s, const Want& w) {
+    Links out;
+    std::size_t bytes = 0;
+    for (const Hash& h : w.hashes) {
+      auto link = graph().find(h);
+      if (!link) continue;
+      out.links.push_back(encodeLink(link->body, link->signature));
+      bytes += out.links.back().size();
+      if (bytes >= kSyncBatchBytes) {
+        send(s, std::move(out));
+        out = Links{};
+        bytes = 0;
+      }
+    }
+    if (!out.links.empty()) send(s, std::move(out));
+  }
+
+  void onLinks(PeerSession& s, const std::vector<Bytes>& links) {
+    BatchOutcome outcome = graph().addBatch(links, s.id);
+    const bool close = s.charge.add(outcome);
+    if (!outcome.stored.empty()) linksStored(outcome.stored, s.id);
+    if (close) {
+      const std::string reason = s.charge.forger()
+                                     ? "it sent team links that fail the structural checks"
+                                     : "it carried more unbacked team links than allowed";
+      spdlog::warn("team: closing the session of {}: {}", s.peer.str(), reason);
+      s.channel->close(reason);
+      return;
+    }
+    if (outcome.tooLarge) {
+      spdlog::warn("team: the team is at its stored-link cap; links from {} refused",
+                   s.peer.str());
+    }
+    // Links that wait for a `prev`, and heads the peer named that are still unknown.
+    std::vector<Hash> missing = graph().missingPrev(kMaxWantHashes);
+    if (s.peerHeads) {
+      for (const Hash& h : s.peerHeads->hashes) {
+        if (graph().state(h) == LinkState::Absent) missing.push_back(h);
+      }
+    }
+    std::sort(missing.begin(), missing.end());
+    missing.erase(std::unique(missing.begin(), missing.end()), missing.end());
+    want(s, std::move(missing));
+  }
+
+  void want(PeerSession& s, std::vector<Hash> hashes) {
+    if (hashes.empty() || s.wantRounds >= kMaxWantRounds) return;
+    ++s.wantRounds;
+    if (hashes.size() > kMaxWantHashes) hashes.resize(kMaxWantHashes);
+    send(s, Want{.hashes = std::move(hashes)});
+  }
+
+  // Links this node stored (from session `from`, or its own: kLocalSession): durable first, then
+  // to every other session, then the consequences of the new evaluation.
+  void linksStored(const std::vector<Hash>& stored, SessionId from) {
+    std::vector<Bytes> bytes;
+    bytes.reserve(stored.size());
+    for (const Hash& h : stored) {
+      auto link = graph().find(h);
+      if (link) bytes.push_back(encodeLink(link->body, link->signature));
+    }
+    if (auto ok = dir_.appendLinks(bytes); !ok) {
+      spdlog::error("team: could not append {} links to {}: {}", bytes.size(), dir_.path(),
+                    ok.error().message());
+    }
+    const Heads ours = ourHeads();
+    std::vector<std::shared_ptr<PeerSession>> all;
+    for (auto& [id, s] : sessions_) all.push_back(s);
+    for (auto& s : all) {
+      if (s->channel->closed()) continue;
+      if (s->id == from) {
+        send(*s, ours);  // it may now be in sync with us
+      } else {
+        send(*s, Links{.links = bytes});
+      }
+    }
+    // §6.5: a peer no longer current ends now; the others' access may have changed.
+    for (auto& s : all) {
+      const TeamGraph::Standing standing = graph().standing(s->key);
+      const bool current = s->server ? standing == TeamGraph::Standing::Server
+                                     : standing == TeamGraph::Standing::Member;
+      if (!current) {
+        const std::string reason = standing == TeamGraph::Standing::Removed
+                                       ? "removed from the team"
+                                       : "no longer a current device of the team";
+        spdlog::info("team: ending the session of {}: {}", s->peer.str(), reason);
+        if (callbacks_.endSession) callbacks_.endSession(s->peer, reason);
+        s->channel->close(reason);
+      } else if (callbacks_.accessChanged) {
+        callbacks_.accessChanged(s->peer);
+      }
+    }
+    wakeLinkWaiters();
+  }
+
+  void send(PeerSession& s, Message message) {
+    if (!s.channel->sendTeam(encodeMessage(message))) {
+      spdlog::info("team: the session of {} is closed", s.peer.str());
+    }
+  }
+
+  void sessionEnded(SessionId id, const std::string& reason) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) return;
+    spdlog::debug("team: session {} with {} ended: {}", id, it->second->peer.str(), reason);
+    sessions_.erase(it);
+    graph().closeSession(id);
+  }
+
+  std::shared_ptr<PeerSession> sessionOf(const PeerId& peer) const {
+    std::shared_ptr<PeerSession> found;
+    for (const auto& [id, s] : sessions_) {
+      if (s->peer == peer && !s->channel->closed()) found = s;  // the newest
+    }
+    return found;
+  }
+
+  bool syncedWith(const PeerId& peer) {
+    const Heads ours = ourHeads();
+    for (const auto& [id, s] : sessions_) {
+      if (s->peer == peer && s->peerHeads && *s->peerHeads == ours) return true;
+    }
+    return false;
+  }
+
+  Result<Hash> act(Action action) {
+    auto userId = graph().memberOfDevice(self_);
+    if (!userId) return Error(Errc::Denied, "team: this device is not a current member device");
+    const ActionType type = typeOf(action);
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::system_clock::now().time_since_epoch());
+    auto message = dir_.signNext(*userId, std::move(action), static_cast<std::uint64_t>(now.count()));
+    if (!message) return std::move(message).error();
+    auto parts = splitLink(*message);
+    if (!parts) return std::move(parts).error();
+    const Hash hash = linkHash(parts->body, parts->signature);
+    const std::vector<Bytes> batch{std::move(*message)};
+    BatchOutcome outcome = graph().addBatch(batch);
+    if (!outcome.dropped.empty()) {
+      return Error(Errc::Malformed, std::string("team: the ") + actionName(type) + " link is malformed: " +
+                                        outcome.dropReasons.front());
+    }
+    linksStored(outcome.stored, kLocalSession);
+    if (graph().state(hash) != LinkState::Valid) {
+      return Error(Errc::Denied, std::string("team: the team holds this ") + actionName(type) +
+                                     " link invalid: " + graph().whyInvalid(hash));
+    }
+    return hash;
+  }
+
+  // --- §8 and §9 -------------------------------------------------------------------------------
+
+  // The heads a local change declares: all of them, or the 64 deepest (their downset holds the
+  // rest's authors' history as far as a bounded list can).
+  std::vector<Hash> declaredHeads() {
+    std::vector<Hash> heads = graph().heads();
+    if (heads.size() > kMaxTeamHeads) {
+      std::vector<std::pair<std::uint32_t, Hash>> byDepth;
+      for (const Hash& h : heads) byDepth.emplace_back(graph().find(h)->depth, h);
+      std::sort(byDepth.begin(), byDepth.end(), std::greater<>());
+      heads.clear();
+      for (std::size_t i = 0; i < kMaxTeamHeads; ++i) heads.push_back(byDepth[i].second);
+      std::sort(heads.begin(), heads.end());
+    }
+    return heads;
+  }
+
+  bool allStored(const std::vector<Hash>& heads) {
+    return std::all_of(heads.begin(), heads.end(), [&](const Hash& h) {
+      const LinkState s = graph().state(h);
+      return s == LinkState::Valid || s == LinkState::Invalid;
+    });
+  }
+
+  // §8 rule 2: waits until every declared head is stored, asking the sending session for those it
+  // does not have, up to the deadline.
+  asio::awaitable<bool> waitForHeads(const PeerId& from, const std::vector<Hash>& heads) {
+    const auto deadline = std::chrono::steady_clock::now() + options_.changeWait;
+    auto ex = co_await asio::this_coro::executor;
+    while (!allStored(heads)) {
+      auto s = sessionOf(from);
+      if (!s || std::chrono::steady_clock::now() >= deadline) co_return false;
+      std::vector<Hash> missing;
+      for (const Hash& h : heads) {
+        if (graph().state(h) == LinkState::Absent) missing.push_back(h);
+      }
+      want(*s, std::move(missing));
+      auto timer = std::make_shared<asio::steady_timer>(ex, deadline);
+      linkWaiters_.push_back(timer);
+      boost::system::error_code ec;
+      co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      std::erase(linkWaiters_, timer);
+    }
+    co_return true;
+  }
+
+  void wakeLinkWaiters() {
+    for (auto& t : linkWaiters_) t->cancel();
+  }
+
+  // §8 rule 3, cached by (declared heads, actor, document).
+  bool changeValid(const std::vector<Hash>& heads, const Key& actor, const DocId& doc) {
+    auto key = std::make_tuple(heads, actor, doc);
+    if (auto it = verdicts_.find(key); it != verdicts_.end()) return it->second;
+    const std::optional<bool> valid = graph().changeValid(heads, actor, doc);
+    if (!valid) return false;  // a head went missing: cannot happen after waitForHeads
+    if (verdicts_.size() >= kMaxCachedVerdicts) verdicts_.clear();
+    verdicts_.emplace(std::move(key), *valid);
+    return *valid;
+  }
+
+  asio::awaitable<bool> okToReceive(const PeerIdentity& peer, const DocumentId& doc,
+                                    const ChangeBatch& batch) {
+    auto peerKey = keyOfPeer(peer.peer);
+    if (!peerKey || !graph().okToSend(*peerKey, doc.bytes())) co_return false;
+    // Rule 4 within the batch: the declared heads of the actor's change seq − 1.
+    std::map<Key, std::pair<std::uint64_t, std::vector<Hash>>> seen;
+    for (const ChangeEnvelope& e : batch.changes) {
+      auto header = TeamChangeSealer::header(e);
+      if (!header) co_return false;
+      const bool stored = co_await waitForHeads(peer.peer, header->teamHeads);
+      if (!stored) {
+        spdlog::info("team: a change to {} from {} waited for team links it declares and is "
+                     "discarded",
+                     doc.logName(), peer.peer.str());
+        co_return false;
+      }
+      if (!changeValid(header->teamHeads, header->actor, doc.bytes())) {
+        spdlog::info("team: a change to {} by {} (from {}) is not valid at the team heads it "
+                     "declares: its author may not write the document there",
+                     doc.logName(), toHex(ByteView(header->actor)), peer.peer.str());
+        co_return false;
+      }
+      const std::pair<std::uint64_t, std::vector<Hash>>* previous = nullptr;
+      if (auto it = seen.find(header->actor); it != seen.end()) {
+        previous = &it->second;
+      } else if (auto last = lastHeads_.find({doc.bytes(), header->actor});
+                 last != lastHeads_.end()) {
+        previous = &last->second;
+      }
+      if (previous && previous->first + 1 == e.seq) {
+        for (const Hash& h : previous->second) {
+          if (!graph().inDownset(h, header->teamHeads)) {
+            spdlog::info("team: a change to {} by {} declares team heads behind its previous "
+                         "change's (§8 rule 4)",
+                         doc.logName(), toHex(ByteView(header->actor)));
+            co_return false;
+          }
+        }
+      }
+      seen[header->actor] = {e.seq, std::move(header->teamHeads)};
+    }
+    if (lastHeads_.size() + seen.size() > kMaxRememberedAuthors) lastHeads_.clear();
+    for (auto& [actor, last] : seen) lastHeads_[{doc.bytes(), actor}] = std::move(last);
+    co_return true;
+  }
+
+  bool okToSend(const PeerIdentity& peer, const DocumentId& doc) {
+    auto key = keyOfPeer(peer.peer);
+    return key && graph().okToSend(*key, doc.bytes());
+  }
+
+  std::shared_ptr<const ChangeSealer> sealerFor(const DocumentId& doc) {
+    const bool author = graph().standing(self_) != TeamGraph::Standing::Server;
+    std::weak_ptr<Core> weak = weak_from_this();
+    return std::make_shared<TeamChangeSealer>(
+        doc.bytes(), author ? key_ : nullptr,
+        [weak] {
+          auto core = weak.lock();
+          return core ? core->declaredHeads() : std::vector<Hash>{};
+        },
+        kMaxChangeBytes);
+  }
+
+  PeerIdentity identityOf(const Claim& peer) {
+    PeerIdentity id{.peer = peerOfKey(peer.deviceId), .user = {}, .roles = {},
+                    .provider = std::string(kName)};
+    if (auto member = graph().memberOfDevice(peer.deviceId)) {
+      id.user = *member;
+      id.roles = graph().roles(*member);
+    }
+    return id;
+  }
+
+  const Hash& teamId() const { return dir_.teamId(); }
+
+ private:
+  TeamStateDir dir_;
+  std::shared_ptr<const DeviceKey> key_;
+  Key self_{};
+  TeamProviderOptions options_;
+  RepoCallbacks callbacks_;
+  std::map<SessionId, std::shared_ptr<PeerSession>> sessions_;
+  SessionId nextSession_ = 1;
+  std::vector<std::shared_ptr<asio::steady_timer>> linkWaiters_;
+  std::map<std::tuple<std::vector<Hash>, Key, DocId>, bool> verdicts_;
+  std::map<std::pair<DocId, Key>, std::pair<std::uint64_t, std::vector<Hash>>> lastHeads_;
+};
+
+class TeamProvider final : public AuthProvider {
+ public:
+  explicit TeamProvider(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+  ~TeamProvider() override = default;
+  TeamProvider(const TeamProvider&) = delete;
+  TeamProvider& operator=(const TeamProvider&) = delete;
+
+  std::string_view name() const override { return kName; }
+  std::optional<PeerId> localPeer() const override { return peerOfKey(core_->self()); }
+  std::optional<ActorId> localActor() const override {
+    return ActorId::fromBytes(ByteView(core_->self())).value();
+  }
+
+  asio::awaitable<Result<Session>> authenticate(std::unique_ptr<Stream> stream,
+                                                Side side) override {
+    auto core = core_;
+    auto ex = co_await asio::this_coro::executor;
+    std::weak_ptr<Core> weak = core;
+    Judge judge = [weak](const Claim& peer, const HandshakeContext& context) {
+      return judgeOf(weak, peer, context);
+    };
+    HandshakeIdentity identity{core->self(), core->ourKind(), signerFor(*core->key())};
+    Result<HandshakeResult> result = Error(Errc::Denied, "no handshake");
+    if (side == Side::Dialer) {
+      InitiatorConfig config{.identity = std::move(identity),
+                             .mode = HandshakeMode::Member,
+                             .teamId = core->teamId(),
+                             .prefix = {},
+                             .judge = std::move(judge),
+                             .inviteeCheck = {},
+                             .deadline = core->options().handshakeDeadline};
+      result = co_await runInitiator(std::move(stream), std::move(config));
+    } else {
+      const Hash teamId = core->teamId();
+      ResponderConfig config{
+          .identity = std::move(identity),
+          .findTeamByTag = [teamId](const Hash& tag,
+                                    const EphemeralPublic& e) -> std::optional<Hash> {
+            if (sodium_memcmp(teamTag(teamId, e).data(), tag.data(), tag.size()) != 0) {
+              return std::nullopt;
+            }
+            return teamId;
+          },
+          .findTeamsByPrefix = [](const TeamPrefix&) { return std::vector<Hash>{}; },
+          .invitationsFor = [](const Hash&) { return std::vector<Offer>{}; },
+          .judge = std::move(judge),
+          .deadline = core->options().handshakeDeadline};
+      result = co_await runResponder(std::move(stream), std::move(config));
+    }
+    if (!result) co_return Error(result.error().code(), "team: " + result.error().message());
+    if (!result->authorized()) {
+      const bool weRefused = result->sent.kind == Status::Kind::Denied;
+      const Status& s = weRefused ? result->sent : result->received;
+      const std::string who = toHex(ByteView(result->peer.deviceId));
+      co_return Error(Errc::Denied,
+                      weRefused ? fmt::format("team: refused device {}: {}", who,
+                                              reasonName(s.reason))
+                                : fmt::format("team: device {} refused us: {}", who,
+                                              reasonName(s.reason)));
+    }
+    PeerIdentity identityOfPeer = core->identityOf(result->peer);
+    auto aead = makeAeadChannel(std::move(result->stream), result->takeKeys(),
+                                kDefaultMaxFrameBytes + 1);
+    auto channel = core->openSession(ex, result->peer, std::move(aead));
+    co_return Session{.identity = std::move(identityOfPeer), .channel = std::move(channel)};
+  }
+
+  asio::awaitable<bool> okToAdvertise(const PeerIdentity& peer, const DocumentId& doc) override {
+    co_return core_->okToSend(peer, doc);
+  }
+  asio::awaitable<bool> okToSend(const PeerIdentity& peer, const DocumentId& doc) override {
+    co_return core_->okToSend(peer, doc);
+  }
+  asio::awaitable<bool> okToReceive(const PeerIdentity& peer, const DocumentId& doc,
+                                    const ChangeBatch& changes) override {
+    auto core = core_;
+    co_return co_await core->okToReceive(peer, doc, changes);
+  }
+
+  std::shared_ptr<const ChangeSealer> sealerFor(const DocumentId& doc) override {
+    return core_->sealerFor(doc);
+  }
+
+  void attach(RepoCallbacks callbacks) override { core_->attach(std::move(callbacks)); }
+
+  bool syncedWith(const PeerId& peer) const { return core_->syncedWith(peer); }
+  Result<Hash> act(Action action) { return core_->act(std::move(action)); }
+
+ private:
+  static asio::awaitable<Status> judgeOf(std::weak_ptr<Core> weak, Claim peer,
+                                         HandshakeContext context) {
+    auto core = weak.lock();
+    co_return core ? core->judge(peer, context) : denied(Reason::UnknownDevice);
+  }
+
+  std::shared_ptr<Core> core_;
+};
+
+class TeamFactory final : public AuthProviderFactory {
+ public:
+  std::string_view name() const override { return kName; }
+
+  Result<std::unique_ptr<AuthProvider>> create(const ConfigTable& config) const override {
+    if (auto ok = config.expectKeys({"state", "change-wait"}); !ok) return ok.error();
+    auto state = config.path("state");
+    if (!state) return std::move(state).error();
+    if (!*state) return config.error("state", "missing (required): the team state directory");
+    auto wait = config.integer("change-wait");
+    if (!wait) return std::move(wait).error();
+    TeamProviderOptions options{.state = state->value().string()};
+    if (*wait) {
+      if (**wait < 1 || **wait > 600'000) {
+        return config.error("change-wait", "must be 1 to 600000 (milliseconds)");
+      }
+      options.changeWait = std::chrono::milliseconds(**wait);
+    }
+    auto provider = makeProvider(options);
+    if (!provider) return config.error("state", provider.error().message());
+    return std::unique_ptr<AuthProvider>(std::move(*provider));
+  }
+
+  static Result<std::unique_ptr<TeamProvider>> makeProvider(const TeamProviderOptions& options) {
+    auto dir = TeamStateDir::open(options.state);
+    if (!dir) return std::move(dir).error();
+    if (!dir->graph().hasRoot()) {
+      return Error(Errc::Config, fmt::format("{}: the team has no root: {}", options.state,
+                                             dir->graph().rootProblem()));
+    }
+    // The provider signs with its own copy of the key: the sealer outlives no state directory,
+    // but shares the key with the Repo's documents.
+    auto key = DeviceKey::load(options.state + "/device.key");
+    if (!key) return std::move(key).error();
+    auto shared = std::make_shared<const DeviceKey>(std::move(*key));
+    const TeamGraph::Standing standing =
+        dir->graph().standing(Key(shared->publicKey().bytes()));
+    spdlog::info("auth provider 'team': team {} ({}), this device {} ({}), {} links",
+                 toHex(ByteView(dir->teamId())), dir->graph().teamName(),
+                 shared->publicKeyHex(),
+                 standing == TeamGraph::Standing::Member   ? "a member device"
+                 : standing == TeamGraph::Standing::Server ? "a server"
+                                                           : "not current in the team",
+                 dir->graph().size());
+    auto core = std::make_shared<Core>(std::move(*dir), std::move(shared), options);
+    return std::make_unique<TeamProvider>(std::move(core));
+  }
+};
+
+}  // namespace
+
+Result<std::shared_ptr<AuthProvider>> makeTeamProvider(const TeamProviderOptions& options) {
+  auto provider = TeamFactory::makeProvider(options);
+  if (!provider) return std::move(provider).error();
+  return std::shared_ptr<AuthProvider>(std::move(*provider));
+}
+
+bool teamSyncedWith(const AuthProvider& provider, const PeerId& peer) {
+  const auto* team = dynamic_cast<const TeamProvider*>(&provider);
+  return team != nullptr && team->syncedWith(peer);
+}
+
+Result<Hash> teamAct(AuthProvider& provider, Action action) {
+  auto* team = dynamic_cast<TeamProvider*>(&provider);
+  if (team == nullptr) return Error(Errc::Config, "not a team provider");
+  return team->act(std::move(action));
+}
+
+Result<void> registerProvider(ProviderRegistry& registry) {
+  return registry.add(std::make_unique<TeamFactory>());
+}
+
+}  // namespace portcullis::team

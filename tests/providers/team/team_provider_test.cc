@@ -1,0 +1,421 @@
+// The `team` provider, linked directly: Repos of one team's devices over the memory network.
+// Members sync documents through the handshake and the AEAD channel; strangers, other teams and
+// removed devices are refused; a removal ends live sessions everywhere it arrives; graph sync
+// brings a peer's missing links; a read-only member's change is refused by every honest peer,
+// also when a member who may write relays it; a change waiting for team links it declares is
+// released when they arrive and discarded at its deadline.
+#include "team_provider.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "../../lib/repo/repo_harness.h"
+#include "fs_storage.h"
+#include "portcullis/config.h"
+#include "portcullis/provider_registry.h"
+#include "state_dir.h"
+#include "storage_test_support.h"
+#include "vector_builder.h"
+
+namespace portcullis::team {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+using portcullis::testing::RepoHarness;
+using portcullis::testing::TestPeer;
+using portcullis::testing::putString;
+using portcullis::testing::readString;
+using vectors::BuiltVector;
+using vectors::buildVector;
+
+json link(const std::string& id, const std::string& by, json act, json prev) {
+  return {{"id", id}, {"by", by}, {"act", std::move(act)}, {"prev", std::move(prev)}};
+}
+
+// alice (a1) founds acme; bob (b1) and carol (c1) are members, carol may only read; s1 is a
+// server. Then, held back for the tests that need them: alice removes bob (rm), and bob invites a
+// device (bx), a link only bob has.
+json history() {
+  return json::array({
+      link("r", "alice/a1", {{"type", "root"}, {"team", "acme"}, {"device", "a1"}}, json::array()),
+      link("l1", "alice/a1", {{"type", "addMember"}, {"user", "bob"}, {"devices", {"b1"}}},
+           {"r"}),
+      link("l2", "alice/a1", {{"type", "addMember"}, {"user", "carol"}, {"devices", {"c1"}}},
+           {"l1"}),
+      link("l3", "alice/a1", {{"type", "addServer"}, {"server", "s1"}}, {"l2"}),
+      link("l4", "alice/a1",
+           {{"type", "setDocumentAccess"}, {"doc", "*"}, {"principal", {{"member", "carol"}}},
+            {"level", "read"}},
+           {"l3"}),
+      link("rm", "alice/a1", {{"type", "removeMember"}, {"user", "bob"}}, {"l4"}),
+      link("bx", "bob/b1", {{"type", "inviteDevice"}, {"key", "i9"}}, {"l4"}),
+  });
+}
+constexpr std::size_t kBase = 5;  // r .. l4
+
+class TeamProvider : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    built = buildVector({{"name", "provider"}, {"links", history()}, {"expect", json::object()}});
+  }
+
+  // The state directory of device `device` holding links [0, count) of the history, plus the
+  // ones named in `extra`.
+  std::string stateOf(const std::string& device, std::size_t count,
+                      const std::vector<std::string>& extra = {}) {
+    const std::string path = (dir.path() / device).string();
+    const auto pair = vectors::testKeyPair(device);
+    auto key = DeviceKey::fromSeed(ByteView(pair.secretKey.data(), 32));
+    EXPECT_TRUE(key);
+    std::vector<Bytes> links;
+    std::uint64_t signedSeq = 0;
+    for (std::size_t i = 0; i < built.links.size(); ++i) {
+      const auto& l = built.links[i];
+      const bool take = i < count || std::find(extra.begin(), extra.end(), l.id) != extra.end();
+      if (!take) continue;
+      links.push_back(l.message);
+      if (l.value && l.value->deviceId == pair.publicKey) signedSeq = l.value->deviceSeq;
+    }
+    auto state = TeamStateDir::create(path, built.teamId, std::move(*key), signedSeq);
+    EXPECT_TRUE(state) << state.error().message();
+    EXPECT_TRUE(state->appendLinks(links));
+    return path;
+  }
+
+  struct Node {
+    TestPeer* peer = nullptr;
+    std::shared_ptr<AuthProvider> auth;
+    std::shared_ptr<std::vector<std::string>> refused =
+        std::make_shared<std::vector<std::string>>();
+    std::shared_ptr<std::vector<std::string>> gone = std::make_shared<std::vector<std::string>>();
+    Repo& repo() { return *peer->repo; }
+    PeerId id() const { return *auth->localPeer(); }
+  };
+
+  Node node(const std::string& device, std::size_t count, const std::vector<std::string>& extra = {},
+            std::chrono::milliseconds changeWait = std::chrono::seconds(10)) {
+    Node n;
+    auto provider = makeTeamProvider({.state = stateOf(device, count, extra),
+                                      .changeWait = changeWait});
+    EXPECT_TRUE(provider) << provider.error().message();
+    n.auth = *provider;
+    return attach(device, std::move(n));
+  }
+
+  Node attach(const std::string& name, Node n) {
+    auto refused = n.refused;
+    auto gone = n.gone;
+    n.peer = &h.add(name, [&](RepoOptions& o) {
+      o.auth = n.auth;
+      o.peerId.reset();
+      o.events.peerRefused = [refused](const std::string&, const Error& e) {
+        refused->push_back(e.message());
+      };
+      o.events.peerGone = [gone](const PeerId&, const std::string& reason) {
+        gone->push_back(reason);
+      };
+    });
+    return n;
+  }
+
+  static bool knows(Node& a, Node& b) {
+    auto peers = a.repo().peers();
+    return std::find(peers.begin(), peers.end(), b.id()) != peers.end();
+  }
+  static bool connected(Node& a, Node& b) { return knows(a, b) && knows(b, a); }
+  static bool anyContains(const std::vector<std::string>& list, const std::string& what) {
+    return std::any_of(list.begin(), list.end(),
+                       [&](const std::string& s) { return s.find(what) != std::string::npos; });
+  }
+
+  // A document written on `from`; true when it arrives on `to` within the limit.
+  bool syncs(Node& from, Node& to, const std::string& value, DocumentId* id = nullptr) {
+    DocHandle doc = from.repo().create();
+    EXPECT_TRUE(doc.change([&](Transaction& tx) { return putString(tx, "v", value); }));
+    if (id) *id = doc.id();
+    return h.runUntil([&] {
+      auto there = to.repo().findLocal(doc.id());
+      return there && readString(*there, "v") == value;
+    }, 3s);
+  }
+
+  std::vector<Bytes> messagesUpTo(std::size_t count) const {
+    std::vector<Bytes> out;
+    for (std::size_t i = 0; i < count; ++i) out.push_back(built.links[i].message);
+    return out;
+  }
+
+  BuiltVector built;
+  test::TempDir dir;
+  RepoHarness h;
+};
+
+TEST_F(TeamProvider, MembersSyncADocumentBothWaysAsTheirDeviceKeys) {
+  Node a = node("a1", kBase);
+  Node b = node("b1", kBase);
+  EXPECT_EQ(a.id().str(), toHex(ByteView(vectors::testKey("a1"))));
+  h.link(*a.peer, *b.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, b); }));
+  EXPECT_TRUE(syncs(a, b, "from alice"));
+  EXPECT_TRUE(syncs(b, a, "from bob"));
+  EXPECT_TRUE(teamSyncedWith(*a.auth, b.id()));
+}
+
+TEST_F(TeamProvider, ADeviceOutsideTheTeamIsRefusedWhicheverSideDials) {
+  Node a = node("a1", kBase);
+  Node e = node("e1", kBase);  // holds the team's links, but no link introduces it
+  h.link(*e.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return !a.refused->empty() && !e.refused->empty(); }));
+  EXPECT_TRUE(anyContains(*a.refused, "unknownDevice")) << a.refused->front();
+  EXPECT_FALSE(knows(a, e));
+  h.link(*a.peer, *e.peer);
+  ASSERT_TRUE(h.runUntil([&] { return a.refused->size() == 2 && e.refused->size() == 2; }));
+  EXPECT_FALSE(knows(e, a));
+}
+
+TEST_F(TeamProvider, AnotherTeamsDeviceIsClosedWithoutAReply) {
+  Node a = node("a1", kBase);
+  // bob founds his own team: alice's node knows no team by the tag bob sends.
+  BuiltVector other = buildVector(
+      {{"name", "other"},
+       {"links", json::array({link("r", "bob/b1", {{"type", "root"}, {"team", "bobs"}, {"device", "b1"}},
+                                   json::array())})},
+       {"expect", json::object()}});
+  const std::string path = (dir.path() / "bobs-b1").string();
+  auto key = DeviceKey::fromSeed(ByteView(vectors::testKeyPair("b1").secretKey.data(), 32));
+  auto state = TeamStateDir::create(path, other.teamId, std::move(*key), 1);
+  ASSERT_TRUE(state);
+  ASSERT_TRUE(state->appendLinks(other.messages()));
+  state = Error(Errc::NotFound, "closed");  // release the directory's lock
+  Node b;
+  auto provider = makeTeamProvider({.state = path});
+  ASSERT_TRUE(provider) << provider.error().message();
+  b.auth = *provider;
+  b = attach("bobs", std::move(b));
+  h.link(*b.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return !a.refused->empty() && !b.refused->empty(); }));
+  EXPECT_FALSE(knows(a, b));
+}
+
+TEST_F(TeamProvider, GraphSyncBringsAPeersMissingLinksAndStoresThem) {
+  Node a = node("a1", kBase);
+  Node b = node("b1", kBase, {"bx"});
+  h.link(*a.peer, *b.peer);
+  ASSERT_TRUE(h.runUntil([&] { return teamSyncedWith(*a.auth, b.id()) &&
+                                      teamSyncedWith(*b.auth, a.id()); }));
+  // Durable: a restart of alice's state directory holds bob's link.
+  a.peer->repo.reset();
+  a.auth.reset();
+  Result<TeamStateDir> reopened = Error(Errc::Conflict, "not yet");
+  ASSERT_TRUE(h.runUntil([&] {  // the Repo's coroutines end, and the directory's lock with them
+    if (!reopened) reopened = TeamStateDir::open((dir.path() / "a1").string());
+    return reopened.has_value();
+  })) << reopened.error().message();
+  EXPECT_EQ(reopened->graph().state(built.hashOf.at("bx")), LinkState::Valid);
+}
+
+TEST_F(TeamProvider, ARemovalEndsTheRemovedMembersLiveSessionsAndItsReconnectionIsRefused) {
+  Node a = node("a1", kBase);
+  Node s = node("s1", kBase);
+  Node b = node("b1", kBase);
+  h.link(*a.peer, *s.peer);
+  h.link(*b.peer, *s.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, s) && connected(b, s); }));
+  auto removed = teamAct(*a.auth, RemoveMember{.userId = "bob"});
+  ASSERT_TRUE(removed) << removed.error().message();
+  // The removal reaches the server, which ends bob's session there.
+  ASSERT_TRUE(h.runUntil([&] { return !knows(s, b) && !knows(b, s); }));
+  EXPECT_TRUE(anyContains(*s.gone, "removed")) << (s.gone->empty() ? "" : s.gone->back());
+  h.link(*b.peer, *s.peer);
+  ASSERT_TRUE(h.runUntil([&] { return anyContains(*s.refused, "removed"); }));
+  EXPECT_FALSE(knows(s, b));
+  // alice and the server still sync.
+  EXPECT_TRUE(syncs(a, s, "after"));
+}
+
+TEST_F(TeamProvider, TheServerStoresAndRelaysButAReadOnlyMembersChangeIsRefused) {
+  Node a = node("a1", kBase);
+  Node s = node("s1", kBase);
+  Node c = node("c1", kBase);
+  h.link(*a.peer, *s.peer);
+  h.link(*c.peer, *s.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, s) && connected(c, s); }));
+  DocumentId id;
+  ASSERT_TRUE(syncs(a, c, "alice writes", &id));  // through the server
+  EXPECT_TRUE(s.repo().findLocal(id));
+  // carol may read, not write: the server refuses her change.
+  auto doc = c.repo().findLocal(id);
+  ASSERT_TRUE(doc);
+  ASSERT_TRUE(doc->change([&](Transaction& tx) { return putString(tx, "v", "carol writes"); }));
+  ASSERT_TRUE(h.runUntil([&] { return s.peer->log->changesRefused > 0; }));
+  h.runFor(100ms);
+  EXPECT_EQ(readString(*a.repo().findLocal(id), "v"), "alice writes");
+}
+
+// A member who may write, but accepts whatever it is sent: an honest peer must still refuse the
+// read-only member's change it relays (write rights are the author's).
+class LenientRelay final : public AuthProvider {
+ public:
+  explicit LenientRelay(std::shared_ptr<AuthProvider> inner) : inner_(std::move(inner)) {}
+  std::string_view name() const override { return inner_->name(); }
+  std::optional<PeerId> localPeer() const override { return inner_->localPeer(); }
+  std::optional<ActorId> localActor() const override { return inner_->localActor(); }
+  asio::awaitable<Result<Session>> authenticate(std::unique_ptr<Stream> s, Side side) override {
+    co_return co_await inner_->authenticate(std::move(s), side);
+  }
+  asio::awaitable<bool> okToAdvertise(const PeerIdentity&, const DocumentId&) override {
+    co_return true;
+  }
+  asio::awaitable<bool> okToSend(const PeerIdentity&, const DocumentId&) override {
+    co_return true;
+  }
+  asio::awaitable<bool> okToReceive(const PeerIdentity&, const DocumentId&,
+                                    const ChangeBatch&) override {
+    co_return true;
+  }
+  std::shared_ptr<const ChangeSealer> sealerFor(const DocumentId& doc) override {
+    return inner_->sealerFor(doc);
+  }
+  void attach(RepoCallbacks callbacks) override { inner_->attach(std::move(callbacks)); }
+
+ private:
+  std::shared_ptr<AuthProvider> inner_;
+};
+
+TEST_F(TeamProvider, AReadOnlyMembersChangeRelayedByAWriterIsStillRefused) {
+  Node a = node("a1", kBase);
+  Node c = node("c1", kBase);
+  Node b;
+  auto inner = makeTeamProvider({.state = stateOf("b1", kBase)});
+  ASSERT_TRUE(inner);
+  b.auth = std::make_shared<LenientRelay>(*inner);
+  b = attach("b1", std::move(b));
+  h.link(*c.peer, *b.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(c, b); }));
+  DocHandle doc = c.repo().create();
+  ASSERT_TRUE(doc.change([&](Transaction& tx) { return putString(tx, "v", "carol writes"); }));
+  ASSERT_TRUE(h.runUntil([&] {
+    auto there = b.repo().findLocal(doc.id());
+    return there && readString(*there, "v") == "carol writes";
+  }));
+  // bob took it; alice, honest, refuses it from bob.
+  h.link(*b.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return a.peer->log->changesRefused > 0; }));
+  auto atAlice = a.repo().findLocal(doc.id());
+  EXPECT_TRUE(!atAlice || readString(*atAlice, "v").empty());
+}
+
+TEST_F(TeamProvider, AChangeWaitsForTheTeamLinksItDeclaresUntilGraphSyncBringsThem) {
+  // bob's change declares bx, which only bob has: alice waits for it and then applies.
+  Node a = node("a1", kBase);
+  Node b = node("b1", kBase, {"bx"});
+  DocHandle doc = b.repo().create();
+  ASSERT_TRUE(doc.change([&](Transaction& tx) { return putString(tx, "v", "bob at bx"); }));
+  h.link(*b.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] {
+    auto there = a.repo().findLocal(doc.id());
+    return there && readString(*there, "v") == "bob at bx";
+  }));
+  EXPECT_EQ(a.peer->log->changesRefused, 0u);
+}
+
+TEST_F(TeamProvider, AChangeWhoseDeclaredLinksNeverArriveIsDiscardedAtItsDeadline) {
+  // bob's change declares bx. It then reaches alice from bob's storage on a node of bob's whose
+  // state directory lacks bx: nobody can send alice the link, and the change is discarded.
+  auto store = [&] {
+    auto opened = FsStorageAdapter::open(dir.path() / "bob-storage");
+    EXPECT_TRUE(opened);
+    return std::shared_ptr<StorageAdapter>(std::move(*opened));
+  };
+  DocumentId id = DocumentId::random();
+  {
+    Node b;
+    auto provider = makeTeamProvider({.state = stateOf("b1", kBase, {"bx"})});
+    ASSERT_TRUE(provider);
+    b.auth = *provider;
+    b.peer = &h.add("bob-then", [&](RepoOptions& o) {
+      o.auth = b.auth;
+      o.peerId.reset();
+      o.storage = store();
+    });
+    DocHandle doc = b.repo().create();
+    id = doc.id();
+    ASSERT_TRUE(doc.change([&](Transaction& tx) { return putString(tx, "v", "bob at bx"); }));
+    ASSERT_TRUE(h.await(b.repo().flush()));
+    b.peer->repo.reset();
+  }
+  Node a = node("a1", kBase, {}, 300ms);
+  Node stale;
+  const std::string statePath = (dir.path() / "b1-stale").string();
+  {
+    auto key = DeviceKey::fromSeed(ByteView(vectors::testKeyPair("b1").secretKey.data(), 32));
+    auto state = TeamStateDir::create(statePath, built.teamId, std::move(*key), 0);
+    ASSERT_TRUE(state);
+    ASSERT_TRUE(state->appendLinks(messagesUpTo(kBase)));
+  }
+  auto provider = makeTeamProvider({.state = statePath});
+  ASSERT_TRUE(provider) << provider.error().message();
+  stale.auth = *provider;
+  stale.peer = &h.add("bob-now", [&](RepoOptions& o) {
+    o.auth = stale.auth;
+    o.peerId.reset();
+    o.storage = store();
+  });
+  ASSERT_TRUE(h.await(stale.repo().find(id)));
+  h.link(*stale.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return a.peer->log->changesRefused > 0; }, 3s));
+  auto atAlice = a.repo().findLocal(id);
+  EXPECT_TRUE(!atAlice || readString(*atAlice, "v").empty());
+}
+
+TEST_F(TeamProvider, TheFactoryNamesTheTableAndTheStateDirectory) {
+  ProviderRegistry registry;
+  ASSERT_TRUE(registerProvider(registry));
+  const auto file = dir.path() / "node.toml";
+  {
+    std::ofstream out(file);
+    out << "[auth]\nprovider = \"team\"\n[auth.team]\nstate = \"missing\"\n";
+  }
+  auto root = loadConfigFile(file);
+  ASSERT_TRUE(root);
+  auto made = registry.createFromConfig(*root, {});
+  ASSERT_FALSE(made);
+  EXPECT_NE(made.error().message().find("state"), std::string::npos) << made.error().message();
+  EXPECT_NE(made.error().message().find(file.string()), std::string::npos)
+      << made.error().message();
+  {
+    std::ofstream out(file, std::ios::trunc);
+    out << "[auth]\nprovider = \"team\"\n[auth.team]\nstate = \"a1\"\nchange-wait = 0\n";
+  }
+  stateOf("a1", kBase);
+  root = loadConfigFile(file);
+  made = registry.createFromConfig(*root, {});
+  ASSERT_FALSE(made);
+  EXPECT_NE(made.error().message().find("change-wait"), std::string::npos)
+      << made.error().message();
+  {
+    std::ofstream out(file, std::ios::trunc);
+    out << "[auth]\nprovider = \"team\"\n[auth.team]\nstate = \"a1\"\nsurprise = 1\n";
+  }
+  root = loadConfigFile(file);
+  made = registry.createFromConfig(*root, {});
+  ASSERT_FALSE(made);
+  EXPECT_NE(made.error().message().find("surprise"), std::string::npos) << made.error().message();
+  {
+    std::ofstream out(file, std::ios::trunc);
+    out << "[auth]\nprovider = \"team\"\n[auth.team]\nstate = \"a1\"\n";
+  }
+  root = loadConfigFile(file);
+  made = registry.createFromConfig(*root, {});
+  ASSERT_TRUE(made) << made.error().message();
+  EXPECT_EQ((*made)->name(), "team");
+}
+
+}  // namespace
+}  // namespace portcullis::team
