@@ -134,26 +134,6 @@ Signature signOver(const Signer& sign, std::string_view label, const Hash& h) {
   return sign(message);
 }
 
-const char* reasonName(Reason r) {
-  switch (r) {
-    case Reason::WrongTeam: return "wrongTeam";
-    case Reason::UnknownDevice: return "unknownDevice";
-    case Reason::Removed: return "removed";
-    case Reason::BadSignature: return "badSignature";
-    case Reason::Reflection: return "reflection";
-    case Reason::BadProof: return "badProof";
-    case Reason::InvitationRevoked: return "invitationRevoked";
-    case Reason::InvitationUsedUp: return "invitationUsedUp";
-    case Reason::InvitationExpired: return "invitationExpired";
-    case Reason::UserIdTaken: return "userIdTaken";
-    case Reason::NeedMember: return "needMember";
-    case Reason::Timeout: return "timeout";
-    case Reason::TooLarge: return "tooLarge";
-    case Reason::Unknown: break;
-  }
-  return "unknown";
-}
-
 Status denied(Reason r) { return Status{Status::Kind::Denied, r}; }
 
 
@@ -289,6 +269,26 @@ asio::awaitable<Result<HandshakeResult>> finish(std::unique_ptr<Stream> stream,
 }
 
 }  // namespace
+
+const char* reasonName(Reason r) {
+  switch (r) {
+    case Reason::WrongTeam: return "wrongTeam";
+    case Reason::UnknownDevice: return "unknownDevice";
+    case Reason::Removed: return "removed";
+    case Reason::BadSignature: return "badSignature";
+    case Reason::Reflection: return "reflection";
+    case Reason::BadProof: return "badProof";
+    case Reason::InvitationRevoked: return "invitationRevoked";
+    case Reason::InvitationUsedUp: return "invitationUsedUp";
+    case Reason::InvitationExpired: return "invitationExpired";
+    case Reason::UserIdTaken: return "userIdTaken";
+    case Reason::NeedMember: return "needMember";
+    case Reason::Timeout: return "timeout";
+    case Reason::TooLarge: return "tooLarge";
+    case Reason::Unknown: break;
+  }
+  return "unknown";
+}
 
 Hash teamTag(const Hash& teamId, const EphemeralPublic& initiatorEphemeral) {
   return h256(teamId, {viewOf(kTeamTagLabel), initiatorEphemeral});

@@ -57,6 +57,9 @@ using TeamPrefix = std::array<char, kTeamPrefixBytes>;
 
 enum class HandshakeMode : std::uint8_t { Member = 0, Invitee = 1 };
 
+// The §6.6 name of a Reason ("removed", "unknownDevice", ...; "unknown" for a later one).
+[[nodiscard]] const char* reasonName(Reason r);
+
 // H256(key=teamId, "portcullis/team/v3/team-tag" ‖ E_I): m1's team field in mode 0.
 [[nodiscard]] Hash teamTag(const Hash& teamId, const EphemeralPublic& initiatorEphemeral);
 

@@ -259,6 +259,40 @@ bool verifyAdmissionRequest(const Hash& teamId, const AdmissionRequest& request,
   return consentOk && inviteOk;
 }
 
+namespace {
+
+Bytes invitationProofMessage(const Hash& h2, const Key& deviceId, const EncKey& encKey,
+                             std::string_view userId) {
+  constexpr std::string_view kLabel = "portcullis/team/v3/invitation-proof";
+  Bytes m;
+  m.reserve(kLabel.size() + h2.size() + deviceId.size() + encKey.size() + 1 + userId.size());
+  m.insert(m.end(), kLabel.begin(), kLabel.end());
+  m.insert(m.end(), h2.begin(), h2.end());
+  m.insert(m.end(), deviceId.begin(), deviceId.end());
+  m.insert(m.end(), encKey.begin(), encKey.end());
+  m.push_back(static_cast<std::uint8_t>(userId.size()));
+  m.insert(m.end(), userId.begin(), userId.end());
+  return m;
+}
+
+}  // namespace
+
+Signature signInvitationProof(const InvitationKey& invitationKey, const Hash& h2,
+                              const Key& deviceId, const EncKey& encKey, std::string_view userId) {
+  if (userId.size() > kMaxInvitationUserIdBytes) {
+    throw std::invalid_argument("signInvitationProof: userId longer than 64 bytes");
+  }
+  return signBytes(invitationProofMessage(h2, deviceId, encKey, userId),
+                   invitationKey.secretKey.span());
+}
+
+bool verifyInvitationProof(const Key& invitationPublicKey, const Signature& proof, const Hash& h2,
+                           const Key& deviceId, const EncKey& encKey, std::string_view userId) {
+  if (userId.size() > kMaxInvitationUserIdBytes) return false;
+  return verifyBytes(invitationProofMessage(h2, deviceId, encKey, userId), proof,
+                     invitationPublicKey);
+}
+
 Result<std::uint64_t> parseDurationMs(std::string_view text) {
   const auto malformed = [](std::string_view why) {
     return Error(Errc::Malformed, "duration: " + std::string(why) +

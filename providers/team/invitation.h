@@ -160,6 +160,18 @@ struct AdmissionRequest {
 [[nodiscard]] bool verifyAdmissionRequest(const Hash& teamId, const AdmissionRequest& request,
                                           const Key& invitationPublicKey);
 
+// §6.3's proof that the invitee holds the invitation key in this very session: Ed25519 by the
+// invitation key over "portcullis/team/v3/invitation-proof" ‖ h2 ‖ deviceId ‖ encKey ‖
+// u8(len(userId)) ‖ userId. Worthless in any other session (h2 differs). `userId` is at most
+// kMaxInvitationUserIdBytes (else signInvitationProof throws std::invalid_argument and
+// verifyInvitationProof answers false).
+[[nodiscard]] Signature signInvitationProof(const InvitationKey& invitationKey, const Hash& h2,
+                                            const Key& deviceId, const EncKey& encKey,
+                                            std::string_view userId);
+[[nodiscard]] bool verifyInvitationProof(const Key& invitationPublicKey, const Signature& proof,
+                                         const Hash& h2, const Key& deviceId,
+                                         const EncKey& encKey, std::string_view userId);
+
 // Whether an invitation expiring at `expiresAtMs` (ms since 1970; 0 = never) has expired at
 // `nowMs`, the admitting device's own clock (§5.1: nobody else reads a clock). An invitation is
 // expired from its expiresAt on.

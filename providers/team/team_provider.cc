@@ -16,6 +16,7 @@
 
 #include "change_sealer.h"
 #include "handshake.h"
+#include "invitation.h"
 #include "state_dir.h"
 #include "team_channel.h"
 #include "team_graph.h"
@@ -52,27 +53,13 @@ std::optional<Key> keyOfPeer(const PeerId& peer) {
   return key;
 }
 
-PeerId peerOfKey(const Key& key) { return PeerId::parse(toHex(ByteView(key))).value(); }
-
-std::string reasonName(Reason r) {
-  switch (r) {
-    case Reason::WrongTeam: return "wrongTeam";
-    case Reason::UnknownDevice: return "unknownDevice";
-    case Reason::Removed: return "removed";
-    case Reason::BadSignature: return "badSignature";
-    case Reason::Reflection: return "reflection";
-    case Reason::BadProof: return "badProof";
-    case Reason::InvitationRevoked: return "invitationRevoked";
-    case Reason::InvitationUsedUp: return "invitationUsedUp";
-    case Reason::InvitationExpired: return "invitationExpired";
-    case Reason::UserIdTaken: return "userIdTaken";
-    case Reason::NeedMember: return "needMember";
-    case Reason::Timeout: return "timeout";
-    case Reason::TooLarge: return "tooLarge";
-    case Reason::Unknown: break;
-  }
-  return "unknown reason";
+std::uint64_t nowMs() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
 }
+
+PeerId peerOfKey(const Key& key) { return PeerId::parse(toHex(ByteView(key))).value(); }
 
 Status denied(Reason r) { return Status{.kind = Status::Kind::Denied, .reason = r}; }
 
@@ -113,16 +100,16 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // --- the handshake ---------------------------------------------------------------------------
 
-  // Our kind in the handshake: a server of the team, else a member device.
+  // Our kind in the handshake: a member device, else a server (also a server whose addServer
+  // has not reached it yet: the member that added it knows it as one).
   ClaimKind ourKind() {
-    return graph().standing(self_) == TeamGraph::Standing::Server ? ClaimKind::Server
-                                                                  : ClaimKind::Member;
+    return graph().standing(self_) == TeamGraph::Standing::Member ? ClaimKind::Member
+                                                                  : ClaimKind::Server;
   }
 
   Status judge(const Claim& peer, const HandshakeContext& context) {
-    if (context.mode != HandshakeMode::Member || context.teamId != dir_.teamId()) {
-      return denied(Reason::UnknownDevice);  // invitees are not admitted over the network here
-    }
+    if (context.teamId != dir_.teamId()) return denied(Reason::WrongTeam);
+    if (context.mode == HandshakeMode::Invitee) return admitInvitee(peer, context);
     const TeamGraph::Standing s = graph().standing(peer.deviceId);
     if ((peer.kind == ClaimKind::Member && s == TeamGraph::Standing::Member) ||
         (peer.kind == ClaimKind::Server && s == TeamGraph::Standing::Server)) {
@@ -131,9 +118,81 @@ class Core : public std::enable_shared_from_this<Core> {
     return denied(s == TeamGraph::Standing::Removed ? Reason::Removed : Reason::UnknownDevice);
   }
 
+  // §6.1 mode 1: the team's open member invitations (most recent first, at most 64), then the
+  // open device invitations of this device's own member (at most 16).
+  std::vector<Offer> offers() {
+    std::vector<Offer> members;
+    std::vector<Offer> devices;
+    const auto me = graph().memberOfDevice(self_);
+    const std::uint64_t now = nowMs();
+    auto all = graph().invitations();
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
+      if (!it->open || invitationExpired(it->expiresAt, now)) continue;
+      const Offer offer{.pkTag = invitationKeyTag(it->publicKey), .invitation = it->hash};
+      if (!it->device && members.size() < 64) members.push_back(offer);
+      if (it->device && me && it->inviter == *me && devices.size() < 16) devices.push_back(offer);
+    }
+    members.insert(members.end(), devices.begin(), devices.end());
+    return members;
+  }
+
+  // §6.3 at the responder: checks the invitee's proof and admission request against the
+  // invitation, then posts the admission. Any doubt is a denial.
+  Status admitInvitee(const Claim& peer, const HandshakeContext& context) {
+    if (graph().standing(self_) != TeamGraph::Standing::Member) return denied(Reason::NeedMember);
+    if (peer.kind != ClaimKind::Invitee || !peer.invitation || !peer.encKey || !peer.proof ||
+        !peer.consent || !peer.inviteSig) {
+      return denied(Reason::BadProof);
+    }
+    std::optional<InvitationInfo> info;
+    for (InvitationInfo& i : graph().invitations()) {
+      if (i.hash == *peer.invitation) info = std::move(i);
+    }
+    if (!info) return denied(Reason::InvitationRevoked);
+    const std::string userId = peer.userId.value_or("");
+    const AdmissionRequest request{.invitation = *peer.invitation, .deviceId = peer.deviceId,
+                                   .encKey = *peer.encKey, .userId = userId,
+                                   .consent = *peer.consent, .inviteSig = *peer.inviteSig};
+    const bool proofOk = verifyInvitationProof(info->publicKey, *peer.proof, context.h2,
+                                               peer.deviceId, *peer.encKey, userId);
+    const bool requestOk = verifyAdmissionRequest(dir_.teamId(), request, info->publicKey);
+    if (!proofOk || !requestOk || info->device != userId.empty() ||
+        !encKeyAcceptable(*peer.encKey) || (!info->device && !textAcceptable(userId, 1, 64))) {
+      return denied(Reason::BadProof);
+    }
+    if (info->revoked) return denied(Reason::InvitationRevoked);
+    if (info->maxUses != 0 && info->uses >= info->maxUses) return denied(Reason::InvitationUsedUp);
+    if (invitationExpired(info->expiresAt, nowMs())) return denied(Reason::InvitationExpired);
+    if (!info->open) return denied(Reason::InvitationRevoked);
+    if (!info->device) {
+      const auto members = graph().members();
+      const auto removed = graph().removed();
+      if (std::binary_search(members.begin(), members.end(), userId) ||
+          std::find(removed.begin(), removed.end(), userId) != removed.end()) {
+        return denied(Reason::UserIdTaken);
+      }
+    }
+    const NewDevice device{peer.deviceId, *peer.encKey, *peer.consent};
+    Action action = info->device ? Action(AdmitDevice{*peer.invitation, device, *peer.inviteSig,
+                                                      std::nullopt})
+                                 : Action(AdmitMember{*peer.invitation, userId, device,
+                                                      *peer.inviteSig, std::nullopt});
+    auto admitted = act(std::move(action));
+    if (!admitted) {
+      spdlog::warn("team: could not admit device {}: {}", toHex(ByteView(peer.deviceId)),
+                   admitted.error().message());
+      return denied(Reason::InvitationRevoked);
+    }
+    spdlog::info("team: admitted {} (device {}) through invitation {}",
+                 info->device ? "a new device of " + info->inviter : userId,
+                 toHex(ByteView(peer.deviceId)), toHex(ByteView(*peer.invitation)).substr(0, 8));
+    return Status{};
+  }
+
   // A new session whose handshake succeeded: its channel, then our Heads (§6.4).
   std::unique_ptr<MessageChannel> openSession(asio::any_io_executor ex, const Claim& peer,
-                                              std::unique_ptr<MessageChannel> aead) {
+                                              std::unique_ptr<MessageChannel> aead,
+                                              bool invitee) {
     auto s = std::make_shared<PeerSession>(nextSession_++, peer.deviceId,
                                            peer.kind == ClaimKind::Server);
     std::weak_ptr<Core> weakCore = weak_from_this();
@@ -152,6 +211,11 @@ class Core : public std::enable_shared_from_this<Core> {
     s->channel = pair.provider;
     sessions_[s->id] = s;
     send(*s, ourHeads());
+    if (invitee) {  // §6.3: the new device has no graph yet; it gets all of it
+      for (auto& batch : graph().linksBeyond({}, kSyncBatchBytes)) {
+        send(*s, Links{.links = std::move(batch)});
+      }
+    }
     return std::move(pair.repo);
   }
 
@@ -338,9 +402,7 @@ class Core : public std::enable_shared_from_this<Core> {
     auto userId = graph().memberOfDevice(self_);
     if (!userId) return Error(Errc::Denied, "team: this device is not a current member device");
     const ActionType type = typeOf(action);
-    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::chrono::system_clock::now().time_since_epoch());
-    auto message = dir_.signNext(*userId, std::move(action), static_cast<std::uint64_t>(now.count()));
+    auto message = dir_.signNext(*userId, std::move(action), nowMs());
     if (!message) return std::move(message).error();
     auto parts = splitLink(*message);
     if (!parts) return std::move(parts).error();
@@ -551,8 +613,18 @@ class TeamProvider final : public AuthProvider {
             }
             return teamId;
           },
-          .findTeamsByPrefix = [](const TeamPrefix&) { return std::vector<Hash>{}; },
-          .invitationsFor = [](const Hash&) { return std::vector<Offer>{}; },
+          .findTeamsByPrefix =
+              [teamId](const TeamPrefix& prefix) {
+                return base58Encode(teamId).starts_with(std::string_view(prefix.data(),
+                                                                         prefix.size()))
+                           ? std::vector<Hash>{teamId}
+                           : std::vector<Hash>{};
+              },
+          .invitationsFor =
+              [weak](const Hash&) {
+                auto core = weak.lock();
+                return core ? core->offers() : std::vector<Offer>{};
+              },
           .judge = std::move(judge),
           .deadline = core->options().handshakeDeadline};
       result = co_await runResponder(std::move(stream), std::move(config));
@@ -571,7 +643,8 @@ class TeamProvider final : public AuthProvider {
     PeerIdentity identityOfPeer = core->identityOf(result->peer);
     auto aead = makeAeadChannel(std::move(result->stream), result->takeKeys(),
                                 kDefaultMaxFrameBytes + 1);
-    auto channel = core->openSession(ex, result->peer, std::move(aead));
+    auto channel = core->openSession(ex, result->peer, std::move(aead),
+                                     result->mode == HandshakeMode::Invitee);
     co_return Session{.identity = std::move(identityOfPeer), .channel = std::move(channel)};
   }
 
