@@ -413,7 +413,9 @@ asio::awaitable<Result<HandshakeResult>> runInitiator(std::unique_ptr<Stream> ow
   s = Secrets();  // forward secrecy: nothing but the transport keys outlives h3
   result.peer = std::move(*claimR);
   result.sent = ours;
-  co_return co_await finish(std::move(stream), deadline, std::move(result));
+  // (No temporaries with destructors inside co_await: g++ 12 destroys them twice.)
+  auto finishing = finish(std::move(stream), deadline, std::move(result));
+  co_return co_await std::move(finishing);
 }
 
 asio::awaitable<Result<HandshakeResult>> runResponder(std::unique_ptr<Stream> owned,
@@ -538,7 +540,9 @@ asio::awaitable<Result<HandshakeResult>> runResponder(std::unique_ptr<Stream> ow
     result.sent = co_await config.judge(*claimI, context);
   }
   result.peer = std::move(*claimI);
-  co_return co_await finish(std::move(stream), deadline, std::move(result));
+  // (No temporaries with destructors inside co_await: g++ 12 destroys them twice.)
+  auto finishing = finish(std::move(stream), deadline, std::move(result));
+  co_return co_await std::move(finishing);
 }
 
 }  // namespace portcullis::team

@@ -73,7 +73,9 @@ asio::awaitable<Result<JoinedTeam>> joinTeam(std::unique_ptr<Stream> stream, std
   config.deadline = options.deadline;
   config.inviteeCheck = [&](const Claim& responder, const Hash& h2) -> asio::awaitable<Result<Claim>> {
     const Hash teamId = *responder.teamId;
-    auto key = co_await deriveInvitationKeyAsync(std::move(*seed), teamId);
+    // (No temporaries with destructors inside co_await: g++ 12 destroys them twice.)
+    auto derive = deriveInvitationKeyAsync(std::move(*seed), teamId);
+    auto key = co_await std::move(derive);
     seed.reset();
     if (!key) co_return std::move(key).error();
     const auto tag = invitationKeyTag(key->publicKey);
@@ -97,7 +99,8 @@ asio::awaitable<Result<JoinedTeam>> joinTeam(std::unique_ptr<Stream> stream, std
     claim.inviteSig = request.inviteSig;
     co_return claim;
   };
-  auto result = co_await runInitiator(std::move(stream), std::move(config));
+  auto handshake = runInitiator(std::move(stream), std::move(config));
+  auto result = co_await std::move(handshake);
   if (!result) co_return std::move(result).error();
   if (!result->authorized()) {
     co_return Error(Errc::Denied, fmt::format("the team refused the admission: {}",
@@ -129,7 +132,8 @@ asio::awaitable<Result<JoinedTeam>> joinTeam(std::unique_ptr<Stream> stream, std
   if (graph.standing(result->peer.deviceId) != TeamGraph::Standing::Member) {
     co_return Error(Errc::Malformed, "the admitting device is not current in the graph it sent");
   }
-  JoinedTeam joined{.teamId = result->teamId, .links = {}, .userId = *member,
+  JoinedTeam joined{.teamId = result->teamId, .teamName = graph.teamName(), .links = {},
+                    .userId = *member,
                     .responder = result->peer.deviceId};
   graph.forEachLink([&](const StoredLink& l) {
     joined.links.push_back(encodeLink(l.body, l.signature));

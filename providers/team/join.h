@@ -28,6 +28,7 @@ namespace portcullis::team {
 
 struct JoinedTeam {
   Hash teamId{};
+  std::string teamName;
   std::vector<Bytes> links;  // every link of the graph, `Link` messages in T order
   std::string userId;        // the member this device now belongs to
   Key responder{};           // the member device that admitted it

@@ -136,7 +136,11 @@ class State final : public TeamSessionChannel, public std::enable_shared_from_th
       const std::uint8_t tag = (*in)[0];
       in->erase(in->begin());
       if (tag == kTeamFrameTag) {
-        if (self->handlers_.onTeamMessage) co_await self->handlers_.onTeamMessage(std::move(*in));
+        if (self->handlers_.onTeamMessage) {
+          // (No temporaries with destructors inside co_await: g++ 12 destroys them twice.)
+          auto handled = self->handlers_.onTeamMessage(std::move(*in));
+          co_await std::move(handled);
+        }
         continue;
       }
       self->repoInBytes_ += in->size();

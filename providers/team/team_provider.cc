@@ -601,7 +601,9 @@ class TeamProvider final : public AuthProvider {
                              .judge = std::move(judge),
                              .inviteeCheck = {},
                              .deadline = core->options().handshakeDeadline};
-      result = co_await runInitiator(std::move(stream), std::move(config));
+      // (No temporaries with destructors inside co_await: g++ 12 destroys them twice.)
+      auto handshake = runInitiator(std::move(stream), std::move(config));
+      result = co_await std::move(handshake);
     } else {
       const Hash teamId = core->teamId();
       ResponderConfig config{
@@ -627,7 +629,8 @@ class TeamProvider final : public AuthProvider {
               },
           .judge = std::move(judge),
           .deadline = core->options().handshakeDeadline};
-      result = co_await runResponder(std::move(stream), std::move(config));
+      auto handshake = runResponder(std::move(stream), std::move(config));
+      result = co_await std::move(handshake);
     }
     if (!result) co_return Error(result.error().code(), "team: " + result.error().message());
     if (!result->authorized()) {

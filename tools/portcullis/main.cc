@@ -106,6 +106,15 @@ int main(int argc, char** argv) {
     cmd->callback([&team, verb = std::move(verb)] { team.verb = verb; });
     return cmd;
   };
+  // The verbs that sign a link may push it to a peer at once.
+  auto pushes = [&team](CLI::App* cmd) {
+    cmd->add_option("--connect", team.connect,
+                    "Send the new link at once to the team's node at HOST:PORT (a server or a "
+                    "member device), and wait until it has it");
+    cmd->add_option("--timeout", team.timeoutSeconds,
+                    "Seconds to wait for --connect (default 10)");
+    return cmd;
+  };
   auto teamGroup = [teamCmd](const char* name, const char* help) {
     CLI::App* cmd = teamCmd->add_subcommand(name, help);
     cmd->require_subcommand(1);
@@ -121,9 +130,9 @@ int main(int argc, char** argv) {
                   "An offline Ed25519 public key (64 hex digits) that may add and remove the "
                   "founder's devices; none by default");
 
-    c = teamVerb(teamCmd, "invite", "invite",
+    c = pushes(teamVerb(teamCmd, "invite", "invite",
                  "Invite a new member (admins) or, with --device, a new device of yours; prints "
-                 "the invitation code once and stores it nowhere");
+                 "the invitation code once and stores it nowhere"));
     c->add_option("--max-uses", team.maxUses, "Admissions a member invitation allows (0: "
                                               "unlimited; default 1)")
         ->check(CLI::Range(std::int64_t{0}, std::int64_t{0xFFFFFFFF}));
@@ -132,44 +141,56 @@ int main(int argc, char** argv) {
     c->add_flag("--device", team.device, "Invite a new device of your own (one use)");
 
     c = teamVerb(teamCmd, "join", "join",
-                 "Join with an invitation code, offline: read the team from an export, make this "
-                 "device's state directory and write an admission request for a member to admit");
+                 "Join with an invitation code: over the network through a member device "
+                 "(--connect), or offline from an export (--from), writing an admission request "
+                 "for a member to admit");
     c->add_option("CODE", team.code, "The invitation code, or - to read it from stdin")
         ->required();
-    c->add_option("--from", team.from, "A `team export` of the team")->required();
+    c->add_option("--from", team.from, "A `team export` of the team (offline)");
+    c->add_option("--connect", team.connect,
+                  "Join over the network through the member device at HOST:PORT instead: "
+                  "writes the state directory and its config.toml")
+        ->excludes("--from");
     c->add_option("--user", team.user, "Your new userId (a member invitation; leave it out for "
                                        "a device invitation)");
     c->add_option("--request-out", team.requestOut, "Where to write the admission request "
                                                     "(default: <state>.request.json)");
+    c->add_option("--timeout", team.timeoutSeconds,
+                  "Seconds for --connect's handshake and graph (Argon2id not counted)");
 
-    c = teamVerb(teamCmd, "admit", "admit",
+    c = teamVerb(teamCmd, "host", "host",
+                 "Make a server's state directory: a new device key and the team's links from an "
+                 "export; prints the key a member adds with `team server add`");
+    c->add_option("--from", team.from, "A `team export` of the team")->required();
+
+    c = pushes(teamVerb(teamCmd, "admit", "admit",
                  "Check an admission request (signatures, the invitation, its expiry by this "
-                 "device's clock) and sign the admission");
+                 "device's clock) and sign the admission"));
     c->add_option("REQUEST_FILE", team.file, "The request `team join` wrote")->required();
 
-    c = teamVerb(teamCmd, "remove", "remove", "Remove a member (an admin senior to them)");
+    c = pushes(teamVerb(teamCmd, "remove", "remove", "Remove a member (an admin senior to them)"));
     c->add_option("USER", team.subject, "The member's userId")->required();
-    teamVerb(teamCmd, "leave", "leave", "Leave the team (any member but the founder)");
+    pushes(teamVerb(teamCmd, "leave", "leave", "Leave the team (any member but the founder)"));
 
     CLI::App* g = teamGroup("device", "Manage devices");
-    c = teamVerb(g, "remove", "device remove",
-                 "Remove a device: one of yours, or (an admin senior to its member) anyone's");
+    c = pushes(teamVerb(g, "remove", "device remove",
+                 "Remove a device: one of yours, or (an admin senior to its member) anyone's"));
     c->add_option("DEVICE", team.subject, "The device key, 64 hex digits")->required();
 
     g = teamGroup("role", "Give and take members' roles");
     for (const char* verb : {"add", "remove"}) {
-      c = teamVerb(g, verb, std::string("role ") + verb,
-                   std::string_view(verb) == "add" ? "Give a member a role (admins)"
-                                                   : "Take a role from a member (yourself, or "
-                                                     "an admin senior to them)");
+      c = pushes(teamVerb(g, verb, std::string("role ") + verb,
+                          std::string_view(verb) == "add" ? "Give a member a role (admins)"
+                                                          : "Take a role from a member (yourself, "
+                                                            "or an admin senior to them)"));
       c->add_option("USER", team.subject, "The member's userId")->required();
       c->add_option("ROLE", team.role, "1 to 32 characters of a-z, 0-9, _ and - (admin is the "
                                        "admin role)")->required();
     }
 
     g = teamGroup("access", "Set and show document access (team.md §9)");
-    c = teamVerb(g, "set", "access set", "Set a principal's access to one document, or to all "
-                                         "of them (*); admins only");
+    c = pushes(teamVerb(g, "set", "access set", "Set a principal's access to one document, or to all "
+                                         "of them (*); admins only"));
     c->add_option("DOC", team.subject, "A document ID (portcullis:...) or *")->required();
     c->add_option("PRINCIPAL", team.principal, "everyone, role:R, member:U or server:KEY")
         ->required();
@@ -179,9 +200,9 @@ int main(int argc, char** argv) {
 
     g = teamGroup("server", "Add and remove the team's servers");
     for (const char* verb : {"add", "remove"}) {
-      c = teamVerb(g, verb, std::string("server ") + verb,
-                   std::string_view(verb) == "add" ? "Add a server (admins)"
-                                                   : "Remove a server (admins)");
+      c = pushes(teamVerb(g, verb, std::string("server ") + verb,
+                          std::string_view(verb) == "add" ? "Add a server (admins)"
+                                                          : "Remove a server (admins)"));
       c->add_option("KEY", team.subject, "The server's key, 64 hex digits (`serve` prints it)")
           ->required();
     }

@@ -1093,15 +1093,55 @@ int teamImport(const TeamArgs& args) {
   return kExitOk;
 }
 
+// A server's state directory: a new device key and the team's links from an export. The server
+// is a server of the team once a member adds its key (`team server add KEY`).
+int teamHost(const TeamArgs& args) {
+  if (auto bad = checkNewState(args.state)) return fail(*bad);
+  auto imported = TeamStateDir::importFile(args.from);
+  if (!imported) return fail(failed("--from " + imported.error().message()));
+  TeamGraph graph(imported->teamId);
+  const team::BatchOutcome outcome = graph.addBatch(imported->links);
+  if (!outcome.dropped.empty() || !graph.hasRoot()) {
+    return fail(failed("--from " + args.from + ": not a whole team (" +
+                       (graph.hasRoot() ? outcome.dropReasons.front() : graph.rootProblem()) +
+                       ")"));
+  }
+  auto dir = TeamStateDir::create(args.state, imported->teamId, DeviceKey::generate(), 0);
+  if (!dir) return fail(failed(dir.error().message()));
+  if (auto appended = dir->appendLinks(storedMessages(graph, outcome.stored)); !appended) {
+    return fail(failed(appended.error().message()));
+  }
+  const std::string key = dir->deviceKey().publicKeyHex();
+  const bool added =
+      dir->graph().standing(Key(dir->deviceKey().publicKey().bytes())) ==
+      TeamGraph::Standing::Server;
+  const json out{{"team", hex(imported->teamId)}, {"name", graph.teamName()},
+                 {"server", key}, {"state", args.state}, {"links", graph.size()}};
+  emit(args, out,
+       "a server state for team '" + graph.teamName() + "' in " + args.state + " (" +
+           count(graph.size(), "link") + ")\nserver key: " + key + "\n" +
+           (added ? std::string()
+                  : "a member adds it with: portcullis team server add " + key +
+                        " [--connect ADDRESS]\n") +
+           "serve it with [auth] provider = \"team\" and [auth.team] state = \"" + args.state +
+           "\"\n");
+  return kExitOk;
+}
+
 }  // namespace
 
 int runTeam(const TeamArgs& args) {
   setupLogging(args.logLevel, "error");
   const std::string& v = args.verb;
   if (v == "init") return teamInit(args);
-  if (v == "invite") return teamInvite(args);
-  if (v == "join") return teamJoin(args);
-  if (v == "admit") return teamAdmit(args);
+  if (v == "join") {
+    if (args.connect.empty() && args.from.empty()) {
+      return failWith(kExitUsage, "join: --connect ADDRESS (over the network) or --from EXPORT "
+                                  "(offline) is required");
+    }
+    return args.connect.empty() ? teamJoin(args) : teamJoinOverNetwork(args);
+  }
+  if (v == "host") return teamHost(args);
   if (v == "members") return teamMembers(args);
   if (v == "devices") return teamDevices(args);
   if (v == "log") return teamLog(args);
@@ -1109,7 +1149,12 @@ int runTeam(const TeamArgs& args) {
   if (v == "export") return teamExport(args);
   if (v == "import") return teamImport(args);
   if (v == "access show") return teamAccessShow(args);
-  return teamSign(args);
+  // The verbs that sign a link; with --connect the link goes to that peer at once.
+  const int signedLink = v == "invite" ? teamInvite(args)
+                         : v == "admit" ? teamAdmit(args)
+                                        : teamSign(args);
+  if (signedLink != kExitOk || args.connect.empty()) return signedLink;
+  return teamPush(args);
 }
 
 }  // namespace portcullis::tool

@@ -64,12 +64,19 @@ struct TeamArgs : CommonArgs {
   std::string principal;
   std::string level;
   std::string file;
+  std::string connect;              // --connect ADDRESS: join over the network, or push the link
+  double timeoutSeconds = 10;       // --timeout for --connect
 };
 
 int runServe(const ServeArgs& args);
 int runKeygen(const KeygenArgs& args);
 int runDoc(const DocArgs& args);
 int runTeam(const TeamArgs& args);
+
+// team_net.cc: `team join CODE --connect ADDRESS`, and a signing verb's `--connect ADDRESS` (run
+// after the verb, once its state directory is closed).
+int teamJoinOverNetwork(const TeamArgs& args);
+int teamPush(const TeamArgs& args);
 
 // Prints "portcullis: <message>" on stderr: the one clear line of a failed command.
 void printError(std::string_view message);

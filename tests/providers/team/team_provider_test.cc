@@ -269,7 +269,8 @@ class LenientRelay final : public AuthProvider {
   std::optional<PeerId> localPeer() const override { return inner_->localPeer(); }
   std::optional<ActorId> localActor() const override { return inner_->localActor(); }
   asio::awaitable<Result<Session>> authenticate(std::unique_ptr<Stream> s, Side side) override {
-    co_return co_await inner_->authenticate(std::move(s), side);
+    auto handshake = inner_->authenticate(std::move(s), side);
+    co_return co_await std::move(handshake);
   }
   asio::awaitable<bool> okToAdvertise(const PeerIdentity&, const DocumentId&) override {
     co_return true;
