@@ -7,8 +7,18 @@
 //   OUT/team_batch/seed-*  one vector each, in team_batch_fuzz's framing, the smallest vectors
 //                          first, split and flagged in turn (fresh store, existing team plus a
 //                          hostile batch, one new link, tight limits)
+//   OUT/team_claim/seed-*  one Claim each: Claim_R and Claim_I of every kind, as the handshake
+//                          sends them (keys, link hashes, offers and admission fields of a
+//                          vector), and two with a data word beyond the schema
+//   OUT/team_message/seed-*    one session Message each: every member, the links and hashes real
+//                              ones of a vector
+//   OUT/team_change/seed-*     sealed changes (version-3 and version-4 shape, by the keys
+//                              team_change re-signs with and by a vector's key, one with a word
+//                              beyond the schema), a bare ChangeBody and bare ChangePayloads
+//   OUT/team_handshake/seed-*  team_handshake_fuzz's framing: both modes, every Status, the
+//                              reject paths (reflection, bad signature, unknown kind, lookups)
 //
-// Both are kept small (at most kMaxFiles files and kMaxBytes bytes per folder): the fuzzer grows
+// All are kept small (at most kMaxFiles files and kMaxBytes bytes per folder): the fuzzer grows
 // them in a scratch copy. Existing seed-* files are replaced; other files (regression inputs)
 // are left alone.
 //
@@ -25,8 +35,15 @@
 #include <string>
 #include <vector>
 
+#include <capnp/message.h>
+#include <capnp/schema.h>
+
+#include "invitation.h"
+#include "session.capnp.h"
 #include "team_fuzz_support.h"
+#include "team_session_fuzz_support.h"
 #include "vector_builder.h"
+#include "wire/session_codec.h"
 
 namespace {
 
@@ -181,6 +198,316 @@ void batchCorpus(const std::vector<vectors::BuiltVector>& all, const fs::path& d
   }
 }
 
+// --- the session targets ------------------------------------------------------------------------
+
+// session.capnp.h's types are global and share these names: the values are spelled tm::.
+namespace tm = portcullis::team;
+
+// Writes `seeds` (name, bytes) as seed-NNN-name, within the folder's bounds.
+void writeSeeds(const fs::path& dir, const std::vector<std::pair<std::string, Bytes>>& seeds) {
+  clearSeeds(dir);
+  std::size_t files = 0;
+  std::size_t bytes = 0;
+  for (const auto& [name, in] : seeds) {
+    if (files + 1 > kMaxFiles || bytes + in.size() > kMaxBytes) break;
+    write(dir / (numbered(files) + fileSafe(name)), in);
+    ++files;
+    bytes += in.size();
+  }
+}
+
+// The canonical bytes of a struct `T` with one non-zero data word beyond its schema's (a later
+// version's field): the root's data section is padded to the schema's size and grown by a word.
+// Its pointers and their targets move by the same amount, so their offsets stay right.
+template <typename T>
+Bytes widened(const Bytes& canonical) {
+  std::uint64_t root = 0;
+  std::memcpy(&root, canonical.data(), sizeof root);
+  if ((root & 0xFFFF'FFFFu) != 0) throw std::runtime_error("widened: root is not at offset 0");
+  const std::size_t dataWords = (root >> 32) & 0xFFFF;
+  const std::size_t schemaWords =
+      capnp::Schema::from<T>().getProto().getStruct().getDataWordCount();
+  const std::size_t add = schemaWords > dataWords ? schemaWords - dataWords + 1 : 1;
+  Bytes out(canonical.begin(), canonical.begin() + 8 * (1 + dataWords));
+  out.resize(out.size() + 8 * add, 0);
+  out[out.size() - 8] = 0x2A;  // the new field's value: non-zero, so canonical form keeps it
+  out.insert(out.end(), canonical.begin() + 8 * (1 + dataWords), canonical.end());
+  root = (root & ~(std::uint64_t{0xFFFF} << 32)) | (std::uint64_t(dataWords + add) << 32);
+  std::memcpy(out.data(), &root, sizeof root);
+  return out;
+}
+
+// The vector the session seeds take their links, keys and hashes from: 02-add-invite-admit (a
+// root, an invitation and an admission), or the first with an admission.
+const vectors::BuiltVector& sessionVector(const std::vector<vectors::BuiltVector>& all) {
+  const vectors::BuiltVector* first = nullptr;
+  for (const auto& v : all) {
+    if (v.name == "02-add-invite-admit") return v;
+    for (const auto& l : v.links) {
+      if (!first && l.value && std::holds_alternative<tm::AdmitMember>(l.value->action)) first = &v;
+    }
+  }
+  if (!first) throw std::runtime_error("no vector admits a member");
+  return *first;
+}
+
+std::vector<Hash> sortedHashes(const vectors::BuiltVector& v, std::size_t n) {
+  std::vector<Hash> out;
+  for (const auto& l : v.links) {
+    if (out.size() < n) out.push_back(l.hash);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The admission fields of the vector's first admitMember (or made-up ones if it has none) as an
+// invitee's Claim_I carries them.
+tm::Claim admissionClaim(const vectors::BuiltVector& v) {
+  tm::Claim c;
+  c.kind = ClaimKind::Invitee;
+  for (const auto& l : v.links) {
+    if (!l.value) continue;
+    if (const auto* a = std::get_if<tm::AdmitMember>(&l.value->action)) {
+      c.invitation = a->invitation;
+      c.encKey = a->device.encKey;
+      c.userId = a->userId;
+      c.consent = a->device.consent;
+      c.inviteSig = a->inviteSig;
+      c.proof = l.signature;
+      return c;
+    }
+  }
+  c.invitation = vectors::testHash("invitation");
+  c.encKey = vectors::testEncKey("x25519:alice");
+  c.userId = "alice";
+  c.proof = fuzz::filledWith<64>(0x41);
+  c.consent = fuzz::filledWith<64>(0x42);
+  c.inviteSig = fuzz::filledWith<64>(0x43);
+  return c;
+}
+
+std::vector<tm::Offer> offersOf(const vectors::BuiltVector& v, std::size_t n) {
+  std::vector<tm::Offer> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& l = v.links[i % v.links.size()];
+    tm::Offer o;
+    const auto tag = invitationKeyTag(l.value ? l.value->deviceId : Key{});
+    std::copy(tag.begin(), tag.end(), o.pkTag.begin());
+    o.pkTag[0] ^= static_cast<std::uint8_t>(i);
+    o.invitation = l.hash;
+    out.push_back(o);
+  }
+  return out;
+}
+
+Signature signedOver(std::string_view label, std::string_view transcript,
+                     const vectors::TestKeyPair& k) {
+  Bytes m(label.begin(), label.end());
+  fuzz::putBytes(m, vectors::testHash(transcript));
+  Signature s{};
+  crypto_sign_detached(s.data(), nullptr, m.data(), m.size(), k.secretKey.data());
+  return s;
+}
+
+void claimCorpus(const vectors::BuiltVector& v, const fs::path& dir) {
+  const auto responder = vectors::testKeyPair(v.keyOf.begin()->first);
+  const auto initiator = vectors::testKeyPair(std::prev(v.keyOf.end())->first);
+  tm::Claim r;
+  r.teamId = v.teamId;
+  r.kind = ClaimKind::Member;
+  r.deviceId = responder.publicKey;
+  r.signature = signedOver("portcullis/team/v3/responder", "h1", responder);
+  tm::Claim rServer = r;
+  rServer.kind = ClaimKind::Server;
+  tm::Claim rOffers = r;
+  rOffers.invitations = offersOf(v, 2);
+  tm::Claim rMany = r;
+  rMany.invitations = offersOf(v, kMaxOffers);
+
+  tm::Claim i;
+  i.kind = ClaimKind::Member;
+  i.deviceId = initiator.publicKey;
+  i.signature = signedOver("portcullis/team/v3/initiator", "h2", initiator);
+  tm::Claim iServer = i;
+  iServer.kind = ClaimKind::Server;
+  tm::Claim iInvitee = admissionClaim(v);
+  iInvitee.deviceId = i.deviceId;
+  iInvitee.signature = i.signature;
+  tm::Claim iDevice = iInvitee;  // an invitation to a device of one's own: no userId
+  iDevice.userId.reset();
+  tm::Claim iUnknown = i;
+  iUnknown.kind = ClaimKind::Unknown;
+
+  writeSeeds(dir, {
+      {"claim-r-member", encodeClaim(r)},
+      {"claim-r-server", encodeClaim(rServer)},
+      {"claim-r-two-offers", encodeClaim(rOffers)},
+      {"claim-r-80-offers", encodeClaim(rMany)},
+      {"claim-i-member", encodeClaim(i)},
+      {"claim-i-server", encodeClaim(iServer)},
+      {"claim-i-invitee-member", encodeClaim(iInvitee)},
+      {"claim-i-invitee-device", encodeClaim(iDevice)},
+      {"claim-i-unknown-kind", encodeClaim(iUnknown)},
+      {"claim-r-later-field", widened<::Claim>(encodeClaim(rOffers))},
+      {"claim-i-later-field", widened<::Claim>(encodeClaim(iInvitee))},
+  });
+}
+
+Bytes status(tm::Status::Kind kind, tm::Reason reason) {
+  return encodeMessage(tm::Status{kind, reason});
+}
+
+void messageCorpus(const vectors::BuiltVector& v, const fs::path& dir) {
+  std::vector<Bytes> links;
+  for (const auto& l : v.links) links.push_back(l.message);
+  std::vector<Bytes> proof(links.begin(), links.begin() + std::min<std::size_t>(3, links.size()));
+  tm::Vector vec;
+  for (const auto& [name, key] : v.keyOf) {
+    vec.entries.push_back(tm::VectorEntry{key, vec.entries.size() + 1});
+  }
+  std::sort(vec.entries.begin(), vec.entries.end(),
+            [](const auto& a, const auto& b) { return a.deviceId < b.deviceId; });
+  vec.entries.back().deviceSeq = 0xFFFF'FFFFu;
+  const tm::Heads heads{sortedHashes(v, 2), v.links.size()};
+  writeSeeds(dir, {
+      {"status-ok", status(tm::Status::Kind::Ok, tm::Reason::Unknown)},
+      {"status-prove-admission", status(tm::Status::Kind::ProveAdmission, tm::Reason::Unknown)},
+      {"status-denied-removed", status(tm::Status::Kind::Denied, tm::Reason::Removed)},
+      {"status-denied-too-large", status(tm::Status::Kind::Denied, tm::Reason::TooLarge)},
+      {"status-denied-unknown", status(tm::Status::Kind::Denied, tm::Reason::Unknown)},
+      {"proof", encodeMessage(tm::Proof{proof})},
+      {"need", encodeMessage(tm::Need{sortedHashes(v, 3)})},
+      {"heads", encodeMessage(heads)},
+      {"vector", encodeMessage(vec)},
+      {"want", encodeMessage(tm::Want{sortedHashes(v, 2)})},
+      {"links", encodeMessage(tm::Links{links})},
+      {"heads-later-field", widened<::Message>(encodeMessage(heads))},
+  });
+}
+
+Bytes sealedBy(const DocId& doc, const Bytes& body, const std::array<std::uint8_t, 64>& sk) {
+  return encodeSealedChange(body, signChange(doc, body, sk));
+}
+
+void changeCorpus(const vectors::BuiltVector& v, const fs::path& dir) {
+  const auto& signers = fuzz::changeSigners();
+  const DocId doc = fuzz::changeDoc();
+  const tm::ChangePayload payload{vectors::kBaseTimestamp, "first edit", Bytes{1, 2, 3, 4, 5, 6}};
+  tm::ChangeBody first;
+  first.actor = signers[0].publicKey;
+  first.seq = 1;
+  first.startOp = 1;
+  first.opCount = 6;
+  first.teamHeads = sortedHashes(v, 1);
+  first.scope = "team";
+  first.ciphertext = encodeChangePayload(payload);
+  const Bytes firstBody = encodeChangeBody(first);
+  const Signature firstSig = signChange(doc, firstBody, signers[0].secretKey);
+
+  tm::ChangeBody second = first;  // by the other signer, after the first
+  second.actor = signers[1].publicKey;
+  second.seq = 1;
+  second.startOp = 7;
+  second.opCount = 2;
+  second.deps = {changeHash(firstBody, firstSig)};
+  second.teamHeads = sortedHashes(v, 3);
+  second.ciphertext =
+      encodeChangePayload(tm::ChangePayload{vectors::kBaseTimestamp + 1, "", Bytes{9, 9}});
+
+  tm::ChangeBody v4 = first;  // version 4's shape: a role's scope, sealed under a generation
+  v4.seq = 2;
+  v4.deps = {changeHash(firstBody, firstSig)};
+  v4.scope = "role:admin";
+  v4.generation = vectors::testHash("generation");
+  v4.nonce = fuzz::filledWith<24>(0x4E);
+  v4.ciphertext = Bytes(48, 0xC7);
+
+  // A vector's device writes one too: a real signature the target cannot re-make.
+  const auto outsider = vectors::testKeyPair(v.keyOf.begin()->first);
+  tm::ChangeBody theirs = first;
+  theirs.actor = outsider.publicKey;
+  const Bytes theirsBody = encodeChangeBody(theirs);
+
+  const Bytes laterBody = widened<::ChangeBody>(encodeChangeBody(second));
+  writeSeeds(dir, {
+      {"sealed-v3-first", encodeSealedChange(firstBody, firstSig)},
+      {"sealed-v3-with-deps", sealedBy(doc, encodeChangeBody(second), signers[1].secretKey)},
+      {"sealed-v4-shape", sealedBy(doc, encodeChangeBody(v4), signers[0].secretKey)},
+      {"sealed-vector-key", sealedBy(doc, theirsBody, outsider.secretKey)},
+      {"sealed-later-field", sealedBy(doc, laterBody, signers[1].secretKey)},
+      {"body-v3", firstBody},
+      {"payload", encodeChangePayload(payload)},
+      {"payload-ops-only", encodeChangePayload(tm::ChangePayload{0, "", Bytes{7}})},
+      {"payload-later-field", widened<::ChangePayload>(encodeChangePayload(payload))},
+  });
+}
+
+void handshakeCorpus(const vectors::BuiltVector& v, const fs::path& dir) {
+  using namespace fuzz;
+  const auto& keys = handshakeKeys();
+  const Hash team = handshakeTeam();
+  const Bytes m1Member = streamM1(HandshakeMode::Member, team);
+  const Bytes m1Invitee = streamM1(HandshakeMode::Invitee, team);
+
+  tm::Claim member;
+  member.kind = ClaimKind::Member;
+  member.deviceId = keys.initiator.publicKey;
+  member.signature = signaturePlaceholder();
+  tm::Claim server = member;
+  server.kind = ClaimKind::Server;
+  tm::Claim invitee = admissionClaim(v);
+  invitee.deviceId = member.deviceId;
+  invitee.signature = member.signature;
+  tm::Claim unknown = member;
+  unknown.kind = ClaimKind::Unknown;
+  tm::Claim reflecting = member;
+  reflecting.deviceId = keys.responder.publicKey;
+  tm::Claim withTeam = member;  // a Claim_R's teamId: no Claim_I
+  withTeam.teamId = team;
+
+  const Bytes ok = encodeMessage(tm::Status{tm::Status::Kind::Ok, tm::Reason::Unknown});
+  const Bytes removed = encodeMessage(tm::Status{tm::Status::Kind::Denied, tm::Reason::Removed});
+  const Bytes heads = encodeMessage(tm::Heads{sortedHashes(v, 2), v.links.size()});
+  std::vector<Bytes> proofLinks;
+  for (const auto& l : v.links) {
+    if (proofLinks.size() < 3) proofLinks.push_back(l.message);
+  }
+  const Bytes proof = encodeMessage(tm::Proof{proofLinks});
+
+  const std::uint8_t sealed = kSeal | kResign;
+  const auto judge = [](int answer) { return static_cast<std::uint8_t>(answer << kJudgeShift); };
+  const auto lookup = [](Lookup l) { return static_cast<std::uint8_t>(l); };
+  // An m3 the peer did not seal: a well-framed c3 of the right size that cannot authenticate.
+  const Bytes rawM3 = framedBigEndian(Bytes(encodeClaim(member).size() + kAeadFrameTagBytes, 0x3C));
+  writeSeeds(dir, {
+      {"member-ok", handshakeInput(sealed, {m1Member, encodeClaim(member), ok, heads})},
+      {"invitee-ok-80-offers",
+       handshakeInput(sealed | kManyOffers, {m1Invitee, encodeClaim(invitee), ok, proof})},
+      {"member-prove-admission",
+       handshakeInput(sealed | judge(1), {m1Member, encodeClaim(member), ok, proof})},
+      {"member-judge-denies",
+       handshakeInput(sealed | judge(2), {m1Member, encodeClaim(member), ok, {}})},
+      {"member-peer-denies", handshakeInput(sealed, {m1Member, encodeClaim(member), removed, {}})},
+      {"server-any-tag",
+       handshakeInput(sealed | lookup(Lookup::Any), {m1Member, encodeClaim(server), ok, heads})},
+      {"invitee-in-mode-0", handshakeInput(sealed, {m1Member, encodeClaim(invitee), ok, {}})},
+      {"member-in-mode-1", handshakeInput(sealed, {m1Invitee, encodeClaim(member), ok, {}})},
+      {"unknown-kind", handshakeInput(sealed, {m1Member, encodeClaim(unknown), ok, {}})},
+      {"bad-signature", handshakeInput(kSeal, {m1Member, encodeClaim(member), ok, {}})},
+      {"reflected-device", handshakeInput(sealed, {m1Member, encodeClaim(reflecting), ok, {}})},
+      {"reflected-ephemeral",
+       handshakeInput(sealed | kReflect | lookup(Lookup::Any),
+                      {m1Member, encodeClaim(member), ok, {}})},
+      {"claim-r-in-m3", handshakeInput(sealed, {m1Member, encodeClaim(withTeam), ok, {}})},
+      {"status-not-a-status", handshakeInput(sealed, {m1Member, encodeClaim(member), heads, {}})},
+      {"prefix-names-two",
+       handshakeInput(sealed | lookup(Lookup::Two), {m1Invitee, encodeClaim(invitee), ok, {}})},
+      {"tag-names-none",
+       handshakeInput(sealed | lookup(Lookup::None), {m1Member, encodeClaim(member), ok, {}})},
+      {"unsealed-m3", handshakeInput(0, {m1Member, rawM3, ok, {}})},
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -196,6 +523,11 @@ int main(int argc, char** argv) {
     for (const auto& v : json.at("vectors")) all.push_back(vectors::buildVector(v));
     linkCorpus(all, fs::path(argv[2]) / "team_link");
     batchCorpus(all, fs::path(argv[2]) / "team_batch");
+    const auto& session = sessionVector(all);
+    claimCorpus(session, fs::path(argv[2]) / "team_claim");
+    messageCorpus(session, fs::path(argv[2]) / "team_message");
+    changeCorpus(session, fs::path(argv[2]) / "team_change");
+    handshakeCorpus(session, fs::path(argv[2]) / "team_handshake");
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

@@ -823,6 +823,22 @@ TEST(TeamSessionCodec, MarksAChangeBodyWithExtraWordsUnknown) {
   expectMalformed(decodeChangeBody(widened<::ChangeBody>(encodeChangeBody(bad))), "teamHeads");
 }
 
+// Found by the team_change fuzz target (tests/fuzz/corpus/team_change/regress-*).
+TEST(TeamSessionCodec, MarksAChangeBodyWithBitsBesideOpCountUnknownAndRefusesANullPayload) {
+  Bytes body = encodeChangeBody(v3Body());
+  // The root pointer (8 bytes), seq, startOp, then opCount in the low half of the third data
+  // word: byte 28 is in its unused high half.
+  ASSERT_GT(body.size(), 32u);
+  body[28] = 0x01;
+  const auto r = decodeChangeBody(body);
+  ASSERT_TRUE(r.has_value()) << r.error().message();
+  EXPECT_TRUE(r->unknown);
+  EXPECT_FALSE(decodeChangeBody(encodeChangeBody(v3Body()))->unknown);  // the control
+
+  expectMalformed(decodeChangePayload(Bytes(8, 0)), "null root");
+  EXPECT_TRUE(decodeChangePayload(encodeChangePayload(ChangePayload{})).has_value());
+}
+
 // --- robustness ----------------------------------------------------------------------------------
 
 TEST(TeamSessionCodec, NeverThrowsOnTwoThousandRandomMutationsOfEachDecoder) {
