@@ -236,6 +236,30 @@ TEST(TeamHandshake, MembersAgreeOnCrosswiseTransportKeysAndExchangeFramesBothWay
   EXPECT_EQ(**back->value, (Bytes{'y', 'o'}));
 }
 
+// §6.1 mode 0: m1 names the team by a tag keyed with the team ID over the initiator's fresh
+// ephemeral, so two handshakes to the same team share nothing an observer could link, and
+// neither carries the team ID.
+TEST(TeamHandshake, TwoModeZeroHandshakesToOneTeamSendUnlinkableFirstMessages) {
+  Fixture f;
+  std::vector<Bytes> firsts;
+  for (int i = 0; i < 2; ++i) {
+    PipePair p;
+    auto r = runBoth(p, f.initiator(), f.responder());
+    ASSERT_TRUE(*r.initiator->value) << r.initiator->value->error().message();
+    const auto& wire = p.link->bytesFromDialer();
+    ASSERT_GE(wire.size(), 4u + 5 + 32 + 32);
+    firsts.emplace_back(wire.begin() + 4, wire.begin() + 4 + 5 + 32 + 32);  // m1 without length
+  }
+  const auto tagOf = [](const Bytes& m1) { return Bytes(m1.begin() + 5, m1.begin() + 37); };
+  const auto ephemeralOf = [](const Bytes& m1) { return Bytes(m1.begin() + 37, m1.end()); };
+  EXPECT_NE(tagOf(firsts[0]), tagOf(firsts[1]));
+  EXPECT_NE(ephemeralOf(firsts[0]), ephemeralOf(firsts[1]));
+  for (const Bytes& m1 : firsts) {
+    EXPECT_TRUE(std::search(m1.begin(), m1.end(), f.teamId.begin(), f.teamId.end()) == m1.end());
+    EXPECT_TRUE(std::equal(m1.begin(), m1.begin() + 5, Bytes{'P', 'C', 'T', '3', 0}.begin()));
+  }
+}
+
 TEST(TeamHandshake, AnInviteeCompletesModeOneAndTheResponderSeesItsAdmissionFields) {
   Fixture f;
   PipePair p;
@@ -380,6 +404,31 @@ TEST(TeamHandshake, TruncatedMessagesEndTheHandshakeWithoutHanging) {
     EXPECT_EQ(errcOf(r.initiator), Errc::Disconnected);
     EXPECT_FALSE(r.responder->value->has_value());
   }
+}
+
+// A recorded initiator, replayed byte for byte to the same responder in a new session: its m3
+// was sealed under the first session's keys (and signs the first transcript), so it fails here.
+TEST(TeamHandshake, AReplayedInitiatorIsRefusedInAnotherSession) {
+  Fixture f;
+  Bytes recorded;
+  {
+    PipePair p;
+    auto r = runBoth(p, f.initiator(), f.responder());
+    ASSERT_TRUE(*r.initiator->value) << r.initiator->value->error().message();
+    recorded = p.link->bytesFromDialer();
+  }
+  PipePair p;
+  bool judged = false;
+  ResponderConfig rc = f.responder();
+  rc.judge = [&judged](const Claim&, const HandshakeContext&) -> asio::awaitable<Status> {
+    judged = true;
+    co_return Status{};
+  };
+  auto rs = start(p.ctx, runResponder(std::move(p.acceptorEnd), std::move(rc)));
+  auto w = start(p.ctx, writeRaw(*p.dialerEnd, recorded));
+  ASSERT_TRUE(p.runUntil([&] { return rs->done(); }));
+  EXPECT_EQ(errcOf(rs), Errc::Malformed);
+  EXPECT_FALSE(judged);
 }
 
 TEST(TeamHandshake, AnOversizedLengthIsRefusedBeforeAllocation) {
