@@ -241,6 +241,23 @@ TEST_F(TeamProvider, ARemovalEndsTheRemovedMembersLiveSessionsAndItsReconnection
   EXPECT_TRUE(syncs(a, s, "after"));
 }
 
+TEST_F(TeamProvider, ARemovedDevicesLiveSessionEndsAndItIsRefusedWhileTheOthersStay) {
+  Node a = node("a1", kBase);
+  Node c = node("c1", kBase);
+  Node b = node("b1", kBase);
+  h.link(*b.peer, *a.peer);
+  h.link(*c.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, b) && connected(a, c); }));
+  auto removed = teamAct(*a.auth, RemoveDevice{.deviceId = vectors::testKey("b1")});
+  ASSERT_TRUE(removed) << removed.error().message();
+  ASSERT_TRUE(h.runUntil([&] { return !knows(a, b) && !knows(b, a); }));
+  EXPECT_TRUE(connected(a, c));
+  h.link(*b.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return anyContains(*a.refused, "removed"); }));
+  EXPECT_FALSE(knows(a, b));
+  EXPECT_TRUE(syncs(a, c, "carol still hears"));
+}
+
 TEST_F(TeamProvider, TheServerStoresAndRelaysButAReadOnlyMembersChangeIsRefused) {
   Node a = node("a1", kBase);
   Node s = node("s1", kBase);
