@@ -264,14 +264,14 @@ namespace {
 Bytes invitationProofMessage(const Hash& h2, const Key& deviceId, const EncKey& encKey,
                              std::string_view userId) {
   constexpr std::string_view kLabel = "portcullis/team/v3/invitation-proof";
+  const auto label = ByteView(reinterpret_cast<const std::uint8_t*>(kLabel.data()), kLabel.size());
+  const auto user = ByteView(reinterpret_cast<const std::uint8_t*>(userId.data()), userId.size());
+  const std::uint8_t length = static_cast<std::uint8_t>(userId.size());
   Bytes m;
-  m.reserve(kLabel.size() + h2.size() + deviceId.size() + encKey.size() + 1 + userId.size());
-  m.insert(m.end(), kLabel.begin(), kLabel.end());
-  m.insert(m.end(), h2.begin(), h2.end());
-  m.insert(m.end(), deviceId.begin(), deviceId.end());
-  m.insert(m.end(), encKey.begin(), encKey.end());
-  m.push_back(static_cast<std::uint8_t>(userId.size()));
-  m.insert(m.end(), userId.begin(), userId.end());
+  for (ByteView part : {label, ByteView(h2), ByteView(deviceId), ByteView(encKey),
+                        ByteView(&length, 1), user}) {
+    m.insert(m.end(), part.begin(), part.end());
+  }
   return m;
 }
 
