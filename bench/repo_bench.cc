@@ -17,14 +17,19 @@
 
 #include "memory_network.h"
 #include "portcullis/repo.h"
+#include "repo_changes.h"
 
 namespace {
 
 using namespace portcullis;
-using Clock = std::chrono::steady_clock;
+using bench::Clock;
 
 constexpr int kDocuments = 1'000;
-constexpr int kChanges = 10'000;
+using bench::kChanges;
+using bench::findThen;
+using bench::msSince;
+using bench::putInt;
+using bench::readInt;
 
 // Authenticates like `open`; sends anything asked for, advertises nothing.
 class NoAdvertiseProvider final : public AuthProvider {
@@ -65,34 +70,9 @@ struct Pair {
 
   template <typename Pred>
   void runUntil(Pred done) {
-    const auto limit = Clock::now() + std::chrono::minutes(2);
-    while (!done()) {
-      if (Clock::now() > limit) throw std::runtime_error("the workload did not finish in 2 min");
-      ctx.run_one_for(std::chrono::milliseconds(10));
-    }
+    bench::runUntil(ctx, done);
   }
 };
-
-std::int64_t readInt(const DocHandle& h, const char* key) {
-  auto v = h.doc().get(ObjId::root(), key);
-  auto* i = v ? std::get_if<std::int64_t>(&*v) : nullptr;
-  return i ? *i : -1;
-}
-
-Result<void> putInt(Transaction& tx, const char* key, std::int64_t value) {
-  return tx.put(ObjId::root(), key, ScalarValue(value));
-}
-
-// Runs repo.find(id) and hands its result to `done` (co_spawn's own handler would need a
-// default-constructible result).
-asio::awaitable<void> findThen(Repo& repo, DocumentId id,
-                               std::function<void(Result<DocHandle>)> done) {
-  done(co_await repo.find(id));
-}
-
-double msSince(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
 
 // (a) B finds kDocuments documents that only A has, all finds in flight at once.
 double findDocuments(Pair& p) {
@@ -122,28 +102,8 @@ double findDocuments(Pair& p) {
   return ms;
 }
 
-// (b) kChanges commits at A in one synchronous loop; B already syncs the document.
-double makeChanges(Pair& p) {
-  p.runUntil([&] { return p.a.peers().size() == 1 && p.b.peers().size() == 1; });
-  DocHandle doc = p.a.create();
-  if (!doc.change([](Transaction& tx) { return putInt(tx, "k", -1); })) std::abort();
-  std::optional<DocHandle> atB;
-  asio::co_spawn(p.ctx, findThen(p.b, doc.id(), [&](Result<DocHandle> h) {
-                   if (h) atB = *h;
-                 }),
-                 asio::detached);
-  p.runUntil([&] { return atB.has_value(); });
-  const auto start = Clock::now();
-  for (int i = 0; i < kChanges; ++i) {
-    if (!doc.change([i](Transaction& tx) { return putInt(tx, "k", i); })) std::abort();
-  }
-  const double loopMs = msSince(start);
-  p.runUntil([&] { return readInt(*atB, "k") == kChanges - 1; });
-  const double ms = msSince(start);
-  std::fprintf(stderr, "changes: B has %zu changes, k = %lld; the commit loop took %.1f ms\n",
-               atB->doc().graph().size(), static_cast<long long>(readInt(*atB, "k")), loopMs);
-  return ms;
-}
+// (b) the shared repo.changes workload (repo_changes.h).
+double makeChanges(Pair& p) { return bench::makeChanges(p.ctx, p.a, p.b); }
 
 void print(const char* bench, int n, double value, const char* unit) {
   if (n > 0) {

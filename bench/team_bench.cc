@@ -34,6 +34,7 @@
 #include <variant>
 #include <vector>
 
+#include "json_line.h"
 #include "link.h"
 #include "portcullis/secret_handshake.h"
 #include "state_dir.h"
@@ -96,47 +97,7 @@ double median(std::vector<double> v) {
   return v[v.size() / 2];
 }
 
-// One JSON object on one line of stdout, keys in the order added.
-class JsonLine {
- public:
-  JsonLine& str(std::string_view key, std::string_view value) {
-    sep(key);
-    out_ += '"';
-    out_ += value;  // callers pass plain ASCII without quotes or backslashes
-    out_ += '"';
-    return *this;
-  }
-  JsonLine& num(std::string_view key, double value, int decimals = 3) {
-    sep(key);
-    char buf[64];
-    std::snprintf(buf, sizeof buf, "%.*f", decimals, value);
-    out_ += buf;
-    return *this;
-  }
-  JsonLine& integer(std::string_view key, long long value) {
-    sep(key);
-    out_ += std::to_string(value);
-    return *this;
-  }
-  JsonLine& flag(std::string_view key, bool value) {
-    sep(key);
-    out_ += value ? "true" : "false";
-    return *this;
-  }
-  void print() {
-    std::printf("{%s}\n", out_.c_str());
-    std::fflush(stdout);
-  }
-
- private:
-  void sep(std::string_view key) {
-    if (!out_.empty()) out_ += ',';
-    out_ += '"';
-    out_ += key;
-    out_ += "\":";
-  }
-  std::string out_;
-};
+using portcullis::bench::JsonLine;
 
 // ---------------------------------------------------------------------------------------------
 // Keys and links

@@ -781,6 +781,24 @@ ApplyReport detail::DocumentAccess::applyParsed(Document& doc, std::vector<Chang
   return report;
 }
 
+ApplyReport detail::DocumentAccess::applySealed(Document& doc,
+                                                std::vector<ChangeEnvelope> envelopes) {
+  PORTCULLIS_REQUIRE(doc.state_->options().sealer, "applySealed needs a sealed document");
+  ApplyReport report;
+  for (ChangeEnvelope& sealed : envelopes) {
+    auto plain = doc.state_->open(sealed);
+    Result<AddOutcome> outcome = plain ? doc.state_->add(std::move(sealed), &plain->data, &report)
+                                       : Result<AddOutcome>(std::move(plain).error());
+    if (!outcome) {
+      report.rejected.push_back(std::move(outcome).error());
+    } else if (*outcome == AddOutcome::Duplicate) {
+      ++report.duplicates;
+    }
+  }
+  report.queued = doc.state_->graph().pendingCount();
+  return report;
+}
+
 std::vector<ChangeHash> Document::getHeads() const { return state_->graph().heads(); }
 
 std::vector<ChangeHash> Document::getMissingDeps() const { return state_->graph().missingDeps(); }

@@ -14,6 +14,10 @@ struct DocumentAccess {
   // its ops' storage is left for the caller to reuse.
   static ApplyReport applyParsed(Document& doc, std::vector<ChangeEnvelope> envelopes,
                                  std::vector<ChangeData>& data);
+  // Applies sealed changes the document's sealer already parsed (checked and, for the team
+  // provider, verified), opening each once: applyChanges() of their bytes would parse them again.
+  // Precondition: the document has a sealer that can open.
+  static ApplyReport applySealed(Document& doc, std::vector<ChangeEnvelope> envelopes);
 };
 
 }  // namespace portcullis::detail

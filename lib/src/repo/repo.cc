@@ -86,11 +86,8 @@ ApplyReport DocEntry::apply(Received received, OpsPool& pool) {
     return report;
   }
   if (doc) {
-    // Sealed: the document opens each change itself.
-    std::vector<Bytes> payloads;
-    payloads.reserve(received.envelopes.size());
-    for (ChangeEnvelope& e : received.envelopes) payloads.push_back(std::move(e.payload));
-    return doc->applyChanges(payloads);
+    // Sealed: parse() checked each envelope already; the document opens each change once.
+    return DocumentAccess::applySealed(*doc, std::move(received.envelopes));
   }
   ApplyReport report;
   for (ChangeEnvelope& e : received.envelopes) {
