@@ -456,6 +456,30 @@ TEST_F(TeamProvider, AnInviteeIsRefusedATakenUserIdAndAWrongCodeRevealsNothing) 
   EXPECT_EQ(guessed.error().code(), Errc::Denied);
 }
 
+TEST_F(TeamProvider, RevokedAndExpiredInvitationsAreNotOfferedAndTheInviteeRevealsNothing) {
+  Node a = node("a1", kBase);
+  // Revoked: invited, then revoked by alice.
+  InvitationCode revokedCode = generateInvitationCode(built.teamId);
+  const std::string revoked(revokedCode.text());
+  auto revokedKey = deriveInvitationKey(*parseInvitationCode(revoked), built.teamId);
+  auto invitation = teamAct(*a.auth, InviteMember{{revokedKey->publicKey, 1, 0}});
+  ASSERT_TRUE(invitation) << invitation.error().message();
+  ASSERT_TRUE(teamAct(*a.auth, RevokeInvitation{.invitation = *invitation}));
+  // Expired by alice's clock (the admitting device's).
+  InvitationCode expiredCode = generateInvitationCode(built.teamId);
+  const std::string expired(expiredCode.text());
+  auto expiredKey = deriveInvitationKey(*parseInvitationCode(expired), built.teamId);
+  ASSERT_TRUE(teamAct(*a.auth, InviteMember{{expiredKey->publicKey, 1, 1'000}}));
+  for (const std::string* code : {&revoked, &expired}) {
+    Invitee dave(h, *a.peer, "dave-" + std::to_string(code == &revoked));
+    auto joined = h.await(joinTeam(dave.stream(), *code, dave.device, {.userId = "dave"}), 20s);
+    ASSERT_FALSE(joined);
+    EXPECT_EQ(joined.error().code(), Errc::Denied);
+    EXPECT_NE(joined.error().message().find("does not offer this invitation"), std::string::npos)
+        << joined.error().message();
+  }
+}
+
 TEST_F(TeamProvider, TheFactoryNamesTheTableAndTheStateDirectory) {
   ProviderRegistry registry;
   ASSERT_TRUE(registerProvider(registry));
