@@ -15,7 +15,10 @@
 #include <nlohmann/json.hpp>
 
 #include "../../lib/repo/repo_harness.h"
+#include "change_sealer.h"
+#include "wire/session_codec.h"
 #include "fs_storage.h"
+#include "handshake.h"
 #include "invitation.h"
 #include "join.h"
 #include "portcullis/config.h"
@@ -308,6 +311,91 @@ class LenientRelay final : public AuthProvider {
   std::shared_ptr<AuthProvider> inner_;
 };
 
+// bob's own provider, but his changes declare the team heads the test chooses (a device can
+// declare any heads it has: §8 rules 3 and 4 are what bound it).
+class ChosenHeads final : public AuthProvider {
+ public:
+  ChosenHeads(std::shared_ptr<AuthProvider> inner, std::shared_ptr<const DeviceKey> key,
+              std::shared_ptr<std::vector<Hash>> heads)
+      : inner_(std::move(inner)), key_(std::move(key)), heads_(std::move(heads)) {}
+  std::string_view name() const override { return inner_->name(); }
+  std::optional<PeerId> localPeer() const override { return inner_->localPeer(); }
+  std::optional<ActorId> localActor() const override { return inner_->localActor(); }
+  asio::awaitable<Result<Session>> authenticate(std::unique_ptr<Stream> s, Side side) override {
+    auto handshake = inner_->authenticate(std::move(s), side);
+    co_return co_await std::move(handshake);
+  }
+  asio::awaitable<bool> okToAdvertise(const PeerIdentity& p, const DocumentId& d) override {
+    co_return co_await inner_->okToAdvertise(p, d);
+  }
+  asio::awaitable<bool> okToSend(const PeerIdentity& p, const DocumentId& d) override {
+    co_return co_await inner_->okToSend(p, d);
+  }
+  asio::awaitable<bool> okToReceive(const PeerIdentity& p, const DocumentId& d,
+                                    const ChangeBatch& c) override {
+    co_return co_await inner_->okToReceive(p, d, c);
+  }
+  std::shared_ptr<const ChangeSealer> sealerFor(const DocumentId& doc) override {
+    auto heads = heads_;
+    return std::make_shared<TeamChangeSealer>(doc.bytes(), key_, [heads] { return *heads; },
+                                              kMaxChangeBytes);
+  }
+  void attach(RepoCallbacks callbacks) override { inner_->attach(std::move(callbacks)); }
+
+ private:
+  std::shared_ptr<AuthProvider> inner_;
+  std::shared_ptr<const DeviceKey> key_;
+  std::shared_ptr<std::vector<Hash>> heads_;
+};
+
+TEST_F(TeamProvider, AChangeWhoseDeclaredHeadsGoBackIsRefused) {
+  Node a = node("a1", kBase);
+  auto heads = std::make_shared<std::vector<Hash>>(std::vector<Hash>{built.hashOf.at("l4")});
+  auto key = DeviceKey::fromSeed(ByteView(vectors::testKeyPair("b1").secretKey.data(), 32));
+  auto inner = makeTeamProvider({.state = stateOf("b1", kBase)});
+  ASSERT_TRUE(inner);
+  Node b;
+  b.auth = std::make_shared<ChosenHeads>(
+      *inner, std::make_shared<const DeviceKey>(std::move(*key)), heads);
+  b = attach("b1", std::move(b));
+  h.link(*b.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, b); }));
+  DocHandle doc = b.repo().create();
+  ASSERT_TRUE(doc.change([&](Transaction& tx) { return putString(tx, "v", "at l4"); }));
+  ASSERT_TRUE(h.runUntil([&] {
+    auto there = a.repo().findLocal(doc.id());
+    return there && readString(*there, "v") == "at l4";
+  }));
+  // The next change declares l2 only: l4, which the previous change declared, is not below it.
+  *heads = {built.hashOf.at("l2")};
+  ASSERT_TRUE(doc.change([&](Transaction& tx) { return putString(tx, "v", "back at l2"); }));
+  ASSERT_TRUE(h.runUntil([&] { return a.peer->log->changesRefused > 0; }));
+  EXPECT_EQ(readString(*a.repo().findLocal(doc.id()), "v"), "at l4");
+}
+
+// §11's residual risk, as the spec states it: a removed member's change that declares heads from
+// before its removal is valid everywhere, once a carrier (here a peer that has not heard of the
+// removal) passes it on.
+TEST_F(TeamProvider, ARemovedMembersChangeDeclaringHeadsFromBeforeTheRemovalIsValidAsSpecified) {
+  Node a = node("a1", kBase, {"rm"});   // alice has removed bob
+  Node c = node("c1", kBase);           // carol has not heard of it
+  Node b = node("b1", kBase);
+  h.link(*b.peer, *c.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(b, c); }));
+  // carol may only read (l4), so she relays without writing; bob writes at l4.
+  DocHandle doc = b.repo().create();
+  ASSERT_TRUE(doc.change([&](Transaction& tx) { return putString(tx, "v", "bob, backdated"); }));
+  ASSERT_TRUE(h.runUntil([&] { return c.repo().findLocal(doc.id()).has_value(); }));
+  h.link(*c.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] {
+    auto there = a.repo().findLocal(doc.id());
+    return there && readString(*there, "v") == "bob, backdated";
+  }));
+  // bob himself is refused by alice.
+  h.link(*b.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return anyContains(*a.refused, "removed"); }));
+}
+
 TEST_F(TeamProvider, AReadOnlyMembersChangeRelayedByAWriterIsStillRefused) {
   Node a = node("a1", kBase);
   Node c = node("c1", kBase);
@@ -454,6 +542,48 @@ TEST_F(TeamProvider, AnInviteeIsRefusedATakenUserIdAndAWrongCodeRevealsNothing) 
   auto guessed = h.await(joinTeam(eve.stream(), wrong, eve.device, {.userId = "eve"}), 20s);
   ASSERT_FALSE(guessed);
   EXPECT_EQ(guessed.error().code(), Errc::Denied);
+}
+
+// An invitee that holds the code but proves it over another transcript (a proof replayed from
+// another session) is denied badProof, and nothing is admitted.
+TEST_F(TeamProvider, AnInviteeWhoseProofIsNotOverThisSessionIsDeniedBadProof) {
+  Node a = node("a1", kBase);
+  const std::string code = invite(*a.auth, built.teamId, 1);
+  auto key = deriveInvitationKey(*parseInvitationCode(code), built.teamId);
+  ASSERT_TRUE(key);
+  Invitee dave(h, *a.peer, "dave");
+  const Key deviceId = dave.device.publicKey().bytes();
+  const EncKey encKey = dave.device.publicKey().curve25519();
+  InitiatorConfig config;
+  config.identity = {deviceId, ClaimKind::Invitee, signerFor(dave.device)};
+  config.mode = HandshakeMode::Invitee;
+  std::copy_n(code.begin(), kTeamPrefixBytes, config.prefix.begin());
+  config.inviteeCheck = [&](const Claim& responder,
+                            const Hash& h2) -> asio::awaitable<Result<Claim>> {
+    const Offer offer = responder.invitations->front();
+    const AdmissionRequest request =
+        makeAdmissionRequest(built.teamId, offer.invitation, *key, dave.device, encKey, "dave");
+    Hash otherTranscript = h2;
+    otherTranscript[0] ^= 1;
+    Claim claim;
+    claim.invitation = offer.invitation;
+    claim.encKey = encKey;
+    claim.userId = "dave";
+    claim.proof = signInvitationProof(*key, otherTranscript, deviceId, encKey, "dave");
+    claim.consent = request.consent;
+    claim.inviteSig = request.inviteSig;
+    co_return claim;
+  };
+  auto handshake = runInitiator(dave.stream(), std::move(config));
+  auto result = h.await(std::move(handshake));
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(result->received.kind, Status::Kind::Denied);
+  EXPECT_EQ(result->received.reason, Reason::BadProof);
+  EXPECT_TRUE(anyContains(*a.refused, "badProof"));
+  // The invitation is still unused: a proper join with the same code works.
+  Invitee erin(h, *a.peer, "erin");
+  auto joined = h.await(joinTeam(erin.stream(), code, erin.device, {.userId = "erin"}), 20s);
+  EXPECT_TRUE(joined) << joined.error().message();
 }
 
 TEST_F(TeamProvider, RevokedAndExpiredInvitationsAreNotOfferedAndTheInviteeRevealsNothing) {
