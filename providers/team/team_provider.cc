@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <set>
 #include <tuple>
@@ -76,6 +77,8 @@ struct PeerSession {
   bool synced = false;             // its last Heads equal ours
   SessionCharge charge;
   std::size_t wantRounds = 0;
+  // §10: the declared-heads cuts evaluated for it in the last minute, oldest first.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::vector<Hash>>> cuts;
 };
 
 class Core : public std::enable_shared_from_this<Core> {
@@ -447,8 +450,8 @@ class Core : public std::enable_shared_from_this<Core> {
 
   // §8 rule 2: waits until every declared head is stored, asking the sending session for those it
   // does not have, up to the deadline.
-  asio::awaitable<bool> waitForHeads(const PeerId& from, const std::vector<Hash>& heads) {
-    const auto deadline = std::chrono::steady_clock::now() + options_.changeWait;
+  asio::awaitable<bool> waitForHeads(const PeerId& from, const std::vector<Hash>& heads,
+                                     std::chrono::steady_clock::time_point deadline) {
     auto ex = co_await asio::this_coro::executor;
     while (!allStored(heads)) {
       auto s = sessionOf(from);
@@ -467,11 +470,42 @@ class Core : public std::enable_shared_from_this<Core> {
     co_return true;
   }
 
+  // §10: at most options_.cutsPerMinute new declared-heads cuts evaluated per session per
+  // minute; more wait for the window to move, up to the change's deadline.
+  asio::awaitable<bool> admitCut(const PeerId& from, const std::vector<Hash>& heads,
+                                 std::chrono::steady_clock::time_point deadline) {
+    using Clock = std::chrono::steady_clock;
+    constexpr auto kWindow = std::chrono::minutes(1);
+    auto ex = co_await asio::this_coro::executor;
+    for (;;) {
+      auto s = sessionOf(from);
+      if (!s) co_return false;
+      const auto now = Clock::now();
+      while (!s->cuts.empty() && now - s->cuts.front().first >= kWindow) s->cuts.pop_front();
+      if (std::any_of(s->cuts.begin(), s->cuts.end(),
+                      [&](const auto& cut) { return cut.second == heads; })) {
+        co_return true;
+      }
+      if (s->cuts.size() < options_.cutsPerMinute) {
+        s->cuts.emplace_back(now, heads);
+        co_return true;
+      }
+      if (now >= deadline) co_return false;
+      asio::steady_timer timer(ex, std::min(deadline, s->cuts.front().first + kWindow));
+      boost::system::error_code ec;
+      co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+  }
+
   void wakeLinkWaiters() {
     for (auto& t : linkWaiters_) t->cancel();
   }
 
   // §8 rule 3, cached by (declared heads, actor, document).
+  bool verdictCached(const std::vector<Hash>& heads, const Key& actor, const DocId& doc) const {
+    return verdicts_.contains(std::make_tuple(heads, actor, doc));
+  }
+
   bool changeValid(const std::vector<Hash>& heads, const Key& actor, const DocId& doc) {
     auto key = std::make_tuple(heads, actor, doc);
     if (auto it = verdicts_.find(key); it != verdicts_.end()) return it->second;
@@ -491,12 +525,22 @@ class Core : public std::enable_shared_from_this<Core> {
     for (const ChangeEnvelope& e : batch.changes) {
       auto header = TeamChangeSealer::header(e);
       if (!header) co_return false;
-      const bool stored = co_await waitForHeads(peer.peer, header->teamHeads);
+      const auto deadline = std::chrono::steady_clock::now() + options_.changeWait;
+      const bool stored = co_await waitForHeads(peer.peer, header->teamHeads, deadline);
       if (!stored) {
         spdlog::info("team: a change to {} from {} waited for team links it declares and is "
                      "discarded",
                      doc.logName(), peer.peer.str());
         co_return false;
+      }
+      if (!verdictCached(header->teamHeads, header->actor, doc.bytes())) {
+        const bool admitted = co_await admitCut(peer.peer, header->teamHeads, deadline);
+        if (!admitted) {
+          spdlog::info("team: {} sent more new team-heads cuts than {} a minute; a change to {} "
+                       "waited and is discarded",
+                       peer.peer.str(), options_.cutsPerMinute, doc.logName());
+          co_return false;
+        }
       }
       if (!changeValid(header->teamHeads, header->actor, doc.bytes())) {
         spdlog::info("team: a change to {} by {} (from {}) is not valid at the team heads it "

@@ -41,6 +41,8 @@ struct TeamProviderOptions {
   std::string state;                                  // the state directory
   std::chrono::milliseconds changeWait{10'000};       // §8 rule 2's deadline
   std::chrono::milliseconds handshakeDeadline{10'000};
+  // §10: new declared-heads cuts evaluated per session per minute (more wait, up to changeWait).
+  std::size_t cutsPerMinute = 16;
 };
 
 // A team provider over an existing state directory. Errors as TeamStateDir::open gives them, and

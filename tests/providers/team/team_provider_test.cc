@@ -348,16 +348,24 @@ class ChosenHeads final : public AuthProvider {
   std::shared_ptr<std::vector<Hash>> heads_;
 };
 
-TEST_F(TeamProvider, AChangeWhoseDeclaredHeadsGoBackIsRefused) {
+// bob's node, whose changes declare `heads`.
+class TeamProviderChosenHeads : public TeamProvider {
+ protected:
+  Node bobDeclaring(std::shared_ptr<std::vector<Hash>> heads) {
+    auto key = DeviceKey::fromSeed(ByteView(vectors::testKeyPair("b1").secretKey.data(), 32));
+    auto inner = makeTeamProvider({.state = stateOf("b1", kBase)});
+    EXPECT_TRUE(key && inner);
+    Node b;
+    b.auth = std::make_shared<ChosenHeads>(
+        *inner, std::make_shared<const DeviceKey>(std::move(*key)), std::move(heads));
+    return attach("b1", std::move(b));
+  }
+};
+
+TEST_F(TeamProviderChosenHeads, AChangeWhoseDeclaredHeadsGoBackIsRefused) {
   Node a = node("a1", kBase);
   auto heads = std::make_shared<std::vector<Hash>>(std::vector<Hash>{built.hashOf.at("l4")});
-  auto key = DeviceKey::fromSeed(ByteView(vectors::testKeyPair("b1").secretKey.data(), 32));
-  auto inner = makeTeamProvider({.state = stateOf("b1", kBase)});
-  ASSERT_TRUE(inner);
-  Node b;
-  b.auth = std::make_shared<ChosenHeads>(
-      *inner, std::make_shared<const DeviceKey>(std::move(*key)), heads);
-  b = attach("b1", std::move(b));
+  Node b = bobDeclaring(heads);
   h.link(*b.peer, *a.peer);
   ASSERT_TRUE(h.runUntil([&] { return connected(a, b); }));
   DocHandle doc = b.repo().create();
@@ -371,6 +379,43 @@ TEST_F(TeamProvider, AChangeWhoseDeclaredHeadsGoBackIsRefused) {
   ASSERT_TRUE(doc.change([&](Transaction& tx) { return putString(tx, "v", "back at l2"); }));
   ASSERT_TRUE(h.runUntil([&] { return a.peer->log->changesRefused > 0; }));
   EXPECT_EQ(readString(*a.repo().findLocal(doc.id()), "v"), "at l4");
+}
+
+// §10: at most N new declared-heads cuts are evaluated per session per minute; a change beyond
+// that waits, and is discarded at its deadline.
+TEST_F(TeamProviderChosenHeads, NewDeclaredHeadsCutsBeyondTheQuotaWaitAndAreDiscardedAtTheDeadline) {
+  Node a;
+  auto alice = makeTeamProvider(
+      {.state = stateOf("a1", kBase), .changeWait = 300ms, .cutsPerMinute = 2});
+  ASSERT_TRUE(alice);
+  a.auth = *alice;
+  a = attach("a1", std::move(a));
+  auto heads = std::make_shared<std::vector<Hash>>();
+  Node b = bobDeclaring(heads);
+  h.link(*b.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, b); }));
+  // Three documents, each written at another cut where bob may write: l4, l3, l2.
+  std::vector<DocumentId> docs;
+  for (const char* at : {"l4", "l3", "l2"}) {
+    *heads = {built.hashOf.at(at)};
+    DocHandle doc = b.repo().create();
+    docs.push_back(doc.id());
+    ASSERT_TRUE(doc.change([&](Transaction& tx) { return putString(tx, "v", at); }));
+    h.runFor(20ms);  // one at a time, so the first two are the ones admitted
+  }
+  ASSERT_TRUE(h.runUntil([&] { return a.peer->log->changesRefused > 0; }, 3s));
+  auto applied = [&](const DocumentId& id) {
+    auto there = a.repo().findLocal(id);
+    return there && !readString(*there, "v").empty();
+  };
+  EXPECT_TRUE(applied(docs[0]));
+  EXPECT_TRUE(applied(docs[1]));
+  EXPECT_FALSE(applied(docs[2]));
+  // The same cut again is no new cut: a fourth document at l4 is taken at once.
+  *heads = {built.hashOf.at("l4")};
+  DocHandle again = b.repo().create();
+  ASSERT_TRUE(again.change([&](Transaction& tx) { return putString(tx, "v", "l4 again"); }));
+  EXPECT_TRUE(h.runUntil([&] { return applied(again.id()); }));
 }
 
 // §11's residual risk, as the spec states it: a removed member's change that declares heads from
