@@ -2,11 +2,17 @@
 // session, endSession and accessChanged after each evaluation, signed changes and §9's hooks.
 #include "team_provider.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <deque>
 #include <map>
 #include <set>
@@ -58,6 +64,17 @@ std::uint64_t nowMs() {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                         std::chrono::system_clock::now().time_since_epoch())
                                         .count());
+}
+
+Bytes fromHexBytes(std::string_view hex) {
+  Bytes out(hex.size() / 2);
+  std::size_t written = 0;
+  if (sodium_hex2bin(out.data(), out.size(), hex.data(), hex.size(), nullptr, &written,
+                     nullptr) != 0) {
+    return {};
+  }
+  out.resize(written);
+  return out;
 }
 
 PeerId peerOfKey(const Key& key) { return PeerId::parse(toHex(ByteView(key))).value(); }
@@ -601,6 +618,39 @@ class Core : public std::enable_shared_from_this<Core> {
 
   const Hash& teamId() const { return dir_.teamId(); }
 
+  // On a host of several teams: the documents of this team, in DIR/documents (one hex document
+  // ID a line, appended and fsynced when a document becomes the team's).
+  bool owns(const DocumentId& doc) const { return documents_.contains(doc); }
+
+  Result<void> loadDocuments() {
+    const std::string path = dir_.path() + "/documents";
+    std::ifstream in(path);
+    std::string line;
+    std::size_t number = 0;
+    while (std::getline(in, line)) {
+      ++number;
+      auto id = DocumentId::fromBytes(fromHexBytes(line));
+      if (!id) {
+        return Error(Errc::Malformed, fmt::format("{}:{}: not a document ID", path, number));
+      }
+      documents_.insert(*id);
+    }
+    return {};
+  }
+
+  Result<void> bind(const DocumentId& doc) {
+    const std::string path = dir_.path() + "/documents";
+    const std::string line = toHex(ByteView(doc.bytes())) + "\n";
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) return Error(Errc::Io, path + ": " + std::strerror(errno));
+    const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                    ::fsync(fd) == 0;
+    ::close(fd);
+    if (!ok) return Error(Errc::Io, path + ": could not be written");
+    documents_.insert(doc);
+    return {};
+  }
+
  private:
   TeamStateDir dir_;
   std::shared_ptr<const DeviceKey> key_;
@@ -612,67 +662,84 @@ class Core : public std::enable_shared_from_this<Core> {
   std::vector<std::shared_ptr<asio::steady_timer>> linkWaiters_;
   std::map<std::tuple<std::vector<Hash>, Key, DocId>, bool> verdicts_;
   std::map<std::pair<DocId, Key>, std::pair<std::uint64_t, std::vector<Hash>>> lastHeads_;
+  std::set<DocumentId> documents_;  // a host's: this team's documents
 };
 
+// The teams of one node: one (a member device, or a server of one team), or several (a server
+// hosting several teams with one device key). With several, every document belongs to the team
+// whose member first wrote it there, and is never disclosed to another team's peers.
 class TeamProvider final : public AuthProvider {
  public:
-  explicit TeamProvider(std::shared_ptr<Core> core) : core_(std::move(core)) {}
+  // `hosting`: a server's host folder, whose documents each belong to one team.
+  TeamProvider(std::vector<std::shared_ptr<Core>> cores, bool hosting)
+      : cores_(std::move(cores)), hosting_(hosting) {}
   ~TeamProvider() override = default;
   TeamProvider(const TeamProvider&) = delete;
   TeamProvider& operator=(const TeamProvider&) = delete;
 
   std::string_view name() const override { return kName; }
-  std::optional<PeerId> localPeer() const override { return peerOfKey(core_->self()); }
+  std::optional<PeerId> localPeer() const override { return peerOfKey(first().self()); }
   std::optional<ActorId> localActor() const override {
-    return ActorId::fromBytes(ByteView(core_->self())).value();
+    return ActorId::fromBytes(ByteView(first().self())).value();
   }
 
   asio::awaitable<Result<Session>> authenticate(std::unique_ptr<Stream> stream,
                                                 Side side) override {
-    auto core = core_;
+    auto cores = cores_;
     auto ex = co_await asio::this_coro::executor;
-    std::weak_ptr<Core> weak = core;
-    Judge judge = [weak](const Claim& peer, const HandshakeContext& context) {
-      return judgeOf(weak, peer, context);
+    Judge judge = [cores](const Claim& peer, const HandshakeContext& context) {
+      return judgeOf(coreFor(cores, context.teamId), peer, context);
     };
-    HandshakeIdentity identity{core->self(), core->ourKind(), signerFor(*core->key())};
+    const Core& one = *cores.front();
+    // A host of several teams is their server in each; one team's node says what it is there.
+    const ClaimKind kind = cores.size() == 1 ? cores.front()->ourKind() : ClaimKind::Server;
+    HandshakeIdentity identity{one.self(), kind, signerFor(*one.key())};
     Result<HandshakeResult> result = Error(Errc::Denied, "no handshake");
     if (side == Side::Dialer) {
+      if (cores.size() != 1) {
+        co_return Error(Errc::Config, "team: a node of several teams only accepts connections");
+      }
       InitiatorConfig config{.identity = std::move(identity),
                              .mode = HandshakeMode::Member,
-                             .teamId = core->teamId(),
+                             .teamId = one.teamId(),
                              .prefix = {},
                              .judge = std::move(judge),
                              .inviteeCheck = {},
-                             .deadline = core->options().handshakeDeadline};
+                             .deadline = one.options().handshakeDeadline};
       // (No temporaries with destructors inside co_await: g++ 12 destroys them twice.)
       auto handshake = runInitiator(std::move(stream), std::move(config));
       result = co_await std::move(handshake);
     } else {
-      const Hash teamId = core->teamId();
       ResponderConfig config{
           .identity = std::move(identity),
-          .findTeamByTag = [teamId](const Hash& tag,
-                                    const EphemeralPublic& e) -> std::optional<Hash> {
-            if (sodium_memcmp(teamTag(teamId, e).data(), tag.data(), tag.size()) != 0) {
-              return std::nullopt;
+          .findTeamByTag = [cores](const Hash& tag,
+                                   const EphemeralPublic& e) -> std::optional<Hash> {
+            for (const auto& core : cores) {
+              const Hash expected = teamTag(core->teamId(), e);
+              if (sodium_memcmp(expected.data(), tag.data(), tag.size()) == 0) {
+                return core->teamId();
+              }
             }
-            return teamId;
+            return std::nullopt;
           },
           .findTeamsByPrefix =
-              [teamId](const TeamPrefix& prefix) {
-                return base58Encode(teamId).starts_with(std::string_view(prefix.data(),
-                                                                         prefix.size()))
-                           ? std::vector<Hash>{teamId}
-                           : std::vector<Hash>{};
+              [cores](const TeamPrefix& prefix) {
+                std::vector<Hash> found;
+                for (const auto& core : cores) {
+                  if (base58Encode(core->teamId())
+                          .starts_with(std::string_view(prefix.data(), prefix.size()))) {
+                    found.push_back(core->teamId());
+                  }
+                }
+                return found;
               },
           .invitationsFor =
-              [weak](const Hash&) {
-                auto core = weak.lock();
+              [cores](const Hash& teamId) {
+                auto core = coreFor(cores, teamId);
                 return core ? core->offers() : std::vector<Offer>{};
               },
           .judge = std::move(judge),
-          .deadline = core->options().handshakeDeadline};
+          .deadline = one.options().handshakeDeadline};
       auto handshake = runResponder(std::move(stream), std::move(config));
       result = co_await std::move(handshake);
     }
@@ -687,6 +754,8 @@ class TeamProvider final : public AuthProvider {
                                 : fmt::format("team: device {} refused us: {}", who,
                                               reasonName(s.reason)));
     }
+    auto core = coreFor(cores, result->teamId);
+    if (!core) co_return Error(Errc::Denied, "team: the team went away");
     PeerIdentity identityOfPeer = core->identityOf(result->peer);
     auto aead = makeAeadChannel(std::move(result->stream), result->takeKeys(),
                                 kDefaultMaxFrameBytes + 1);
@@ -696,34 +765,98 @@ class TeamProvider final : public AuthProvider {
   }
 
   asio::awaitable<bool> okToAdvertise(const PeerIdentity& peer, const DocumentId& doc) override {
-    co_return core_->okToSend(peer, doc);
+    co_return mayRead(peer, doc);
   }
   asio::awaitable<bool> okToSend(const PeerIdentity& peer, const DocumentId& doc) override {
-    co_return core_->okToSend(peer, doc);
+    co_return mayRead(peer, doc);
   }
   asio::awaitable<bool> okToReceive(const PeerIdentity& peer, const DocumentId& doc,
                                     const ChangeBatch& changes) override {
-    auto core = core_;
-    co_return co_await core->okToReceive(peer, doc, changes);
+    auto core = coreOf(peer.peer);
+    if (!core || !claim(*core, doc)) co_return false;
+    const bool valid = co_await core->okToReceive(peer, doc, changes);
+    if (!valid || !hosting_ || core->owns(doc)) co_return valid;
+    // The first changes a host takes for a document make it the team's.
+    auto bound = core->bind(doc);
+    if (!bound) {
+      spdlog::error("team: could not record that {} belongs to team {}: {}", doc.logName(),
+                    toHex(ByteView(core->teamId())).substr(0, 8), bound.error().message());
+    }
+    co_return bound.has_value();
   }
 
   std::shared_ptr<const ChangeSealer> sealerFor(const DocumentId& doc) override {
-    return core_->sealerFor(doc);
+    return cores_.front()->sealerFor(doc);
   }
 
-  void attach(RepoCallbacks callbacks) override { core_->attach(std::move(callbacks)); }
+  void attach(RepoCallbacks callbacks) override {
+    for (auto& core : cores_) core->attach(callbacks);
+  }
 
-  bool syncedWith(const PeerId& peer) const { return core_->syncedWith(peer); }
-  Result<Hash> act(Action action) { return core_->act(std::move(action)); }
+  bool syncedWith(const PeerId& peer) const {
+    return std::any_of(cores_.begin(), cores_.end(),
+                       [&](const auto& core) { return core->syncedWith(peer); });
+  }
+  Result<Hash> act(Action action) {
+    if (cores_.size() != 1) return Error(Errc::Denied, "team: a host of several teams signs no links");
+    return cores_.front()->act(std::move(action));
+  }
 
  private:
-  static asio::awaitable<Status> judgeOf(std::weak_ptr<Core> weak, Claim peer,
-                                         HandshakeContext context) {
-    auto core = weak.lock();
-    co_return core ? core->judge(peer, context) : denied(Reason::UnknownDevice);
+  const Core& first() const { return *cores_.front(); }
+
+  static std::shared_ptr<Core> coreFor(const std::vector<std::shared_ptr<Core>>& cores,
+                                       const Hash& teamId) {
+    for (const auto& core : cores) {
+      if (core->teamId() == teamId) return core;
+    }
+    return nullptr;
   }
 
-  std::shared_ptr<Core> core_;
+  // The team of `peer`'s session.
+  std::shared_ptr<Core> coreOf(const PeerId& peer) const {
+    if (cores_.size() == 1) return cores_.front();
+    for (const auto& core : cores_) {
+      if (core->sessionOf(peer)) return core;
+    }
+    return nullptr;
+  }
+
+  // On a host, a document belongs to one team: the team of the first peer that names it here
+  // (held in memory, bounded), made durable by the first changes this host accepts for it, which
+  // are recorded before they are applied. Other teams' peers are told nothing of it.
+  bool claim(const Core& core, const DocumentId& doc) {
+    if (!hosting_) return true;
+    for (const auto& other : cores_) {
+      if (other->owns(doc)) return other.get() == &core;
+    }
+    auto [it, fresh] = claims_.try_emplace(doc, &core);
+    if (fresh) {
+      claimOrder_.push_back(doc);
+      if (claimOrder_.size() > kMaxClaims) {
+        claims_.erase(claimOrder_.front());
+        claimOrder_.pop_front();
+      }
+    }
+    return it->second == &core;
+  }
+
+  bool mayRead(const PeerIdentity& peer, const DocumentId& doc) {
+    auto core = coreOf(peer.peer);
+    return core && claim(*core, doc) && core->okToSend(peer, doc);
+  }
+
+  static asio::awaitable<Status> judgeOf(std::shared_ptr<Core> core, Claim peer,
+                                         HandshakeContext context) {
+    co_return core ? core->judge(peer, context) : denied(Reason::WrongTeam);
+  }
+
+  std::vector<std::shared_ptr<Core>> cores_;
+  bool hosting_ = false;
+  // Documents named by a team's peer but not yet recorded as that team's, oldest first.
+  static constexpr std::size_t kMaxClaims = 65536;
+  std::map<DocumentId, const Core*> claims_;
+  std::deque<DocumentId> claimOrder_;
 };
 
 class TeamFactory final : public AuthProviderFactory {
@@ -749,16 +882,56 @@ class TeamFactory final : public AuthProviderFactory {
     return std::unique_ptr<AuthProvider>(std::move(*provider));
   }
 
+  // `options.state` is a team state directory, or a host folder: a device.key and one team state
+  // directory per team, each holding the same key (`team host`).
   static Result<std::unique_ptr<TeamProvider>> makeProvider(const TeamProviderOptions& options) {
-    auto dir = TeamStateDir::open(options.state);
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::exists(fs::path(options.state) / "team.id", ec) ||
+        !fs::exists(fs::path(options.state) / "device.key", ec)) {
+      auto core = openTeam(options.state, options, false);
+      if (!core) return std::move(core).error();
+      return std::make_unique<TeamProvider>(std::vector<std::shared_ptr<Core>>{*core}, false);
+    }
+    auto hostKey = DeviceKey::load(options.state + "/device.key");
+    if (!hostKey) return std::move(hostKey).error();
+    std::vector<std::string> teams;
+    for (const auto& entry : fs::directory_iterator(options.state, ec)) {
+      if (entry.is_directory() && fs::exists(entry.path() / "team.id")) {
+        teams.push_back(entry.path().string());
+      }
+    }
+    std::sort(teams.begin(), teams.end());
+    if (ec) return Error(Errc::Io, options.state + ": " + ec.message());
+    if (teams.empty()) {
+      return Error(Errc::Config, options.state + ": hosts no team yet (`portcullis team host`)");
+    }
+    std::vector<std::shared_ptr<Core>> cores;
+    for (const std::string& dir : teams) {
+      auto core = openTeam(dir, options, true);
+      if (!core) return std::move(core).error();
+      if ((*core)->self() != Key(hostKey->publicKey().bytes())) {
+        return Error(Errc::Config, dir + ": its device key is not the host's (" + options.state +
+                                       "/device.key)");
+      }
+      cores.push_back(std::move(*core));
+    }
+    return std::make_unique<TeamProvider>(std::move(cores), true);
+  }
+
+ private:
+  static Result<std::shared_ptr<Core>> openTeam(const std::string& path,
+                                                const TeamProviderOptions& options,
+                                                bool bindsDocuments) {
+    auto dir = TeamStateDir::open(path);
     if (!dir) return std::move(dir).error();
     if (!dir->graph().hasRoot()) {
-      return Error(Errc::Config, fmt::format("{}: the team has no root: {}", options.state,
+      return Error(Errc::Config, fmt::format("{}: the team has no root: {}", path,
                                              dir->graph().rootProblem()));
     }
     // The provider signs with its own copy of the key: the sealer outlives no state directory,
     // but shares the key with the Repo's documents.
-    auto key = DeviceKey::load(options.state + "/device.key");
+    auto key = DeviceKey::load(path + "/device.key");
     if (!key) return std::move(key).error();
     auto shared = std::make_shared<const DeviceKey>(std::move(*key));
     const TeamGraph::Standing standing =
@@ -771,7 +944,10 @@ class TeamFactory final : public AuthProviderFactory {
                                                            : "not current in the team",
                  dir->graph().size());
     auto core = std::make_shared<Core>(std::move(*dir), std::move(shared), options);
-    return std::make_unique<TeamProvider>(std::move(core));
+    if (bindsDocuments) {
+      if (auto loaded = core->loadDocuments(); !loaded) return std::move(loaded).error();
+    }
+    return core;
   }
 };
 

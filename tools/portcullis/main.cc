@@ -159,8 +159,9 @@ int main(int argc, char** argv) {
                   "Seconds for --connect's handshake and graph (Argon2id not counted)");
 
     c = teamVerb(teamCmd, "host", "host",
-                 "Make a server's state directory: a new device key and the team's links from an "
-                 "export; prints the key a member adds with `team server add`");
+                 "Host a team on a server: --state names the server's host folder (its device "
+                 "key, made on first use, and one state directory per team); adds the team of "
+                 "an export and prints the key a member adds with `team server add`");
     c->add_option("--from", team.from, "A `team export` of the team")->required();
 
     c = pushes(teamVerb(teamCmd, "admit", "admit",

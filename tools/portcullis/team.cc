@@ -1093,10 +1093,26 @@ int teamImport(const TeamArgs& args) {
   return kExitOk;
 }
 
-// A server's state directory: a new device key and the team's links from an export. The server
-// is a server of the team once a member adds its key (`team server add KEY`).
+// A server's host folder: its device key (made on first use) and one team state directory per
+// team it hosts, named by the team ID. The server is a server of a team once a member adds its
+// key (`team server add`).
 int teamHost(const TeamArgs& args) {
-  if (auto bad = checkNewState(args.state)) return fail(*bad);
+  const fs::path host(args.state);
+  const std::string keyFile = (host / "device.key").string();
+  std::error_code ec;
+  if (!fs::exists(host, ec)) {
+    if (auto bad = checkNewState(args.state)) return fail(*bad);
+    if (!fs::create_directory(host, ec) || ec) {
+      return fail(failed("--state " + args.state + ": " + ec.message()));
+    }
+    fs::permissions(host, fs::perms::owner_all, ec);
+    if (auto saved = DeviceKey::generate().save(keyFile); !saved) {
+      return fail(failed(saved.error().message()));
+    }
+  } else if (!fs::exists(keyFile, ec)) {
+    return fail(failed("--state " + args.state + ": exists and is not a host folder (no "
+                       "device.key)"));
+  }
   auto imported = TeamStateDir::importFile(args.from);
   if (!imported) return fail(failed("--from " + imported.error().message()));
   TeamGraph graph(imported->teamId);
@@ -1106,25 +1122,31 @@ int teamHost(const TeamArgs& args) {
                        (graph.hasRoot() ? outcome.dropReasons.front() : graph.rootProblem()) +
                        ")"));
   }
-  auto dir = TeamStateDir::create(args.state, imported->teamId, DeviceKey::generate(), 0);
+  const std::string teamDir = (host / hex(imported->teamId)).string();
+  if (fs::exists(teamDir, ec)) {
+    return fail(failed(args.state + " already hosts team " + shortHex(imported->teamId) +
+                       " (import newer links with `team import --state " + teamDir + "`)"));
+  }
+  auto key = DeviceKey::load(keyFile);
+  if (!key) return fail(failed(key.error().message()));
+  auto dir = TeamStateDir::create(teamDir, imported->teamId, std::move(*key), 0);
   if (!dir) return fail(failed(dir.error().message()));
   if (auto appended = dir->appendLinks(storedMessages(graph, outcome.stored)); !appended) {
     return fail(failed(appended.error().message()));
   }
-  const std::string key = dir->deviceKey().publicKeyHex();
+  const std::string serverKey = dir->deviceKey().publicKeyHex();
   const bool added =
-      dir->graph().standing(Key(dir->deviceKey().publicKey().bytes())) ==
-      TeamGraph::Standing::Server;
+      graph.standing(Key(dir->deviceKey().publicKey().bytes())) == TeamGraph::Standing::Server;
   const json out{{"team", hex(imported->teamId)}, {"name", graph.teamName()},
-                 {"server", key}, {"state", args.state}, {"links", graph.size()}};
+                 {"server", serverKey}, {"state", teamDir}, {"links", graph.size()}};
   emit(args, out,
-       "a server state for team '" + graph.teamName() + "' in " + args.state + " (" +
-           count(graph.size(), "link") + ")\nserver key: " + key + "\n" +
+       "hosting team '" + graph.teamName() + "' in " + teamDir + " (" +
+           count(graph.size(), "link") + ")\nserver key: " + serverKey + "\n" +
            (added ? std::string()
-                  : "a member adds it with: portcullis team server add " + key +
+                  : "a member adds it with: portcullis team server add " + serverKey +
                         " [--connect ADDRESS]\n") +
-           "serve it with [auth] provider = \"team\" and [auth.team] state = \"" + args.state +
-           "\"\n");
+           "serve every hosted team with [auth] provider = \"team\" and [auth.team] state = \"" +
+           args.state + "\"\n");
   return kExitOk;
 }
 

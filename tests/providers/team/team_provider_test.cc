@@ -655,6 +655,71 @@ TEST_F(TeamProvider, RevokedAndExpiredInvitationsAreNotOfferedAndTheInviteeRevea
   }
 }
 
+// A state directory for `device` of `team` at `path`, holding all of `team`'s links.
+void writeState(const std::string& path, const BuiltVector& team, const std::string& device) {
+  auto key = DeviceKey::fromSeed(ByteView(vectors::testKeyPair(device).secretKey.data(), 32));
+  std::uint64_t signedSeq = 0;
+  for (const auto& l : team.links) {
+    if (l.value && l.value->deviceId == vectors::testKey(device)) signedSeq = l.value->deviceSeq;
+  }
+  auto state = TeamStateDir::create(path, team.teamId, std::move(*key), signedSeq);
+  ASSERT_TRUE(state) << state.error().message();
+  ASSERT_TRUE(state->appendLinks(team.messages()));
+}
+
+TEST_F(TeamProvider, TwoTeamsOnOneServerAreToldApartAndNeverSeeEachOthersDocuments) {
+  // zed founds "zoo" and adds the same server, s1.
+  const BuiltVector zoo = buildVector(
+      {{"name", "zoo"},
+       {"links", json::array({link("r", "zed/z1", {{"type", "root"}, {"team", "zoo"},
+                                                   {"device", "z1"}}, json::array()),
+                              link("l1", "zed/z1", {{"type", "addServer"}, {"server", "s1"}},
+                                   {"r"})})},
+       {"expect", json::object()}});
+  BuiltVector acme = built;
+  acme.links.resize(kBase);
+  const auto host = dir.path() / "host";
+  std::filesystem::create_directory(host);
+  auto hostKey = DeviceKey::fromSeed(ByteView(vectors::testKeyPair("s1").secretKey.data(), 32));
+  ASSERT_TRUE(hostKey->save((host / "device.key").string()));
+  writeState((host / toHex(ByteView(acme.teamId))).string(), acme, "s1");
+  writeState((host / toHex(ByteView(zoo.teamId))).string(), zoo, "s1");
+  writeState((dir.path() / "z1").string(), zoo, "z1");
+
+  Node s;
+  auto server = makeTeamProvider({.state = host.string()});
+  ASSERT_TRUE(server) << server.error().message();
+  s.auth = *server;
+  s = attach("s1", std::move(s));
+  Node a = node("a1", kBase);
+  Node z;
+  auto zed = makeTeamProvider({.state = (dir.path() / "z1").string()});
+  ASSERT_TRUE(zed) << zed.error().message();
+  z.auth = *zed;
+  z = attach("z1", std::move(z));
+  h.link(*a.peer, *s.peer);
+  h.link(*z.peer, *s.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, s) && connected(z, s); }));
+
+  // Each team's document reaches the server, and only its own team.
+  DocHandle acmeDoc = a.repo().create();
+  ASSERT_TRUE(acmeDoc.change([&](Transaction& tx) { return putString(tx, "v", "acme"); }));
+  DocHandle zooDoc = z.repo().create();
+  ASSERT_TRUE(zooDoc.change([&](Transaction& tx) { return putString(tx, "v", "zoo"); }));
+  ASSERT_TRUE(h.runUntil([&] {
+    return s.repo().findLocal(acmeDoc.id()).has_value() &&
+           s.repo().findLocal(zooDoc.id()).has_value();
+  }));
+  auto zedAsks = h.await(z.repo().find(acmeDoc.id()));
+  EXPECT_FALSE(zedAsks);
+  auto aliceAsks = h.await(a.repo().find(zooDoc.id()));
+  EXPECT_FALSE(aliceAsks);
+  EXPECT_FALSE(z.repo().findLocal(acmeDoc.id()));
+  EXPECT_FALSE(a.repo().findLocal(zooDoc.id()));
+  // The binding survives a restart of the server: it is on disk.
+  EXPECT_TRUE(std::filesystem::exists(host / toHex(ByteView(acme.teamId)) / "documents"));
+}
+
 TEST_F(TeamProvider, TheFactoryNamesTheTableAndTheStateDirectory) {
   ProviderRegistry registry;
   ASSERT_TRUE(registerProvider(registry));
