@@ -793,6 +793,8 @@ class TeamProvider final : public AuthProvider {
     for (auto& core : cores_) core->attach(callbacks);
   }
 
+  bool inStepWith(const PeerId& peer) const override { return syncedWith(peer); }
+
   bool syncedWith(const PeerId& peer) const {
     return std::any_of(cores_.begin(), cores_.end(),
                        [&](const auto& core) { return core->syncedWith(peer); });

@@ -32,6 +32,7 @@ struct Client {
   std::optional<PeerId> server;
   std::optional<std::string> refusal;
   std::optional<DocumentId> watched;
+  std::shared_ptr<AuthProvider> auth;
   std::unique_ptr<Repo> repo;
 
   // Waits until `done()` or the deadline; false at the deadline.
@@ -105,10 +106,24 @@ void printDocument(const DocHandle& handle, bool pretty) {
   std::fflush(stdout);
 }
 
+// Before writing, the provider's own state catches up with the server's (the team provider:
+// the team's links), so that the change declares what the server knows (a member whose access
+// just changed is judged by the new access). Bounded by the deadline; then it writes anyway and
+// the server judges.
+asio::awaitable<void> awaitInStep(Client& c) {
+  asio::steady_timer poll(c.ctx);
+  while (!c.auth->inStepWith(*c.server) && Clock::now() < c.deadline) {
+    poll.expires_after(std::chrono::milliseconds(5));
+    boost::system::error_code ec;
+    co_await poll.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
 asio::awaitable<Result<void>> runVerb(Client& c, const DocArgs& args,
                                       const nlohmann::json* value) {
   auto connected = co_await connect(c, args.timeoutSeconds);
   if (!connected) co_return connected;
+  if (args.verb == "new" || args.verb == "set") co_await awaitInStep(c);
 
   if (args.verb == "new") {
     DocHandle handle = c.repo->create();
@@ -221,6 +236,7 @@ int runDoc(const DocArgs& args) {
                          "only: no authentication)\n");
   }
 
+  c.auth = *provider;
   RepoOptions options;
   options.network = {*net};
   options.auth = *provider;

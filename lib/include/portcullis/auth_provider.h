@@ -129,6 +129,10 @@ class PORTCULLIS_EXPORT AuthProvider {
   // Addresses this provider needs dialed (document-id's upstreams), in the network adapters'
   // form; the application adds them to its adapter's dial list. Default: none.
   virtual std::vector<std::string> dialAddresses() const;
+  // Whether this node's own provider state is in step with `peer`'s (the team provider: both hold
+  // the same team links), so that what this node signs now reflects what the peer knows. A tool
+  // that connects only to write waits for it (bounded). Default: true (nothing to be in step).
+  virtual bool inStepWith(const PeerId& peer) const;
   // Provider messages from `peer` (e.g. new team links). Default: ignored.
   virtual asio::awaitable<void> onProviderMessage(const PeerIdentity& peer, Bytes message);
 

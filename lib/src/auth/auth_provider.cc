@@ -37,6 +37,8 @@ std::optional<PeerId> AuthProvider::localPeer() const { return std::nullopt; }
 
 std::optional<ActorId> AuthProvider::localActor() const { return std::nullopt; }
 
+bool AuthProvider::inStepWith(const PeerId&) const { return true; }
+
 Result<void> AuthProvider::reload() { return {}; }
 
 asio::awaitable<bool> AuthProvider::okToRequest(const PeerIdentity& peer, const DocumentId& doc) {
