@@ -16,6 +16,15 @@
 namespace portcullis {
 namespace detail {
 
+// Counts one change's outcome into a batch's report.
+static void tally(ApplyReport& report, Result<AddOutcome> outcome) {
+  if (!outcome) {
+    report.rejected.push_back(std::move(outcome).error());
+  } else if (*outcome == AddOutcome::Duplicate) {
+    ++report.duplicates;
+  }
+}
+
 class DocumentState {
  public:
   DocumentState(DocumentOptions options, ActorId actor)
@@ -49,15 +58,20 @@ class DocumentState {
     if (options_.sealer) {
       auto sealed = options_.sealer->parse(std::move(bytes));
       if (!sealed) return std::move(sealed).error();
-      auto plain = open(*sealed);
-      if (!plain) return std::move(plain).error();
-      return add(std::move(*sealed), &plain->data, report);
+      return addSealed(std::move(*sealed), report);
     }
     auto parsed = parseChange(std::move(bytes), options_.maxChangeBytes, &opsScratch_);
     if (!parsed) return std::move(parsed).error();
     auto outcome = add(std::move(parsed->envelope), &parsed->data, report);
     opsScratch_ = std::move(parsed->data.ops);  // its storage serves the next change
     return outcome;
+  }
+
+  // Offers a sealed envelope the sealer parsed, with the plain change inside it.
+  Result<AddOutcome> addSealed(ChangeEnvelope sealed, ApplyReport* report) {
+    auto plain = open(sealed);
+    if (!plain) return std::move(plain).error();
+    return add(std::move(sealed), &plain->data, report);
   }
 
   // The plain change inside a sealed one, which must carry the same header.
@@ -82,14 +96,7 @@ class DocumentState {
 
   ApplyReport applyChanges(std::span<const Bytes> changes) {
     ApplyReport report;
-    for (const Bytes& bytes : changes) {
-      auto outcome = addBytes(bytes, &report);
-      if (!outcome) {
-        report.rejected.push_back(std::move(outcome).error());
-      } else if (*outcome == AddOutcome::Duplicate) {
-        ++report.duplicates;
-      }
-    }
+    for (const Bytes& bytes : changes) tally(report, addBytes(bytes, &report));
     report.queued = graph_.pendingCount();
     return report;
   }
@@ -770,12 +777,7 @@ ApplyReport detail::DocumentAccess::applyParsed(Document& doc, std::vector<Chang
   PORTCULLIS_REQUIRE(envelopes.size() == data.size(), "one decoded change per envelope");
   ApplyReport report;
   for (std::size_t i = 0; i < envelopes.size(); ++i) {
-    auto outcome = doc.state_->add(std::move(envelopes[i]), &data[i], &report);
-    if (!outcome) {
-      report.rejected.push_back(std::move(outcome).error());
-    } else if (*outcome == AddOutcome::Duplicate) {
-      ++report.duplicates;
-    }
+    tally(report, doc.state_->add(std::move(envelopes[i]), &data[i], &report));
   }
   report.queued = doc.state_->graph().pendingCount();
   return report;
@@ -786,14 +788,7 @@ ApplyReport detail::DocumentAccess::applySealed(Document& doc,
   PORTCULLIS_REQUIRE(doc.state_->options().sealer, "applySealed needs a sealed document");
   ApplyReport report;
   for (ChangeEnvelope& sealed : envelopes) {
-    auto plain = doc.state_->open(sealed);
-    Result<AddOutcome> outcome = plain ? doc.state_->add(std::move(sealed), &plain->data, &report)
-                                       : Result<AddOutcome>(std::move(plain).error());
-    if (!outcome) {
-      report.rejected.push_back(std::move(outcome).error());
-    } else if (*outcome == AddOutcome::Duplicate) {
-      ++report.duplicates;
-    }
+    tally(report, doc.state_->addSealed(std::move(sealed), &report));
   }
   report.queued = doc.state_->graph().pendingCount();
   return report;
