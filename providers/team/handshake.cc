@@ -66,8 +66,8 @@ std::array<std::uint8_t, kAeadNonceBytes> nonceOf(std::uint64_t counter) {
   return n;
 }
 
-Bytes seal(const SecretKey<32>& key, ByteView ad, ByteView plain) {
-  const auto nonce = nonceOf(0);
+Bytes seal(const SecretKey<32>& key, ByteView ad, ByteView plain, std::uint64_t counter = 0) {
+  const auto nonce = nonceOf(counter);
   Bytes out(plain.size() + kAeadFrameTagBytes);
   unsigned long long n = 0;
   crypto_aead_xchacha20poly1305_ietf_encrypt(out.data(), &n, plain.data(), plain.size(),
@@ -76,11 +76,12 @@ Bytes seal(const SecretKey<32>& key, ByteView ad, ByteView plain) {
   return out;
 }
 
-Result<Bytes> open(const SecretKey<32>& key, ByteView ad, ByteView ciphertext, const char* what) {
+Result<Bytes> open(const SecretKey<32>& key, ByteView ad, ByteView ciphertext, const char* what,
+                   std::uint64_t counter = 0) {
   if (ciphertext.size() < kAeadFrameTagBytes) {
     return Error(Errc::Malformed, std::string(what) + " is shorter than its tag");
   }
-  const auto nonce = nonceOf(0);
+  const auto nonce = nonceOf(counter);
   Bytes out(ciphertext.size() - kAeadFrameTagBytes);
   unsigned long long n = 0;
   if (crypto_aead_xchacha20poly1305_ietf_decrypt(out.data(), &n, nullptr, ciphertext.data(),
@@ -247,13 +248,127 @@ Error failWith(Stream& stream, const Deadline& deadline, Error e) {
   return e;
 }
 
-// Status frames, then the result (stream and keys dropped when either side denied).
+// One §6.2 message under our transport key, at the next counter.
+// (By value: the coroutine is lazy. Callers make it outside `co_await`: g++ 12 destroys
+// temporaries inside it twice.)
+asio::awaitable<Result<void>> sendProofMessage(Stream& stream, HandshakeResult& r,
+                                               Message message) {
+  const Bytes frame = framed(seal(r.sendKey, {}, encodeMessage(message), r.sendCounter++));
+  co_return co_await stream.write(frame);
+}
+
+// At most kMaxProofLinks links of at most kMaxProofBytes in all, in order.
+Proof boundedProof(std::vector<Bytes> links) {
+  Proof p;
+  std::size_t bytes = 0;
+  for (Bytes& link : links) {
+    if (p.links.size() == kMaxProofLinks || bytes + link.size() > kMaxProofBytes) break;
+    bytes += link.size();
+    p.links.push_back(std::move(link));
+  }
+  return p;
+}
+
+// §6.2 after the Status frames: we prove when the peer sent proveAdmission, we verify when we
+// did; both at once when each is unknown to the other. Ends with the final statuses in `r` (a
+// side that denies stops at once); errors for a peer that breaks the exchange.
+asio::awaitable<Result<void>> proveAdmission(Stream& stream, HandshakeResult& r,
+                                             const AdmissionHooks& hooks) {
+  bool verifying = r.sent.kind == Status::Kind::ProveAdmission;
+  bool proving = r.received.kind == Status::Kind::ProveAdmission;
+  if (proving) {
+    Proof proof = hooks.prove ? boundedProof(hooks.prove(r.teamId, {})) : Proof{};
+    if (proof.links.empty()) {
+      co_return Error(Errc::Denied, "asked to prove our admission, and no stored link "
+                                    "introduces this device");
+    }
+    auto sending = sendProofMessage(stream, r, Message(std::move(proof)));
+    auto sent = co_await std::move(sending);
+    if (!sent) co_return sent.error();
+  }
+  std::vector<Bytes> links;  // the peer's proof so far
+  std::size_t budget = kMaxProofBytes;  // all it may send before it is authorized
+  while (verifying || proving) {
+    auto frame = co_await readMessage(stream, kAeadFrameTagBytes, budget, "a §6.2 frame");
+    if (!frame && verifying && links.empty()) {
+      co_return Error(frame.error().code(), "unknownDevice: asked to prove its admission, it "
+                                            "sent no proof (" + frame.error().message() + ")");
+    }
+    if (!frame) co_return std::move(frame).error();
+    budget -= frame->size();
+    auto plain = open(r.receiveKey, {}, *frame, "a §6.2 frame", r.receiveCounter++);
+    if (!plain) co_return std::move(plain).error();
+    auto message = decodeMessage(*plain, kMaxProofBytes);
+    if (!message) co_return std::move(message).error();
+    if (const auto* status = std::get_if<Status>(&*message)) {
+      if (!proving || status->kind == Status::Kind::ProveAdmission) {
+        co_return Error(Errc::Malformed, "a Status we did not wait for");
+      }
+      r.received = *status;
+      proving = false;
+      if (status->kind == Status::Kind::Denied) break;
+    } else if (auto* proof = std::get_if<Proof>(&*message)) {
+      if (!verifying) co_return Error(Errc::Malformed, "a Proof we did not ask for");
+      const std::size_t before = links.size();
+      for (Bytes& link : proof->links) {
+        if (std::find(links.begin(), links.end(), link) == links.end()) {
+          links.push_back(std::move(link));
+        }
+      }
+      ProofStep step;
+      if (links.size() > kMaxProofLinks) {
+        step.verdict = denied(Reason::TooLarge);
+      } else if (links.size() == before) {
+        step.verdict = denied(Reason::UnknownDevice);  // a Need answered with nothing new
+      } else if (hooks.verify) {
+        auto verdict = hooks.verify(r.teamId, r.peer, links);
+        step = co_await std::move(verdict);
+      } else {
+        step.verdict = denied(Reason::UnknownDevice);
+      }
+      if (!step.need.empty()) {
+        auto sending = sendProofMessage(stream, r, Message(Need{std::move(step.need)}));
+        auto sent = co_await std::move(sending);
+        if (!sent) co_return sent.error();
+        continue;
+      }
+      auto sending = sendProofMessage(stream, r, Message(step.verdict));
+      auto sent = co_await std::move(sending);
+      if (!sent) co_return sent.error();
+      r.sent = step.verdict;
+      verifying = false;
+      if (step.verdict.kind == Status::Kind::Denied) break;
+    } else if (const auto* need = std::get_if<Need>(&*message)) {
+      if (!proving) co_return Error(Errc::Malformed, "a Need for a proof we did not send");
+      Proof more = hooks.prove ? boundedProof(hooks.prove(r.teamId, need->hashes)) : Proof{};
+      if (more.links.empty()) {
+        co_return Error(Errc::Denied, "the peer needs links of our proof that we do not hold");
+      }
+      auto sending = sendProofMessage(stream, r, Message(std::move(more)));
+      auto sent = co_await std::move(sending);
+      if (!sent) co_return sent.error();
+    } else {
+      co_return Error(Errc::Malformed, "only Proof, Need and Status flow before both sides "
+                                       "are authorized");
+    }
+  }
+  co_return Result<void>{};
+}
+
+// Status frames and §6.2, then the result (stream and keys dropped when either side denied).
 asio::awaitable<Result<HandshakeResult>> finish(std::unique_ptr<Stream> stream,
-                                                const Deadline& deadline, HandshakeResult result) {
+                                                const Deadline& deadline, HandshakeResult result,
+                                                const AdmissionHooks& hooks) {
   auto peerStatus = co_await exchangeStatus(*stream, result.sendKey, result.receiveKey,
                                             result.sent);
   if (!peerStatus) co_return failWith(*stream, deadline, std::move(peerStatus).error());
   result.received = *peerStatus;
+  if (result.sent.kind != Status::Kind::Denied && result.received.kind != Status::Kind::Denied &&
+      (result.sent.kind == Status::Kind::ProveAdmission ||
+       result.received.kind == Status::Kind::ProveAdmission)) {
+    auto proved = co_await proveAdmission(*stream, result, hooks);
+    if (!proved) co_return failWith(*stream, deadline, std::move(proved).error());
+  }
   if (result.sent.kind == Status::Kind::Denied || result.received.kind == Status::Kind::Denied) {
     if (result.received.kind == Status::Kind::Denied) {
       stream->close();
@@ -414,7 +529,7 @@ asio::awaitable<Result<HandshakeResult>> runInitiator(std::unique_ptr<Stream> ow
   result.peer = std::move(*claimR);
   result.sent = ours;
   // (No temporaries with destructors inside co_await: g++ 12 destroys them twice.)
-  auto finishing = finish(std::move(stream), deadline, std::move(result));
+  auto finishing = finish(std::move(stream), deadline, std::move(result), config.admission);
   co_return co_await std::move(finishing);
 }
 
@@ -541,7 +656,7 @@ asio::awaitable<Result<HandshakeResult>> runResponder(std::unique_ptr<Stream> ow
   }
   result.peer = std::move(*claimI);
   // (No temporaries with destructors inside co_await: g++ 12 destroys them twice.)
-  auto finishing = finish(std::move(stream), deadline, std::move(result));
+  auto finishing = finish(std::move(stream), deadline, std::move(result), config.admission);
   co_return co_await std::move(finishing);
 }
 

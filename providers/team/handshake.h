@@ -1,11 +1,12 @@
 // providers/team/handshake.h — the team provider's handshake (team spec §6.1, SIGMA-I with
 // role-labelled signatures; the invitee's check of §6.3), up to and including the first AEAD
-// frame each way, the Status:
+// frame each way, the Status, and §6.2's Proof and Need when a side is asked to prove:
 //
 //   m1 I→R  "PCT3" ‖ mode ‖ team ‖ E_I          (mode 0: team tag, mode 1: 6 PREFIX bytes)
 //   m2 R→I  E_R ‖ c2    c2 = AEAD(hk_R, 0, ad=h1, Claim_R)
 //   m3 I→R  c3          c3 = AEAD(hk_I, 0, ad=h2, Claim_I)
-//   then each side: one frame under its transport key tk (counter 0) holding its Status.
+//   then each side: one frame under its transport key tk (counter 0) holding its Status;
+//   on proveAdmission: Proof → (Need → Proof)* → the verifier's final Status (§6.2).
 //
 // Every message is u32 big-endian length ‖ payload; m1 and m3 at most 4 KiB, m2 8 KiB, refused
 // before anything is allocated for them. The whole exchange runs under one deadline (10 s by
@@ -32,6 +33,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -100,6 +102,26 @@ using Judge = std::function<asio::awaitable<Status>(const Claim& peer, const Han
 using InviteeCheck =
     std::function<asio::awaitable<Result<Claim>>(const Claim& responder, const Hash& h2)>;
 
+// §6.2, run by both sides after the Status frames when either sent proveAdmission, under the
+// same deadline: the prover sends `Proof` (the link introducing its device and, for an admission,
+// the invitation), the verifier answers `Need` for the `prev` it lacks, then its final Status.
+// All the peer sends in this phase is bounded by kMaxProofBytes (§6: 1 MiB before it is
+// authorized), and every `Need` must bring a new link.
+struct ProofStep {
+  std::vector<Hash> need;  // non-empty: ask for these (strictly ascending)
+  Status verdict;          // otherwise: the final Status (ok, or denied)
+};
+struct AdmissionHooks {
+  // Our proof (`need` empty), or the links of `need` we hold, as `Link` messages. Nothing to
+  // show ends the handshake: we cannot prove what we were asked.
+  std::function<std::vector<Bytes>(const Hash& teamId, std::span<const Hash> need)> prove;
+  // The verdict on every link the peer has sent so far, in the order received. Must not store
+  // anything unless the verdict is ok.
+  std::function<asio::awaitable<ProofStep>(const Hash& teamId, const Claim& peer,
+                                           const std::vector<Bytes>& links)>
+      verify;
+};
+
 // What the initiator (the dialer) needs.
 struct InitiatorConfig {
   HandshakeIdentity identity;
@@ -108,6 +130,7 @@ struct InitiatorConfig {
   TeamPrefix prefix{};   // mode 1: the invitation code's PREFIX (base58 characters)
   Judge judge;           // mode 0: the Status for Claim_R
   InviteeCheck inviteeCheck;  // mode 1
+  AdmissionHooks admission;   // mode 0 (§6.2)
   std::chrono::steady_clock::duration deadline = kDefaultHandshakeDeadline;
 };
 
@@ -123,12 +146,13 @@ struct ResponderConfig {
   std::function<std::vector<Offer>(const Hash& teamId)> invitationsFor;
   // The Status for Claim_I (mode 1: an invitee's; the judge verifies its proof and admits it).
   Judge judge;
+  AdmissionHooks admission;  // mode 0 (§6.2)
   std::chrono::steady_clock::duration deadline = kDefaultHandshakeDeadline;
 };
 
-// A handshake whose Status frames were exchanged. Proceed only when `authorized()`; on
-// proveAdmission continue with §6.2 over makeAeadChannel(std::move(stream), takeKeys()). When
-// either status is denied the stream is already closed, `stream` is null and the keys are zero.
+// A handshake whose Status frames (and §6.2's exchange, if any) are done: `sent` and `received`
+// are the final ones. Proceed only when `authorized()`. When either is denied the stream is
+// already closed, `stream` is null and the keys are zero.
 struct HandshakeResult {
   HandshakeMode mode = HandshakeMode::Member;
   Hash teamId{};
@@ -138,15 +162,17 @@ struct HandshakeResult {
   Hash h3{};
   SecretKey<kAeadKeyBytes> sendKey;     // our tk (tk_I for the initiator, tk_R for the responder)
   SecretKey<kAeadKeyBytes> receiveKey;  // the peer's tk
+  std::uint64_t sendCounter = 1;        // the next frame's, each way (0 was the Status)
+  std::uint64_t receiveCounter = 1;
   std::unique_ptr<Stream> stream;
 
   bool authorized() const noexcept {
     return sent.kind == Status::Kind::Ok && received.kind == Status::Kind::Ok;
   }
-  // The channel keys, counters continuing after the Status frames (1 each way). Moves the keys.
+  // The channel keys, counters continuing after the handshake's frames. Moves the keys.
   AeadChannelKeys takeKeys() {
-    return AeadChannelKeys{AeadDirection(std::move(sendKey), 1),
-                           AeadDirection(std::move(receiveKey), 1)};
+    return AeadChannelKeys{AeadDirection(std::move(sendKey), sendCounter),
+                           AeadDirection(std::move(receiveKey), receiveCounter)};
   }
 };
 

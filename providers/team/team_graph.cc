@@ -723,6 +723,44 @@ TeamGraph::Standing TeamGraph::standing(const Key& device) const {
   return Standing::Removed;
 }
 
+std::vector<Hash> TeamGraph::introductionOf(const Key& device) const {
+  auto k = impl_->store.findKey(device);
+  if (!impl_->evaluated || !k) return {};
+  const detail::PassState& s = impl_->fin();
+  std::optional<std::uint32_t> intro;
+  for (std::uint32_t n : s.order) {
+    const Node& l = impl_->store.nodes[n];
+    const bool introduces =
+        (l.type == ActionType::AddServer && l.targetDev == *k) ||
+        std::any_of(l.intros.begin(), l.intros.end(), [&](const auto& p) { return p.second == *k; });
+    if (introduces) intro = n;
+  }
+  if (!intro) return {};
+  const Node& l = impl_->store.nodes[*intro];
+  std::vector<Hash> out;
+  if ((l.type == ActionType::AdmitMember || l.type == ActionType::AdmitDevice) &&
+      l.invitation != kNone) {
+    out.push_back(impl_->store.nodes[l.invitation].hash);
+  }
+  out.push_back(l.hash);
+  return out;
+}
+
+TeamGraph::Standing TeamGraph::standingWith(std::span<const Bytes> links,
+                                            const Key& device) const {
+  TeamGraph trial(impl_->store.teamId, impl_->limits);
+  std::vector<DecodedLink> stored;
+  stored.reserve(impl_->store.order.size());
+  for (std::uint32_t n : impl_->store.order) {
+    const Node& l = impl_->store.nodes[n];
+    auto d = decodeLink(l.body, l.signature, impl_->store.teamId);
+    if (d) stored.push_back(std::move(*d));  // it passed these checks when it was stored
+  }
+  trial.addDecoded(std::move(stored));
+  trial.addBatch(links, kLocalSession + 1);
+  return trial.standing(device);
+}
+
 bool TeamGraph::inDownset(const Hash& link, std::span<const Hash> heads) const {
   auto it = impl_->store.byHash.find(link);
   if (it == impl_->store.byHash.end()) return false;

@@ -139,6 +139,15 @@ class TeamGraph {
   enum class Standing : std::uint8_t { Member, Server, Removed, Unknown };
   Standing standing(const Key& device) const;
 
+  // §6.2, the prover's side: the valid link that introduced `device` in the final state (the
+  // T-last, if several did), preceded by its invitation when it is an admission; empty when no
+  // valid link introduces it.
+  std::vector<Hash> introductionOf(const Key& device) const;
+  // §6.2, the verifier's side: where `device` would stand if `links` were added, evaluated on a
+  // copy of this graph (which is left unchanged; nothing is stored). Links failing checks 1–5, or
+  // still waiting for a `prev`, count as not added. Costs a fresh evaluation of the whole store.
+  Standing standingWith(std::span<const Bytes> links, const Key& device) const;
+
   // §8 rule 4: `link` is stored and in the downset of the stored `heads` (one of them, or in the
   // past of one).
   bool inDownset(const Hash& link, std::span<const Hash> heads) const;

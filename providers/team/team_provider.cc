@@ -94,6 +94,9 @@ struct PeerSession {
   bool synced = false;             // its last Heads equal ours
   SessionCharge charge;
   std::size_t wantRounds = 0;
+  // §10: a graph-sync step we asked for (a Want) must be answered within options.syncStep.
+  std::shared_ptr<asio::steady_timer> stepTimer;
+  bool stepWatched = false;
   // §10: the declared-heads cuts evaluated for it in the last minute, oldest first.
   std::deque<std::pair<std::chrono::steady_clock::time_point, std::vector<Hash>>> cuts;
 };
@@ -107,6 +110,14 @@ class Core : public std::enable_shared_from_this<Core> {
     const auto& pk = key_->publicKey().bytes();
     std::copy(pk.begin(), pk.end(), self_.begin());
   }
+
+  // Nothing of ours waits on the executor after us.
+  ~Core() {
+    for (auto& [id, s] : sessions_) s->stepTimer->cancel();
+    for (auto& t : linkWaiters_) t->cancel();
+  }
+  Core(const Core&) = delete;
+  Core& operator=(const Core&) = delete;
 
   TeamGraph& graph() { return dir_.graph(); }
   const Key& self() const { return self_; }
@@ -135,7 +146,70 @@ class Core : public std::enable_shared_from_this<Core> {
         (peer.kind == ClaimKind::Server && s == TeamGraph::Standing::Server)) {
       return Status{};
     }
-    return denied(s == TeamGraph::Standing::Removed ? Reason::Removed : Reason::UnknownDevice);
+    if (s == TeamGraph::Standing::Removed) return denied(Reason::Removed);
+    if (peer.kind != ClaimKind::Member && peer.kind != ClaimKind::Server) {
+      return denied(Reason::UnknownDevice);
+    }
+    return Status{.kind = Status::Kind::ProveAdmission, .reason = Reason::Unknown};  // §6.2
+  }
+
+  // §6.2, proving: the link introducing this device (and its invitation), or the links of `need`.
+  std::vector<Bytes> proofOf(std::span<const Hash> need) {
+    const std::vector<Hash> hashes = need.empty() ? graph().introductionOf(self_)
+                                                  : std::vector<Hash>(need.begin(), need.end());
+    std::vector<Bytes> out;
+    for (const Hash& h : hashes) {
+      if (auto link = graph().find(h)) out.push_back(encodeLink(link->body, link->signature));
+    }
+    return out;
+  }
+
+  // §6.2, verifying an unknown peer's proof: the `prev` still missing, else a speculative
+  // evaluation on a copy of the graph; its links are stored only if they make the peer's device
+  // current (of the kind it claims). Runs to the end on this executor, so there is one
+  // speculative evaluation at a time (per peer, and per team).
+  ProofStep checkProof(const Claim& peer, const std::vector<Bytes>& links) {
+    const std::string who = toHex(ByteView(peer.deviceId));
+    std::vector<Hash> sent;
+    std::vector<Hash> prevs;
+    for (const Bytes& bytes : links) {
+      auto d = decodeLink(bytes, dir_.teamId());
+      if (!d) {
+        spdlog::warn("team: device {} proved its admission with a malformed link: {}", who,
+                     d.error().message());
+        return ProofStep{.need = {}, .verdict = denied(Reason::UnknownDevice)};
+      }
+      sent.push_back(d->hash);
+      prevs.insert(prevs.end(), d->parsed.prev.begin(), d->parsed.prev.end());
+    }
+    std::vector<Hash> need;
+    for (const Hash& p : prevs) {
+      const LinkState state = graph().state(p);
+      if (state != LinkState::Valid && state != LinkState::Invalid &&
+          std::find(sent.begin(), sent.end(), p) == sent.end()) {
+        need.push_back(p);
+      }
+    }
+    std::sort(need.begin(), need.end());
+    need.erase(std::unique(need.begin(), need.end()), need.end());
+    if (need.size() > kMaxProofLinks) need.resize(kMaxProofLinks);
+    if (!need.empty()) return ProofStep{.need = std::move(need), .verdict = {}};
+    const auto wanted = peer.kind == ClaimKind::Server ? TeamGraph::Standing::Server
+                                                       : TeamGraph::Standing::Member;
+    const TeamGraph::Standing trial = graph().standingWith(links, peer.deviceId);
+    if (trial != wanted) {
+      spdlog::info("team: device {} sent {} links that do not make it a current {}; discarded",
+                   who, links.size(), peer.kind == ClaimKind::Server ? "server" : "member device");
+      return ProofStep{.need = {}, .verdict = denied(trial == TeamGraph::Standing::Removed
+                                                         ? Reason::Removed
+                                                         : Reason::UnknownDevice)};
+    }
+    BatchOutcome outcome = graph().addBatch(links);
+    if (!outcome.stored.empty()) linksStored(outcome.stored, kLocalSession);
+    if (graph().standing(peer.deviceId) != wanted) return {.need = {}, .verdict = denied(Reason::UnknownDevice)};
+    spdlog::info("team: device {} proved its admission with {} links, now stored", who,
+                 links.size());
+    return ProofStep{.need = {}, .verdict = Status{}};
   }
 
   // §6.1 mode 1: the team's open member invitations (most recent first, at most 64), then the
@@ -229,6 +303,7 @@ class Core : public std::enable_shared_from_this<Core> {
                   if (auto core = weakCore.lock()) core->sessionEnded(id, reason);
                 }});
     s->channel = pair.provider;
+    s->stepTimer = std::make_shared<asio::steady_timer>(ex);
     sessions_[s->id] = s;
     send(*s, ourHeads());
     if (invitee) {  // §6.3: the new device has no graph yet; it gets all of it
@@ -270,7 +345,10 @@ class Core : public std::enable_shared_from_this<Core> {
   void onHeads(PeerSession& s, Heads heads) {
     const Heads ours = ourHeads();
     s.synced = heads == ours;
-    if (s.synced) s.wantRounds = 0;
+    if (s.synced) {
+      s.wantRounds = 0;
+      s.stepTimer->expires_at(asio::steady_timer::time_point::max());
+    }
     std::vector<Hash> unknown;
     for (const Hash& h : heads.hashes) {
       if (graph().state(h) == LinkState::Absent) unknown.push_back(h);
@@ -311,6 +389,7 @@ class Core : public std::enable_shared_from_this<Core> {
   }
 
   void onLinks(PeerSession& s, const std::vector<Bytes>& links) {
+    s.stepTimer->expires_at(asio::steady_timer::time_point::max());  // answered; want() re-arms
     BatchOutcome outcome = graph().addBatch(links, s.id);
     const bool close = s.charge.add(outcome);
     if (!outcome.stored.empty()) linksStored(outcome.stored, s.id);
@@ -343,6 +422,39 @@ class Core : public std::enable_shared_from_this<Core> {
     ++s.wantRounds;
     if (hashes.size() > kMaxWantHashes) hashes.resize(kMaxWantHashes);
     send(s, Want{.hashes = std::move(hashes)});
+    s.stepTimer->expires_after(options_.syncStep);
+    if (!s.stepWatched) {
+      s.stepWatched = true;
+      asio::co_spawn(s.stepTimer->get_executor(),
+                     watchStep(weak_from_this(), s.stepTimer, s.id, options_.syncStep),
+                     asio::detached);
+    }
+  }
+
+  // Closes session `id` when its step timer expires while armed; a re-arm or disarm cancels the
+  // wait and it looks again. Ends with the session (its timer is cancelled then).
+  static asio::awaitable<void> watchStep(std::weak_ptr<Core> weakCore,
+                                         std::shared_ptr<asio::steady_timer> timer, SessionId id,
+                                         std::chrono::milliseconds step) {
+    for (;;) {
+      boost::system::error_code ec;
+      co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+      auto core = weakCore.lock();
+      if (!core) co_return;
+      auto it = core->sessions_.find(id);
+      if (it == core->sessions_.end() || it->second->channel->closed()) co_return;
+      if (timer->expiry() == asio::steady_timer::time_point::max()) {
+        it->second->stepWatched = false;
+        co_return;
+      }
+      if (asio::steady_timer::clock_type::now() < timer->expiry()) continue;
+      const std::string reason = fmt::format(
+          "it did not answer a graph-sync step within {} ms", step.count());
+      spdlog::warn("team: closing the session of {}: {}", it->second->peer.str(), reason);
+      it->second->channel->close(reason);
+      core->wakeLinkWaiters();  // changes waiting on this session give up now
+      co_return;
+    }
   }
 
   // Links this node stored (from session `from`, or its own: kLocalSession): durable first, then
@@ -398,8 +510,10 @@ class Core : public std::enable_shared_from_this<Core> {
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return;
     spdlog::debug("team: session {} with {} ended: {}", id, it->second->peer.str(), reason);
+    it->second->stepTimer->cancel();
     sessions_.erase(it);
     graph().closeSession(id);
+    wakeLinkWaiters();
   }
 
   std::shared_ptr<PeerSession> sessionOf(const PeerId& peer) const {
@@ -694,6 +808,16 @@ class TeamProvider final : public AuthProvider {
     // A host of several teams is their server in each; one team's node says what it is there.
     const ClaimKind kind = cores.size() == 1 ? cores.front()->ourKind() : ClaimKind::Server;
     HandshakeIdentity identity{one.self(), kind, signerFor(*one.key())};
+    AdmissionHooks admission{
+        .prove =
+            [cores](const Hash& teamId, std::span<const Hash> need) {
+              auto core = coreFor(cores, teamId);
+              return core ? core->proofOf(need) : std::vector<Bytes>{};
+            },
+        .verify = [cores](const Hash& teamId, const Claim& peer,
+                          const std::vector<Bytes>& links) {
+          return verifyOf(coreFor(cores, teamId), peer, links);
+        }};
     Result<HandshakeResult> result = Error(Errc::Denied, "no handshake");
     if (side == Side::Dialer) {
       if (cores.size() != 1) {
@@ -705,6 +829,7 @@ class TeamProvider final : public AuthProvider {
                              .prefix = {},
                              .judge = std::move(judge),
                              .inviteeCheck = {},
+                             .admission = std::move(admission),
                              .deadline = one.options().handshakeDeadline};
       // (No temporaries with destructors inside co_await: g++ 12 destroys them twice.)
       auto handshake = runInitiator(std::move(stream), std::move(config));
@@ -739,6 +864,7 @@ class TeamProvider final : public AuthProvider {
                 return core ? core->offers() : std::vector<Offer>{};
               },
           .judge = std::move(judge),
+          .admission = std::move(admission),
           .deadline = one.options().handshakeDeadline};
       auto handshake = runResponder(std::move(stream), std::move(config));
       result = co_await std::move(handshake);
@@ -846,6 +972,12 @@ class TeamProvider final : public AuthProvider {
   bool mayRead(const PeerIdentity& peer, const DocumentId& doc) {
     auto core = coreOf(peer.peer);
     return core && claim(*core, doc) && core->okToSend(peer, doc);
+  }
+
+  static asio::awaitable<ProofStep> verifyOf(std::shared_ptr<Core> core, Claim peer,
+                                             std::vector<Bytes> links) {
+    if (!core) co_return ProofStep{.need = {}, .verdict = denied(Reason::WrongTeam)};
+    co_return core->checkProof(peer, links);
   }
 
   static asio::awaitable<Status> judgeOf(std::shared_ptr<Core> core, Claim peer,

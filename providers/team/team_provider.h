@@ -12,10 +12,14 @@
 // What it does on the wire (the team spec's §6.1, §6.4, §6.5, §8, §9):
 //   - authenticate: the SIGMA-I handshake in mode 0; a peer is accepted when its device is a
 //     current member device or a current server in this device's final state, and denied
-//     `removed` or `unknownDevice` otherwise. Frames then travel AEAD-sealed (team_channel.h).
+//     `removed` when the graph shows it removed. A device it has never heard of is asked to prove
+//     its admission (§6.2): the links it sends are evaluated on a copy of the graph and stored
+//     only if they make it current, else it is denied `unknownDevice` (or `removed`). Frames
+//     then travel AEAD-sealed (team_channel.h).
 //   - graph sync at the start of every session (Heads, Vector, Links, Want), and every link this
 //     node stores, from a peer or its own, goes at once to every other session; links are
-//     appended to the state directory before anything else sees them.
+//     appended to the state directory before anything else sees them. A Want left unanswered
+//     for the sync step (10 s) closes the session (§10).
 //   - after each evaluation, a session whose peer is no longer current ends (endSession); the
 //     Repo is asked to check the access of every other peer again (accessChanged).
 //   - changes are signed by their author device and declare the team heads they were made at;
@@ -43,6 +47,9 @@ struct TeamProviderOptions {
   std::chrono::milliseconds handshakeDeadline{10'000};
   // §10: new declared-heads cuts evaluated per session per minute (more wait, up to changeWait).
   std::size_t cutsPerMinute = 16;
+  // §10: a graph-sync step this node asked for (a Want) unanswered this long closes the session
+  // (the peer may reconnect; sync resumes from Vector).
+  std::chrono::milliseconds syncStep{10'000};
 };
 
 // A team provider over an existing state directory. Errors as TeamStateDir::open gives them, and

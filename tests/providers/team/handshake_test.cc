@@ -11,6 +11,7 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@
 #include "channel_test_support.h"
 #include "memory_network.h"
 #include "portcullis/asio.h"
+#include "wire/link_codec.h"
 #include "wire/session_codec.h"
 
 namespace portcullis::team {
@@ -522,6 +524,221 @@ TEST(TeamHandshake, AResponderThatNeverAnswersFailsTheInitiatorAtTheDeadline) {
   ASSERT_TRUE(p.runUntil([&] { return is->done(); }, 3s));
   EXPECT_EQ(errcOf(is), Errc::Disconnected);
   EXPECT_LT(Clock::now() - begin, 2s);
+}
+
+// §6.2 Proof and Need -------------------------------------------------------------------------
+
+constexpr Status kProve{Status::Kind::ProveAdmission, Reason::Unknown};
+constexpr Status kUnknownDevice{Status::Kind::Denied, Reason::UnknownDevice};
+
+// A `Link` envelope (splitLink accepts it; no graph is involved at this layer).
+Bytes fakeLink(std::uint8_t fill, std::size_t bodyBytes = 8) {
+  return encodeLink(Bytes(bodyBytes, fill), Signature{});
+}
+
+// Proves with `first` when asked, and answers every Need with `more`.
+AdmissionHooks proverOf(std::vector<Bytes> first, std::vector<Bytes> more = {}) {
+  AdmissionHooks h;
+  h.prove = [first, more](const Hash&, std::span<const Hash> need) {
+    return need.empty() ? first : more;
+  };
+  return h;
+}
+
+asio::awaitable<ProofStep> stepOf(ProofStep s) { co_return s; }
+
+// Asks once for a `prev` (Need) while it holds fewer than `enough` links, then answers `verdict`;
+// records what it was shown.
+struct ScriptedVerifier {
+  std::size_t enough = 1;
+  Status verdict = kOk;
+  std::shared_ptr<std::vector<std::vector<Bytes>>> seen =
+      std::make_shared<std::vector<std::vector<Bytes>>>();
+  void into(AdmissionHooks& h) const {
+    h.verify = [*this](const Hash&, const Claim&, const std::vector<Bytes>& links) {
+      seen->push_back(links);
+      if (links.size() < enough) return stepOf(ProofStep{{teamIdOf(5)}, {}});
+      return stepOf(ProofStep{{}, verdict});
+    };
+  }
+};
+
+// Frames both ways over the channels the handshake results hand over.
+void expectChannelWorks(PipePair& p, HandshakeResult& i, HandshakeResult& s) {
+  auto ic = makeAeadChannel(std::move(i.stream), i.takeKeys());
+  auto rc = makeAeadChannel(std::move(s.stream), s.takeKeys());
+  auto there = start(p.ctx, sendThenReceive(*ic, *rc, Bytes{'h', 'i'}));
+  ASSERT_TRUE(p.runUntil([&] { return there->done(); }));
+  ASSERT_TRUE(*there->value) << there->value->error().message();
+  EXPECT_EQ(**there->value, (Bytes{'h', 'i'}));
+  auto back = start(p.ctx, sendThenReceive(*rc, *ic, Bytes{'y', 'o'}));
+  ASSERT_TRUE(p.runUntil([&] { return back->done(); }));
+  ASSERT_TRUE(*back->value) << back->value->error().message();
+  EXPECT_EQ(**back->value, (Bytes{'y', 'o'}));
+}
+
+TEST(TeamHandshake, AnUnknownInitiatorProvesItsAdmissionAcrossANeedAndTheChannelFollows) {
+  Fixture f;
+  PipePair p;
+  auto ic = f.initiator();
+  ic.admission = proverOf({fakeLink(1)}, {fakeLink(2)});
+  auto rc = f.responder();
+  rc.judge = judgeWith(kProve);
+  ScriptedVerifier v{.enough = 2, .verdict = kOk};
+  v.into(rc.admission);
+  auto r = runBoth(p, std::move(ic), std::move(rc));
+  ASSERT_TRUE(*r.initiator->value) << r.initiator->value->error().message();
+  ASSERT_TRUE(*r.responder->value) << r.responder->value->error().message();
+  HandshakeResult& i = **r.initiator->value;
+  HandshakeResult& s = **r.responder->value;
+  EXPECT_TRUE(i.authorized());
+  EXPECT_TRUE(s.authorized());
+  ASSERT_EQ(v.seen->size(), 2u);
+  EXPECT_EQ(v.seen->back(), (std::vector<Bytes>{fakeLink(1), fakeLink(2)}));
+  // Two Proofs one way, a Need and the verdict the other: the channel's counters continue.
+  EXPECT_EQ(i.sendCounter, 3u);
+  EXPECT_EQ(s.receiveCounter, 3u);
+  EXPECT_EQ(s.sendCounter, 3u);
+  expectChannelWorks(p, i, s);
+}
+
+TEST(TeamHandshake, TwoPeersUnknownToEachOtherProveToEachOtherAtOnce) {
+  Fixture f;
+  PipePair p;
+  auto ic = f.initiator();
+  ic.judge = judgeWith(kProve);
+  ic.admission = proverOf({fakeLink(1)});
+  ScriptedVerifier vi{.enough = 2, .verdict = kOk};  // asks the responder for one more link
+  vi.into(ic.admission);
+  auto rc = f.responder();
+  rc.judge = judgeWith(kProve);
+  rc.admission = proverOf({fakeLink(3)}, {fakeLink(4)});
+  ScriptedVerifier vr{.enough = 1, .verdict = kOk};
+  vr.into(rc.admission);
+  auto r = runBoth(p, std::move(ic), std::move(rc));
+  ASSERT_TRUE(*r.initiator->value) << r.initiator->value->error().message();
+  ASSERT_TRUE(*r.responder->value) << r.responder->value->error().message();
+  EXPECT_TRUE((*r.initiator->value)->authorized());
+  EXPECT_TRUE((*r.responder->value)->authorized());
+  EXPECT_EQ(vi.seen->back(), (std::vector<Bytes>{fakeLink(3), fakeLink(4)}));
+  EXPECT_EQ(vr.seen->back(), (std::vector<Bytes>{fakeLink(1)}));
+  expectChannelWorks(p, **r.initiator->value, **r.responder->value);
+}
+
+TEST(TeamHandshake, AProofTheVerifierRejectsIsDeniedUnknownDeviceAndNothingFollows) {
+  Fixture f;
+  PipePair p;
+  auto ic = f.initiator();
+  ic.admission = proverOf({fakeLink(1)});
+  auto rc = f.responder();
+  rc.judge = judgeWith(kProve);
+  ScriptedVerifier v{.enough = 1, .verdict = kUnknownDevice};
+  v.into(rc.admission);
+  auto r = runBoth(p, std::move(ic), std::move(rc));
+  ASSERT_TRUE(*r.initiator->value) << r.initiator->value->error().message();
+  ASSERT_TRUE(*r.responder->value) << r.responder->value->error().message();
+  EXPECT_EQ((*r.initiator->value)->received, kUnknownDevice);
+  EXPECT_EQ((*r.responder->value)->sent, kUnknownDevice);
+  EXPECT_FALSE((*r.initiator->value)->authorized());
+  EXPECT_FALSE((*r.initiator->value)->stream);
+  EXPECT_FALSE((*r.responder->value)->stream);
+}
+
+TEST(TeamHandshake, AProverWithNothingToShowHangsUpAndTheVerifierSaysUnknownDevice) {
+  Fixture f;
+  PipePair p;
+  auto ic = f.initiator();
+  ic.admission = proverOf({});
+  auto rc = f.responder();
+  rc.judge = judgeWith(kProve);
+  ScriptedVerifier v;
+  v.into(rc.admission);
+  auto r = runBoth(p, std::move(ic), std::move(rc));
+  EXPECT_EQ(errcOf(r.initiator), Errc::Denied);
+  EXPECT_NE(r.responder->value->error().message().find("unknownDevice"), std::string::npos)
+      << r.responder->value->error().message();
+  EXPECT_TRUE(v.seen->empty());
+}
+
+TEST(TeamHandshake, ANeedAnsweredWithNothingNewIsDeniedUnknownDevice) {
+  Fixture f;
+  PipePair p;
+  auto ic = f.initiator();
+  ic.admission = proverOf({fakeLink(1)}, {fakeLink(1)});  // the same link again
+  auto rc = f.responder();
+  rc.judge = judgeWith(kProve);
+  ScriptedVerifier v{.enough = 2, .verdict = kOk};
+  v.into(rc.admission);
+  auto r = runBoth(p, std::move(ic), std::move(rc));
+  ASSERT_TRUE(*r.initiator->value) << r.initiator->value->error().message();
+  EXPECT_EQ((*r.initiator->value)->received, kUnknownDevice);
+  EXPECT_EQ(v.seen->size(), 1u);
+}
+
+TEST(TeamHandshake, AllAnUnknownPeerSendsIsBoundedByOneMebibyte) {
+  Fixture f;
+  PipePair p;
+  const std::size_t big = 300u << 10;
+  auto ic = f.initiator();
+  // Three links fill the first Proof (0.9 MiB); the fourth, asked for, passes the budget.
+  ic.admission = proverOf({fakeLink(1, big), fakeLink(2, big), fakeLink(3, big)},
+                          {fakeLink(4, big)});
+  auto rc = f.responder();
+  rc.judge = judgeWith(kProve);
+  ScriptedVerifier v{.enough = 4, .verdict = kOk};
+  v.into(rc.admission);
+  auto r = runBoth(p, std::move(ic), std::move(rc));
+  EXPECT_EQ(errcOf(r.responder), Errc::Overloaded);
+  ASSERT_EQ(v.seen->size(), 1u);
+  EXPECT_EQ(v.seen->front().size(), 3u);
+  EXPECT_FALSE(*r.initiator->value);
+}
+
+// Passes its first `passWrites` writes; later ones are swallowed (the peer goes silent without
+// hanging up).
+class SilencingStream final : public Stream {
+ public:
+  SilencingStream(std::unique_ptr<Stream> inner, std::size_t passWrites)
+      : inner_(std::move(inner)), left_(passWrites) {}
+  asio::awaitable<Result<std::size_t>> readSome(std::span<std::uint8_t> buf) override {
+    co_return co_await inner_->readSome(buf);
+  }
+  asio::awaitable<Result<void>> write(ByteView bytes) override {
+    if (left_ == 0) co_return Result<void>{};
+    --left_;
+    co_return co_await inner_->write(bytes);
+  }
+  void close() override { inner_->close(); }
+  std::string remoteAddress() const override { return inner_->remoteAddress(); }
+
+ private:
+  std::unique_ptr<Stream> inner_;
+  std::size_t left_;
+};
+
+TEST(TeamHandshake, AProverThatFallsSilentFailsBothSidesAtTheHandshakeDeadline) {
+  Fixture f;
+  PipePair p;
+  auto ic = f.initiator();
+  ic.admission = proverOf({fakeLink(1)});
+  ic.deadline = 300ms;
+  auto rc = f.responder();
+  rc.judge = judgeWith(kProve);
+  rc.deadline = 300ms;
+  ScriptedVerifier v;
+  v.into(rc.admission);
+  const auto begin = Clock::now();
+  // m1, m3 and the Status frame reach the responder; the Proof never does.
+  auto r = runBoth(p, std::move(ic), std::move(rc),
+                   std::make_unique<SilencingStream>(std::move(p.dialerEnd), 3));
+  const auto took = Clock::now() - begin;
+  EXPECT_EQ(errcOf(r.responder), Errc::Disconnected);
+  EXPECT_NE(r.responder->value->error().message().find("deadline"), std::string::npos)
+      << r.responder->value->error().message();
+  EXPECT_EQ(errcOf(r.initiator), Errc::Disconnected);
+  EXPECT_TRUE(v.seen->empty());
+  EXPECT_GE(took, 290ms);
+  EXPECT_LT(took, 3s);
 }
 
 // The AEAD channel ------------------------------------------------------------------------------

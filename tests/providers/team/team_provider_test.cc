@@ -45,7 +45,7 @@ json link(const std::string& id, const std::string& by, json act, json prev) {
 
 // alice (a1) founds acme; bob (b1) and carol (c1) are members, carol may only read; s1 is a
 // server. Then, held back for the tests that need them: alice removes bob (rm), and bob invites a
-// device (bx), a link only bob has.
+// device (bx) and adds one (bd), links only bob has, concurrent with rm.
 json history() {
   return json::array({
       link("r", "alice/a1", {{"type", "root"}, {"team", "acme"}, {"device", "a1"}}, json::array()),
@@ -60,6 +60,7 @@ json history() {
            {"l3"}),
       link("rm", "alice/a1", {{"type", "removeMember"}, {"user", "bob"}}, {"l4"}),
       link("bx", "bob/b1", {{"type", "inviteDevice"}, {"key", "i9"}}, {"l4"}),
+      link("bd", "bob/b1", {{"type", "addDevice"}, {"user", "bob"}, {"device", "b2"}}, {"bx"}),
   });
 }
 constexpr std::size_t kBase = 5;  // r .. l4
@@ -206,6 +207,67 @@ TEST_F(TeamProvider, AnotherTeamsDeviceIsClosedWithoutAReply) {
   h.link(*b.peer, *a.peer);
   ASSERT_TRUE(h.runUntil([&] { return !a.refused->empty() && !b.refused->empty(); }));
   EXPECT_FALSE(knows(a, b));
+}
+
+// §6.2: a device the other side has not heard of proves its admission with the link that added
+// it, whichever side dials; the verifier stores that link (and graph sync then brings the rest).
+TEST_F(TeamProvider, AnUnknownMemberDeviceThatDialsProvesItsAdmission) {
+  Node a = node("a1", 2);  // r, l1: alice has not stored carol's addMember (l2)
+  Node c = node("c1", kBase);
+  h.link(*c.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, c); }))
+      << (a.refused->empty() ? "" : a.refused->front());
+  EXPECT_TRUE(a.refused->empty());
+  EXPECT_TRUE(syncs(a, c, "carol is in"));  // (carol may only read)
+  EXPECT_TRUE(h.runUntil([&] { return teamSyncedWith(*a.auth, c.id()); }));
+}
+
+TEST_F(TeamProvider, AnUnknownDeviceDialedProvesItsAdmissionToTheDialer) {
+  Node a = node("a1", 2);
+  Node c = node("c1", kBase);
+  h.link(*a.peer, *c.peer);  // alice dials carol, who is unknown to her
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, c); }))
+      << (a.refused->empty() ? "" : a.refused->front());
+  EXPECT_TRUE(syncs(a, c, "alice reaches carol"));
+}
+
+TEST_F(TeamProvider, AProofWhosePrevTheVerifierLacksIsCompletedThroughNeed) {
+  Node a = node("a1", 1);  // the root only: carol's addMember names bob's (l1), which alice lacks
+  Node c = node("c1", kBase);
+  h.link(*c.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, c); }))
+      << (a.refused->empty() ? "" : a.refused->front());
+  EXPECT_TRUE(syncs(a, c, "through a Need"));
+}
+
+TEST_F(TeamProvider, AServerUnknownToAMemberProvesItsAddServer) {
+  Node b = node("b1", 3);  // r, l1, l2: bob has not stored the addServer (l3)
+  Node s = node("s1", kBase);
+  h.link(*b.peer, *s.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(b, s); }))
+      << (b.refused->empty() ? "" : b.refused->front());
+  EXPECT_TRUE(syncs(b, s, "to the server"));
+}
+
+// A member removed concurrently with adding a device: the new device's proof does not make it
+// current at the verifier, which denies it `removed` and stores none of the proof.
+TEST_F(TeamProvider, ARemovedMembersConcurrentDeviceCannotProveItsWayInAndNothingIsStored) {
+  Node a = node("a1", kBase, {"rm"});
+  Node b2 = node("b2", kBase, {"bx", "bd"});
+  h.link(*b2.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return !a.refused->empty() && !b2.refused->empty(); }));
+  EXPECT_TRUE(anyContains(*a.refused, "removed")) << a.refused->front();
+  EXPECT_TRUE(anyContains(*b2.refused, "removed")) << b2.refused->front();
+  EXPECT_FALSE(knows(a, b2));
+  a.peer->repo.reset();
+  a.auth.reset();
+  Result<TeamStateDir> reopened = Error(Errc::Conflict, "not yet");
+  ASSERT_TRUE(h.runUntil([&] {
+    if (!reopened) reopened = TeamStateDir::open((dir.path() / "a1").string());
+    return reopened.has_value();
+  })) << reopened.error().message();
+  EXPECT_EQ(reopened->graph().state(built.hashOf.at("bd")), LinkState::Absent);
+  EXPECT_EQ(reopened->graph().size(), kBase + 1);
 }
 
 TEST_F(TeamProvider, GraphSyncBringsAPeersMissingLinksAndStoresThem) {
@@ -379,6 +441,32 @@ TEST_F(TeamProviderChosenHeads, AChangeWhoseDeclaredHeadsGoBackIsRefused) {
   ASSERT_TRUE(doc.change([&](Transaction& tx) { return putString(tx, "v", "back at l2"); }));
   ASSERT_TRUE(h.runUntil([&] { return a.peer->log->changesRefused > 0; }));
   EXPECT_EQ(readString(*a.repo().findLocal(doc.id()), "v"), "at l4");
+}
+
+// §10: a graph-sync step (here the Want for a head bob's change declares and nobody has) that
+// goes unanswered closes the session at the step deadline; the waiting change is discarded.
+TEST_F(TeamProviderChosenHeads, AWantNobodyAnswersClosesTheSessionAtTheSyncStepDeadline) {
+  Node a;
+  auto alice = makeTeamProvider(
+      {.state = stateOf("a1", kBase), .changeWait = 5000ms, .syncStep = 200ms});
+  ASSERT_TRUE(alice);
+  a.auth = *alice;
+  a = attach("a1", std::move(a));
+  Hash nowhere{};
+  nowhere.fill(0x5a);
+  auto heads = std::make_shared<std::vector<Hash>>(std::vector<Hash>{nowhere});
+  Node b = bobDeclaring(heads);
+  h.link(*b.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, b); }));
+  const auto begin = std::chrono::steady_clock::now();
+  DocHandle doc = b.repo().create();
+  ASSERT_TRUE(doc.change([&](Transaction& tx) { return putString(tx, "v", "at nowhere"); }));
+  ASSERT_TRUE(h.runUntil([&] { return !knows(a, b); }, 3s));
+  const auto took = std::chrono::steady_clock::now() - begin;
+  EXPECT_GE(took, 190ms);
+  EXPECT_LT(took, 2s);  // the step deadline, well before the change's own 5 s
+  auto atAlice = a.repo().findLocal(doc.id());
+  EXPECT_TRUE(!atAlice || readString(*atAlice, "v").empty());
 }
 
 // §10: at most N new declared-heads cuts are evaluated per session per minute; a change beyond
