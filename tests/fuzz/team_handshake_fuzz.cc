@@ -42,6 +42,10 @@
 //     frame is refused as Overloaded (over 1 KiB), Malformed (does not decode, or not a Status),
 //     or becomes `received`; a result has the mode, team, h3 and peer claim, and a stream
 //     exactly when neither side denied;
+//   * after the responder sent proveAdmission (§6.2; it holds no proof and verifies nothing):
+//     asked to prove in turn, it fails Denied writing nothing more; else the peer's session frame
+//     is read as the §6.2 frame: a Proof is answered denied(unknownDevice) under tk_R, counter 1
+//     (the result carries it, with no stream), anything else fails the handshake;
 //   * on a stream: the AEAD channel over takeKeys() (frame limit 64 KiB) returns the peer's
 //     frame sealed under tk_I, counter 1, exactly as it was sealed, or refuses it as Overloaded
 //     only when it is over the limit; its first sent frame opens under tk_R, counter 1; a
@@ -410,7 +414,7 @@ std::optional<T> runToEnd(asio::io_context& ctx, asio::awaitable<T> aw) {
 // The responder's second message, its Status frame (counter 0 under tk_R), decoded.
 Status responderStatus(const Peer& p) {
   const Framed out = splitFramed(p.written);
-  check(out.messages.size() == 2, "the responder wrote no Status frame after m2");
+  check(out.messages.size() >= 2, "the responder wrote no Status frame after m2");
   const auto plain = aeadOpen(p.tkR, 0, {}, out.messages[1]);
   check(plain.has_value(), "the responder's Status frame does not open under tk_R");
   const auto m = decodeMessage(*plain, kMaxStatusFrameBytes);
@@ -441,6 +445,42 @@ void checkChannel(Peer& p, HandshakeResult& result, asio::io_context& ctx) {
     check(p.chunks[3].size() > kSessionFrameLimit && got->error().code() == Errc::Overloaded,
           "the channel refused a frame the peer sealed, other than as Overloaded over its limit");
   }
+}
+
+// §6.2 after the responder sent proveAdmission (it has no admission hooks here, so it proves
+// nothing and verifies nothing): asked to prove in turn, it fails Denied at once; otherwise the
+// peer's session frame is read as the §6.2 frame (bounded by 1 MiB): a Proof is answered
+// denied(unknownDevice) under tk_R, counter 1, and the result carries that Status and no stream;
+// anything else fails the handshake (Malformed, Overloaded, or the stream's end).
+void checkProofPhase(const Peer& p, const Result<HandshakeResult>& result, const Status& received) {
+  const Framed out = splitFramed(p.written);
+  if (received.kind == Status::Kind::ProveAdmission) {
+    check(!result && result.error().code() == Errc::Denied && out.messages.size() == 2,
+          "a responder asked to prove with nothing to show did not fail Denied at once");
+    return;
+  }
+  // The peer sealed chunk 4 under tk_I, counter 1 (its frame after its Status).
+  const auto m = decodeMessage(p.chunks[3], kMaxProofBytes);
+  const bool proof = p.chunks[3].size() + kAeadFrameTagBytes <= kMaxProofBytes && m &&
+                     std::holds_alternative<Proof>(*m);
+  if (!proof) {
+    check(!result && out.messages.size() == 2,
+          "a §6.2 frame that is not a Proof did not fail the handshake, or was answered");
+    const Errc e = result.error().code();
+    check(e == Errc::Malformed || e == Errc::Overloaded || e == Errc::Disconnected,
+          "a §6.2 frame that is not a Proof failed with another Errc");
+    return;
+  }
+  const Status unknown{Status::Kind::Denied, Reason::UnknownDevice};
+  check(result.has_value() && result->sent == unknown && result->received == received &&
+            !result->stream,
+        "a Proof to a responder that verifies nothing did not end in denied(unknownDevice)");
+  check(out.messages.size() == 3, "the responder's verdict on a Proof was not written");
+  const auto verdict = aeadOpen(p.tkR, 1, {}, out.messages[2]);
+  check(verdict.has_value(), "the responder's verdict does not open under tk_R, counter 1");
+  const auto vm = decodeMessage(*verdict, kMaxStatusFrameBytes);
+  check(vm && std::holds_alternative<Status>(*vm) && std::get<Status>(*vm) == unknown,
+        "the responder's verdict is not denied(unknownDevice)");
 }
 
 void run(ByteView input) {
@@ -511,8 +551,9 @@ void run(ByteView input) {
     const auto m1 = modelM1(f, ByteView(p.delivered).first(*p.readBeforeFirstWrite));
     check(m1.has_value(), "the responder answered an m1 that is malformed or names no one team");
     check(!reflected, "the responder answered an m1 that reflects its ephemeral key");
-    check(out.rest.empty() && !out.messages.empty() && out.messages.size() <= 2,
-          "the responder wrote other than m2 and at most one Status frame");
+    const std::size_t most = judgeAnswer(f).kind == Status::Kind::ProveAdmission ? 3 : 2;
+    check(out.rest.empty() && !out.messages.empty() && out.messages.size() <= most,
+          "the responder wrote other than m2, at most one Status frame and (§6.2) one verdict");
     check(out.messages[0].size() >= 32 + kAeadFrameTagBytes &&
               out.messages[0].size() <= kMaxM2Bytes,
           "the responder's m2 is out of bounds");
@@ -590,6 +631,10 @@ void run(ByteView input) {
   if (!received) {
     check(!result && result.error().code() == failure,
           "a peer Status frame that is too large, malformed or not a Status is not refused");
+    return;
+  }
+  if (sent.kind == Status::Kind::ProveAdmission && received->kind != Status::Kind::Denied) {
+    checkProofPhase(p, result, *received);
     return;
   }
   check(result.has_value(), "a handshake the peer completed failed");
