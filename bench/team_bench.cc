@@ -498,6 +498,30 @@ void appendFigure() {
   checkPlainTeam(plain, kAppendN, "append setup");
   const double plainUs = appendMedianUs(plain, h, kAppendN);
 
+  // §6.2's speculative evaluation: where a member's device would stand if its addMember (signed
+  // on top of the graph, not stored) were added; a copy of the whole graph, signatures not checked
+  // again. The graph is left unchanged.
+  std::vector<double> speculate;
+  const std::size_t prover = kAppendN + 5000;
+  const SignedLink proof = signAs(h.founder, {h.founder.head},
+                                  addMemberAction(h.teamId, memberName(prover), "member", prover,
+                                                  false));
+  const std::array<Bytes, 1> proofBatch{proof.message};
+  const auto proverKey = idOf(deviceKeyOf("member", prover));
+  const std::size_t sizeBefore = plain.size();
+  for (int i = 0; i < 5; ++i) {
+    const auto start = Clock::now();
+    const auto standing = plain.standingWith(proofBatch, proverKey);
+    speculate.push_back(msSince(start));
+    if (standing != TeamGraph::Standing::Member || plain.size() != sizeBefore) {
+      fail("speculate: the proof did not make its device a member, or the graph changed");
+    }
+  }
+  JsonLine()
+      .str("bench", "team.speculate").str("impl", "portcullis")
+      .integer("n", static_cast<long long>(kAppendN)).num("value", median(std::move(speculate)))
+      .str("unit", "ms").integer("reps", 5).print();
+
   TeamGraph removed(h.teamId);
   removed.addDecoded(std::move(withRemovals));
   if (removed.members().size() != kAppendN + 1 - kSettledRemovals ||

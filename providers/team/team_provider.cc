@@ -194,6 +194,18 @@ class Core : public std::enable_shared_from_this<Core> {
     need.erase(std::unique(need.begin(), need.end()), need.end());
     if (need.size() > kMaxProofLinks) need.resize(kMaxProofLinks);
     if (!need.empty()) return ProofStep{.need = std::move(need), .verdict = {}};
+    // §10-style quota: a speculative evaluation copies the whole graph (about 12 ms at 1,000
+    // members, 120 ms at 10,000), and any unknown key may ask for one.
+    const auto now = std::chrono::steady_clock::now();
+    while (!proofs_.empty() && now - proofs_.front() >= std::chrono::minutes(1)) {
+      proofs_.pop_front();
+    }
+    if (proofs_.size() >= options_.proofsPerMinute) {
+      spdlog::warn("team: device {} asked for a speculative evaluation beyond {} a minute; "
+                   "denied", who, options_.proofsPerMinute);
+      return ProofStep{.need = {}, .verdict = denied(Reason::UnknownDevice)};
+    }
+    proofs_.push_back(now);
     const auto wanted = peer.kind == ClaimKind::Server ? TeamGraph::Standing::Server
                                                        : TeamGraph::Standing::Member;
     const TeamGraph::Standing trial = graph().standingWith(links, peer.deviceId);
@@ -777,6 +789,7 @@ class Core : public std::enable_shared_from_this<Core> {
   std::map<std::tuple<std::vector<Hash>, Key, DocId>, bool> verdicts_;
   std::map<std::pair<DocId, Key>, std::pair<std::uint64_t, std::vector<Hash>>> lastHeads_;
   std::set<DocumentId> documents_;  // a host's: this team's documents
+  std::deque<std::chrono::steady_clock::time_point> proofs_;  // §6.2 evaluations, last minute
 };
 
 // The teams of one node: one (a member device, or a server of one team), or several (a server

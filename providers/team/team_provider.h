@@ -50,6 +50,9 @@ struct TeamProviderOptions {
   // §10: a graph-sync step this node asked for (a Want) unanswered this long closes the session
   // (the peer may reconnect; sync resumes from Vector).
   std::chrono::milliseconds syncStep{10'000};
+  // §6.2: speculative evaluations of unknown peers' proofs per team per minute (each copies the
+  // graph); more are denied `unknownDevice` until the window moves.
+  std::size_t proofsPerMinute = 16;
 };
 
 // A team provider over an existing state directory. Errors as TeamStateDir::open gives them, and

@@ -56,6 +56,12 @@ struct LinkParts {
 [[nodiscard]] Result<DecodedLink> decodeLink(ByteView body, const Signature& signature,
                                              const Hash& teamId);
 
+// Check 1 only, for a link this process already checked in full and stored (a graph's copy for a
+// speculative evaluation): its signature and consents are not verified again. Never for bytes
+// that come from outside.
+[[nodiscard]] Result<DecodedLink> redecodeStoredLink(ByteView body, const Signature& signature,
+                                                     const Hash& teamId);
+
 // The canonical encoding of `body` (Cap'n Proto canonical form, §2.1). Does not check the body;
 // encoding what check 1 rejects is allowed (tests build bad links this way). An UnknownAction
 // cannot be encoded by this version: PORTCULLIS_REQUIRE fails.

@@ -281,6 +281,27 @@ TEST(TeamLinkCodec, AcceptsAndRoundTripsOneValidLinkOfEveryActionType) {
   EXPECT_TRUE(std::all_of(seen.begin(), seen.end(), [](bool b) { return b; }));
 }
 
+// redecodeStoredLink (a stored link's copy for a speculative evaluation) gives what decodeLink
+// gives, and skips only the signatures: a flipped signature passes it, never decodeLink. Check 1
+// still runs.
+TEST(TeamLinkCodec, RedecodingAStoredLinkSkipsOnlyItsSignatures) {
+  for (const LinkBody& body : everyAction()) {
+    SCOPED_TRACE(actionName(typeOf(body.action)));
+    const Bytes bytes = encodeLinkBody(body);
+    Signature sig = signLinkBody(bytes, author().sk);
+    const auto full = decodeLink(bytes, sig, kTeam);
+    const auto again = redecodeStoredLink(bytes, sig, kTeam);
+    ASSERT_TRUE(full.has_value() && again.has_value());
+    EXPECT_EQ(again->hash, full->hash);
+    EXPECT_EQ(again->parsed, full->parsed);
+    EXPECT_EQ(again->unknown, full->unknown);
+    sig[0] ^= 1;
+    EXPECT_FALSE(decodeLink(bytes, sig, kTeam).has_value());
+    EXPECT_TRUE(redecodeStoredLink(bytes, sig, kTeam).has_value());
+  }
+  EXPECT_FALSE(redecodeStoredLink(Bytes(7, 0), Signature{}, kTeam).has_value());
+}
+
 TEST(TeamLinkCodec, NamesEveryActionAsTheSpecWritesIt) {
   EXPECT_STREQ(actionName(ActionType::Root), "root");
   EXPECT_STREQ(actionName(ActionType::AddMember), "addMember");

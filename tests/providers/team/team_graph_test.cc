@@ -261,6 +261,38 @@ TEST(TeamGraph, SyncsByDeviceVectorsToEqualHeads) {
   EXPECT_EQ(order, tOrder);
 }
 
+// §6.2: the verifier evaluates a proof on a copy and stores nothing; the prover's side names the
+// link that introduced its device and, for an admission, the invitation before it.
+TEST(TeamGraph, StandingWithEvaluatesAProofOnACopyAndLeavesTheGraphUnchanged) {
+  json links = json::array({rootLink()});
+  links.push_back(link("l1", "alice/a1", addMember("bob", "b1"), json::array({"r"})));
+  links.push_back(link("l2", "bob/b1", addMember("carol", "c1"), json::array({"l1"})));
+  links.push_back(link("l3", "alice/a1", addMember("dave", "d1"), json::array({"l1"})));
+  BuiltVector v = buildVector({{"name", "proof"}, {"links", links}, {"expect", json::object()}});
+  TeamGraph g(v.teamId);
+  g.addBatch(messagesOf(v, 0, 2));
+  const Key dave = vectors::testKey("d1");
+  const Key carol = vectors::testKey("c1");
+  EXPECT_EQ(g.standingWith(messagesOf(v, 3, 4), dave), TeamGraph::Standing::Member);
+  EXPECT_EQ(g.standing(dave), TeamGraph::Standing::Unknown);
+  EXPECT_EQ(g.size(), 2u);
+  EXPECT_EQ(g.state(v.hash("l3")), LinkState::Absent);
+  // bob is no admin: carol's addMember is stored as invalid in the copy, so she is named there
+  // but not current.
+  EXPECT_EQ(g.standingWith(messagesOf(v, 2, 3), carol), TeamGraph::Standing::Removed);
+  // A proof whose prev is missing waits in the copy: not current either.
+  TeamGraph root(v.teamId);
+  root.addBatch(messagesOf(v, 0, 1));
+  EXPECT_EQ(root.standingWith(messagesOf(v, 3, 4), dave), TeamGraph::Standing::Unknown);
+  EXPECT_EQ(root.standingWith(messagesOf(v, 1, 4), dave), TeamGraph::Standing::Member);
+  EXPECT_EQ(root.size(), 1u);
+  // The prover's side.
+  g.addBatch(messagesOf(v, 3, 4));
+  EXPECT_EQ(g.introductionOf(dave), std::vector<Hash>{v.hash("l3")});
+  EXPECT_TRUE(g.introductionOf(carol).empty());
+  EXPECT_EQ(g.introductionOf(vectors::testKey("a1")), std::vector<Hash>{v.hash("r")});
+}
+
 TEST(TeamGraph, BoundsThePendingSetByCountDiscardingTheOldest) {
   BuiltVector v = chain(10);
   GraphLimits limits;

@@ -249,6 +249,24 @@ TEST_F(TeamProvider, AServerUnknownToAMemberProvesItsAddServer) {
   EXPECT_TRUE(syncs(b, s, "to the server"));
 }
 
+// Each speculative evaluation copies the graph: at most proofsPerMinute per team, then unknown
+// devices are denied without one.
+TEST_F(TeamProvider, ProofsBeyondTheQuotaAreDeniedWithoutAnEvaluation) {
+  Node a;
+  auto alice = makeTeamProvider({.state = stateOf("a1", 2), .proofsPerMinute = 1});
+  ASSERT_TRUE(alice);
+  a.auth = *alice;
+  a = attach("a1", std::move(a));
+  Node c = node("c1", kBase);
+  h.link(*c.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return connected(a, c) && teamSyncedWith(*a.auth, c.id()); }));
+  Node b2 = node("b2", kBase, {"bx", "bd"});  // bob's new device, which alice has not heard of
+  h.link(*b2.peer, *a.peer);
+  ASSERT_TRUE(h.runUntil([&] { return !a.refused->empty(); }));
+  EXPECT_TRUE(anyContains(*a.refused, "unknownDevice")) << a.refused->front();
+  EXPECT_FALSE(knows(a, b2));
+}
+
 // A member removed concurrently with adding a device: the new device's proof does not make it
 // current at the verifier, which denies it `removed` and stores none of the proof.
 TEST_F(TeamProvider, ARemovedMembersConcurrentDeviceCannotProveItsWayInAndNothingIsStored) {
