@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,6 +15,10 @@
 #include "portcullis/config.h"
 #include "portcullis/repo.h"
 #include "portcullis/result.h"
+
+namespace portcullis {
+struct TcpDialEvent;
+}  // namespace portcullis
 
 namespace portcullis::tool {
 
@@ -93,7 +98,49 @@ void setupLogging(const std::string& level, const std::string& fallback);
 // the tables [network], [storage] and [auth].
 Result<ConfigTable> loadNodeConfig(const std::string& path);
 
-// The provider chosen by the config's [auth] table (plugins from the default search path).
+// The plugin folders that belong to the program at `executable`: the build tree's provider
+// folders when it is the tool of this build tree (run uninstalled), else the installed plugin
+// folder taken relative to the executable's folder, as $ORIGIN would be (a relocated install).
+std::vector<std::filesystem::path> ownPluginFolders(const std::filesystem::path& executable);
+
+// The tool's plugin search path: $PORTCULLIS_PLUGIN_PATH, then ownPluginFolders() of the running
+// executable, then the installed plugin folder.
+std::vector<std::filesystem::path> toolPluginSearchPath();
+
+// The provider chosen by the config's [auth] table (plugins from toolPluginSearchPath()). A
+// config file without an [auth] table gets `open`, and a note on stderr says so.
 Result<std::shared_ptr<AuthProvider>> providerFromConfig(const ConfigTable& config);
+
+// A client's dial of its one server (`doc`, `team ... --connect`), fed by the TCP adapter's
+// TcpNetworkOptions::onDial: a refused port or a host that does not resolve ends the wait at
+// once with the OS's error, and at the deadline "unreachable" is told apart from "connected,
+// but the handshake did not complete". Copies share one state; use on the client's executor.
+class ServerDial {
+ public:
+  explicit ServerDial(std::string address);
+
+  // For TcpNetworkOptions::onDial; `wake` runs after every report (to end the client's wait).
+  std::function<void(const TcpDialEvent&)> reporter(std::function<void()> wake) const;
+  // A dial failed before any connection was made: waiting longer will not help.
+  bool failed() const;
+  // A connection was made (its handshake may not have completed).
+  bool connected() const;
+  // Why there is no session after waiting `timeoutSeconds`: the dial's error when failed(), else
+  // what the deadline cut short. Errc::Disconnected.
+  Error error(double timeoutSeconds) const;
+
+ private:
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+// The one line for a handshake with the server that failed with `error`, e.g. "handshake
+// failed: shared-key: tcp: End of file (...)". When the server ended the connection without a
+// reason (Errc::Disconnected), it adds the causes that are likely for `provider`, from what this
+// client knows: the server tells an unauthenticated peer nothing.
+std::string describeHandshakeFailure(std::string_view provider, const Error& error);
+
+// "1 s", "0.5 s": a --timeout as the tool's messages write it.
+std::string secondsText(double seconds);
 
 }  // namespace portcullis::tool

@@ -61,6 +61,8 @@ class TcpStream final : public Stream {
   std::string dialed_;
 };
 
+constexpr const char* kHostPortExample = " (e.g. 127.0.0.1:7420 or [::1]:7420)";
+
 asio::awaitable<void> sleepOn(asio::steady_timer& timer, Clock::duration d) {
   timer.expires_after(d);
   boost::system::error_code ec;
@@ -94,6 +96,17 @@ struct TcpNetworkAdapter::State : std::enable_shared_from_this<State> {
     });
   }
 
+  void report(const TcpDialEvent& event) {
+    if (!stopped && options.onDial) options.onDial(event);
+  }
+
+  static TcpDialEvent dialEvent(TcpDialEvent::Kind kind, const Dial& dial) {
+    TcpDialEvent event;
+    event.kind = kind;
+    event.address = dial.address;
+    return event;
+  }
+
   static asio::awaitable<void> acceptLoop(std::shared_ptr<State> self, std::size_t index);
   static asio::awaitable<void> dialLoop(std::shared_ptr<State> self, std::shared_ptr<Dial> dial);
 };
@@ -120,18 +133,30 @@ asio::awaitable<void> TcpNetworkAdapter::State::acceptLoop(std::shared_ptr<State
 asio::awaitable<void> TcpNetworkAdapter::State::dialLoop(std::shared_ptr<State> self,
                                                          std::shared_ptr<Dial> dial) {
   auto backoff = self->options.minBackoff;
+  unsigned failures = 0;  // in a row
   tcp::resolver resolver(self->executor);
+  // (No temporaries with destructors inside co_await expressions: g++ 12 destroys them twice.)
+  const std::string port = std::to_string(dial->port);
+  const std::string hostPort = (dial->host.find(':') == std::string::npos
+                                    ? dial->host
+                                    : "[" + dial->host + "]") + ":" + port;
   while (!self->stopped) {
     boost::system::error_code ec;
+    std::string failure;
     auto endpoints = co_await resolver.async_resolve(
-        dial->host, std::to_string(dial->port), asio::redirect_error(asio::use_awaitable, ec));
-    if (!ec && !self->stopped) {
+        dial->host, port, asio::redirect_error(asio::use_awaitable, ec));
+    if (self->stopped) break;
+    if (ec) {
+      failure = "cannot resolve " + dial->host + ": " + ec.message();
+    } else {
       dial->connecting = std::make_shared<tcp::socket>(self->executor);
       // The deadline closes the socket, which fails the connect.
+      auto timedOut = std::make_shared<bool>(false);
       auto deadline = std::make_shared<asio::steady_timer>(self->executor,
                                                            self->options.connectTimeout);
-      deadline->async_wait([socket = dial->connecting](boost::system::error_code waitEc) {
+      deadline->async_wait([socket = dial->connecting, timedOut](boost::system::error_code waitEc) {
         if (!waitEc) {
+          *timedOut = true;
           boost::system::error_code ignored;
           socket->close(ignored);
         }
@@ -140,11 +165,22 @@ asio::awaitable<void> TcpNetworkAdapter::State::dialLoop(std::shared_ptr<State> 
                                    asio::redirect_error(asio::use_awaitable, ec));
       deadline->cancel();
       auto socket = std::move(dial->connecting);
-      if (!ec && !self->stopped && self->sink) {
-        socket->set_option(tcp::no_delay(true), ec);
+      if (self->stopped || !self->sink) break;
+      if (*timedOut) {
+        ec = asio::error::timed_out;
+        failure = "cannot connect to " + hostPort + ": no answer within " +
+                  std::to_string(self->options.connectTimeout.count()) + " ms";
+      } else if (ec) {
+        failure = "cannot connect to " + hostPort + ": " + ec.message();
+      } else {
+        boost::system::error_code ignored;
+        socket->set_option(tcp::no_delay(true), ignored);
         backoff = self->options.minBackoff;
+        failures = 0;
         // Lives as long as the connection: the stream cancels it when it closes.
         dial->wait = std::make_shared<asio::steady_timer>(self->executor, Clock::time_point::max());
+        self->report(dialEvent(TcpDialEvent::Kind::Connected, *dial));
+        if (self->stopped || !self->sink) break;
         self->sink(std::make_unique<TcpStream>(socket, dial->wait, dial->address), Side::Dialer);
         boost::system::error_code waitEc;
         co_await dial->wait->async_wait(asio::redirect_error(asio::use_awaitable, waitEc));
@@ -152,8 +188,22 @@ asio::awaitable<void> TcpNetworkAdapter::State::dialLoop(std::shared_ptr<State> 
     }
     if (self->stopped) break;
     std::uniform_int_distribution<long> spread(0, backoff.count() / 2);
+    const auto delay = backoff + std::chrono::milliseconds(spread(self->jitter));
+    if (failure.empty()) {
+      TcpDialEvent closed = dialEvent(TcpDialEvent::Kind::Closed, *dial);
+      closed.retryIn = delay;
+      self->report(closed);
+    } else {
+      TcpDialEvent failed = dialEvent(TcpDialEvent::Kind::Failed, *dial);
+      failed.error = std::move(failure);
+      failed.code = ec;
+      failed.failures = ++failures;
+      failed.retryIn = delay;
+      self->report(failed);
+    }
+    if (self->stopped) break;  // the report may have stopped the adapter
     dial->wait = std::make_shared<asio::steady_timer>(self->executor);
-    co_await sleepOn(*dial->wait, backoff + std::chrono::milliseconds(spread(self->jitter)));
+    co_await sleepOn(*dial->wait, delay);
     backoff = std::min(backoff * 2, self->options.maxBackoff);
   }
 }
@@ -161,7 +211,7 @@ asio::awaitable<void> TcpNetworkAdapter::State::dialLoop(std::shared_ptr<State> 
 Result<std::pair<std::string, std::uint16_t>> parseHostPort(std::string_view address) {
   const auto colon = address.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || colon + 1 == address.size()) {
-    return Error(Errc::Config, "'" + std::string(address) + "' is not HOST:PORT");
+    return Error(Errc::Config, "'" + std::string(address) + "' is not HOST:PORT" + kHostPortExample);
   }
   std::string_view host = address.substr(0, colon);
   if (host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
@@ -170,7 +220,7 @@ Result<std::pair<std::string, std::uint16_t>> parseHostPort(std::string_view add
   auto [end, err] = std::from_chars(portText.data(), portText.data() + portText.size(), port);
   if (err != std::errc() || end != portText.data() + portText.size() || port > 65535 ||
       host.empty()) {
-    return Error(Errc::Config, "'" + std::string(address) + "' is not HOST:PORT");
+    return Error(Errc::Config, "'" + std::string(address) + "' is not HOST:PORT" + kHostPortExample);
   }
   return std::make_pair(std::string(host), static_cast<std::uint16_t>(port));
 }
@@ -206,14 +256,17 @@ Result<std::shared_ptr<TcpNetworkAdapter>> TcpNetworkAdapter::create(asio::any_i
     if (!hostPort) return std::move(hostPort).error();
     boost::system::error_code ec;
     const auto ip = asio::ip::make_address(hostPort->first, ec);
-    if (ec) return Error(Errc::Config, "tcp: listen address '" + address + "' is not an IP address");
+    if (ec) {
+      return Error(Errc::Config, "'" + address + "' is not an IP address and port (listen on "
+                                 "e.g. 127.0.0.1:7420, or 0.0.0.0:7420 for every interface)");
+    }
     auto acceptor = std::make_unique<tcp::acceptor>(executor);
     const tcp::endpoint endpoint(ip, hostPort->second);
     acceptor->open(endpoint.protocol(), ec);
     if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
     if (!ec) acceptor->bind(endpoint, ec);
     if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return Error(Errc::Io, "tcp: cannot listen on " + address + ": " + ec.message());
+    if (ec) return Error(Errc::Io, "cannot listen on " + address + ": " + ec.message());
     state->acceptors.push_back(std::move(acceptor));
   }
   for (const std::string& address : options.connect) {

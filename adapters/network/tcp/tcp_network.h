@@ -8,6 +8,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +19,27 @@
 #include "portcullis/result.h"
 
 namespace portcullis {
+
+// What became of one attempt to dial a TcpNetworkOptions::connect address: for a server's logs,
+// and for a client that would rather give up at once than wait for its deadline.
+struct TcpDialEvent {
+  enum class Kind : std::uint8_t {
+    Failed,     // resolving the host or connecting failed (`error`); a redial follows
+    Connected,  // a connection is up; its stream has gone to the sink
+    Closed,     // a connection of this dial ended; a redial follows
+  };
+  Kind kind = Kind::Failed;
+  std::string address;  // as configured
+  // Failed: why, with the OS's words ("cannot connect to 127.0.0.1:7420: Connection refused",
+  // "cannot resolve db.example: Host not found (authoritative)").
+  std::string error;
+  // Failed: the resolver's or the socket's error code (a timeout is asio::error::timed_out).
+  boost::system::error_code code;
+  // Failed attempts in a row, this one included (0 for Connected and Closed).
+  unsigned failures = 0;
+  // Failed and Closed: when the redial starts (zero once the adapter is stopped).
+  std::chrono::milliseconds retryIn{0};
+};
 
 struct TcpNetworkOptions {
   std::vector<std::string> listen{};   // "HOST:PORT" (port 0: any free port; see listeningOn())
@@ -30,6 +53,8 @@ struct TcpNetworkOptions {
   std::chrono::milliseconds maxBackoff{10'000};
   // A dial that has not connected by then counts as failed.
   std::chrono::milliseconds connectTimeout{5'000};
+  // Told of every dial's outcome, on the adapter's executor; optional. Never called after stop().
+  std::function<void(const TcpDialEvent&)> onDial{};
 };
 
 class TcpNetworkAdapter final : public NetworkAdapter {

@@ -10,6 +10,7 @@
 // Immutable values; safe to copy and share between threads.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
@@ -53,6 +54,9 @@ class PORTCULLIS_EXPORT ConfigTable {
   // An Errc::Config error about `key` (or, for an empty key, the table), naming the file and the
   // line: for checks only the caller can make ("network-key: expected 32 bytes").
   Error error(std::string_view key, std::string_view message) const;
+  // The same about element `index` (from 0) of the array `key`, with that element's line
+  // ("node.toml:4: network.connect[1]: ..."); the array's line if it has no such element.
+  Error error(std::string_view key, std::size_t index, std::string_view message) const;
 
   struct State;
 

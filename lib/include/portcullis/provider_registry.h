@@ -74,14 +74,17 @@ class PORTCULLIS_EXPORT ProviderRegistry {
 
   // The factory for `name`: a registered one, else the plugin `libportcullis-auth-<name>.so`
   // from the first folder of `searchPath` that has it. Errc::Config with a message naming the
-  // provider and the files tried, or the loader's error, or the two ABI fingerprints.
+  // provider, every folder it looked in and how to add one ($PORTCULLIS_PLUGIN_PATH); or the
+  // loader's error; or the two ABI fingerprints. A plugin that is found but fails to load stops
+  // the search: a later folder never stands in for it.
   Result<const AuthProviderFactory*> get(std::string_view name,
                                          const std::vector<std::filesystem::path>& searchPath);
   // Loads the plugin at `file` and registers what it holds (for tests and explicit paths).
   Result<void> loadPlugin(const std::filesystem::path& file);
 
-  // `[auth] provider` of `config` ("open" if the config has no [auth] table) made from its table
-  // `[auth.<name>]`, with `searchPath` for plugins.
+  // `[auth] provider` of `config` made from its table `[auth.<name>]`, with `searchPath` for
+  // plugins. A config without an [auth] table gets "open" (a client without a config; a server
+  // refuses such a config before it gets here).
   Result<std::unique_ptr<AuthProvider>> createFromConfig(
       const ConfigTable& config, const std::vector<std::filesystem::path>& searchPath);
 
@@ -89,8 +92,17 @@ class PORTCULLIS_EXPORT ProviderRegistry {
   std::map<std::string, std::unique_ptr<AuthProviderFactory>, std::less<>> factories_;
 };
 
-// The plugin search path: the folders of $PORTCULLIS_PLUGIN_PATH (':'-separated), then the
-// installed plugin folder.
+// The folder `meson install` puts plugins in: the last folder of every search path.
+PORTCULLIS_EXPORT std::filesystem::path installedPluginDir();
+
+// A program's plugin search path: the folders of $PORTCULLIS_PLUGIN_PATH (':'-separated; empty
+// entries skipped), then `ownFolders` (the plugin folders that belong to the program itself: its
+// build tree's when it runs uninstalled, or the install's found relative to the executable, as
+// $ORIGIN finds libraries), then installedPluginDir(). A folder listed twice is kept once, first.
+PORTCULLIS_EXPORT std::vector<std::filesystem::path> pluginSearchPath(
+    const std::vector<std::filesystem::path>& ownFolders);
+
+// pluginSearchPath({}): $PORTCULLIS_PLUGIN_PATH, then the installed plugin folder.
 PORTCULLIS_EXPORT std::vector<std::filesystem::path> defaultPluginSearchPath();
 
 // Registers the providers built into the library: `open`.

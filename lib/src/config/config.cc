@@ -57,17 +57,36 @@ const std::filesystem::path& ConfigTable::file() const { return state_->file; }
 
 bool ConfigTable::contains(std::string_view key) const { return state_->table->contains(key); }
 
+namespace {
+
+Error errorAt(const std::filesystem::path& file, std::uint32_t line, const std::string& subject,
+              std::string_view message) {
+  std::string where = file.empty() ? std::string("(no config file)") : file.string();
+  if (line != 0) where += fmt::format(":{}", line);
+  return Error(Errc::Config, subject.empty() ? fmt::format("{}: {}", where, message)
+                                             : fmt::format("{}: {}: {}", where, subject, message));
+}
+
+}  // namespace
+
 Error ConfigTable::error(std::string_view key, std::string_view message) const {
   std::uint32_t line = state_->line;
   if (const toml::node* node = key.empty() ? nullptr : state_->table->get(key)) {
     line = node->source().begin.line;
   }
-  std::string where = state_->file.empty() ? std::string("(no config file)")
-                                           : state_->file.string();
-  if (line != 0) where += fmt::format(":{}", line);
-  std::string subject = dotted(state_->name, key);
-  return Error(Errc::Config, subject.empty() ? fmt::format("{}: {}", where, message)
-                                             : fmt::format("{}: {}: {}", where, subject, message));
+  return errorAt(state_->file, line, dotted(state_->name, key), message);
+}
+
+Error ConfigTable::error(std::string_view key, std::size_t index, std::string_view message) const {
+  std::uint32_t line = state_->line;
+  if (const toml::node* node = state_->table->get(key)) {
+    line = node->source().begin.line;
+    if (const auto* array = node->as_array(); array != nullptr && index < array->size()) {
+      line = (*array)[index].source().begin.line;
+    }
+  }
+  return errorAt(state_->file, line, fmt::format("{}[{}]", dotted(state_->name, key), index),
+                 message);
 }
 
 Result<void> ConfigTable::expectKeys(std::initializer_list<std::string_view> known) const {

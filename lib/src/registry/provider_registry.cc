@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -101,12 +102,12 @@ Result<const AuthProviderFactory*> ProviderRegistry::get(
     return Error(Errc::Config, fmt::format("unknown auth provider '{}'", name));
   }
   std::string fileName = fmt::format("libportcullis-auth-{}.so", name);
-  std::string tried;
+  std::vector<std::string> looked;
   for (const auto& dir : searchPath) {
     std::filesystem::path file = dir / fileName;
     std::error_code ec;
     if (!std::filesystem::exists(file, ec)) {
-      tried += (tried.empty() ? "" : ", ") + file.string();
+      looked.push_back(dir.string());
       continue;
     }
     if (auto loaded = loadPlugin(file); !loaded) return std::move(loaded).error();
@@ -114,9 +115,16 @@ Result<const AuthProviderFactory*> ProviderRegistry::get(
     return Error(Errc::Config, fmt::format("{}: the plugin does not provide '{}'", file.string(),
                                            name));
   }
+  const std::vector<std::string> builtIn = names();
   return Error(Errc::Config,
-               fmt::format("unknown auth provider '{}' (built in: {}; no plugin at {})", name,
-                           fmt::join(names(), ", "), tried.empty() ? "(empty search path)" : tried));
+               fmt::format("unknown auth provider '{}': no {} in {} (built in: {}); to add a "
+                           "folder, set PORTCULLIS_PLUGIN_PATH=DIR[:DIR...]",
+                           name, fileName,
+                           looked.empty() ? std::string("any folder (the plugin search path is "
+                                                        "empty)")
+                                          : fmt::format("{}", fmt::join(looked, ", ")),
+                           builtIn.empty() ? std::string("none")
+                                           : fmt::format("{}", fmt::join(builtIn, ", "))));
 }
 
 Result<std::unique_ptr<AuthProvider>> ProviderRegistry::createFromConfig(
@@ -126,7 +134,11 @@ Result<std::unique_ptr<AuthProvider>> ProviderRegistry::createFromConfig(
   auto name = auth->string("provider");
   if (!name) return std::move(name).error();
   if (!*name) {
-    if (config.contains("auth")) return auth->error("provider", "missing (required)");
+    if (config.contains("auth")) {
+      return auth->error("provider", "missing (required: the auth provider's name, e.g. "
+                                     "\"shared-key\", \"document-id\", \"team\", or \"open\" "
+                                     "for development without authentication)");
+    }
     spdlog::warn("no [auth] provider configured: using 'open'");
     *name = "open";
   }
@@ -140,20 +152,33 @@ Result<std::unique_ptr<AuthProvider>> ProviderRegistry::createFromConfig(
   return (*factory)->create(*table);
 }
 
-std::vector<std::filesystem::path> defaultPluginSearchPath() {
+std::filesystem::path installedPluginDir() { return PORTCULLIS_PLUGIN_DIR; }
+
+std::vector<std::filesystem::path> pluginSearchPath(
+    const std::vector<std::filesystem::path>& ownFolders) {
   std::vector<std::filesystem::path> path;
+  auto add = [&path](std::filesystem::path dir) {
+    dir = dir.lexically_normal();
+    if (!dir.has_filename() && dir != dir.root_path()) dir = dir.parent_path();  // "a/" is "a"
+    if (std::find(path.begin(), path.end(), dir) == path.end()) path.push_back(std::move(dir));
+  };
   if (const char* env = std::getenv("PORTCULLIS_PLUGIN_PATH")) {
     std::string_view rest(env);
     while (!rest.empty()) {
       auto colon = rest.find(':');
       std::string_view dir = rest.substr(0, colon);
-      if (!dir.empty()) path.emplace_back(std::string(dir));
+      if (!dir.empty()) add(std::string(dir));
       rest = colon == std::string_view::npos ? std::string_view() : rest.substr(colon + 1);
     }
   }
-  path.emplace_back(PORTCULLIS_PLUGIN_DIR);
+  for (const auto& dir : ownFolders) {
+    if (!dir.empty()) add(dir);
+  }
+  add(installedPluginDir());
   return path;
 }
+
+std::vector<std::filesystem::path> defaultPluginSearchPath() { return pluginSearchPath({}); }
 
 Result<void> registerBuiltinProviders(ProviderRegistry& registry) {
   return registry.add(std::make_unique<OpenFactory>());

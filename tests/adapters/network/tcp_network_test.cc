@@ -3,6 +3,10 @@
 #include "tcp_network.h"
 
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include "../../lib/repo/repo_harness.h"
 #include "portcullis/secret_handshake.h"
@@ -180,6 +184,168 @@ TEST(TcpNetwork, StopEndsTheDialingOfAnAddressNobodyListensOn) {
   ctx.restart();
   ctx.run_for(2s);
   EXPECT_TRUE(ctx.stopped());
+}
+
+// A free loopback port: bound, then released, so nothing listens there.
+std::string unusedAddress(asio::io_context& ctx) {
+  auto probe = *TcpNetworkAdapter::create(ctx.get_executor(), {.listen = {"127.0.0.1:0"}});
+  return addressOf(*probe);
+}
+
+struct DialEvents {
+  std::vector<TcpDialEvent> seen;
+  std::function<void(const TcpDialEvent&)> sink() {
+    return [this](const TcpDialEvent& e) { seen.push_back(e); };
+  }
+  std::size_t count(TcpDialEvent::Kind kind) const {
+    return std::count_if(seen.begin(), seen.end(),
+                         [kind](const TcpDialEvent& e) { return e.kind == kind; });
+  }
+};
+
+TEST(TcpNetwork, ARefusedDialIsReportedWithTheOsErrorAndWhenItRedials) {
+  asio::io_context ctx;
+  const std::string address = unusedAddress(ctx);
+  DialEvents events;
+  auto client = *TcpNetworkAdapter::create(
+      ctx.get_executor(), {.connect = {address}, .minBackoff = 10ms, .maxBackoff = 40ms,
+                           .onDial = events.sink()});
+  Collected got;
+  client->start(got.sink());
+  ASSERT_TRUE(runUntil(ctx, [&] { return events.seen.size() >= 3; }, 5s));
+  for (std::size_t i = 0; i < events.seen.size(); ++i) {
+    const TcpDialEvent& e = events.seen[i];
+    EXPECT_EQ(e.kind, TcpDialEvent::Kind::Failed);
+    EXPECT_EQ(e.address, address);
+    EXPECT_EQ(e.code, asio::error::connection_refused);
+    EXPECT_EQ(e.error, "cannot connect to " + address + ": Connection refused");
+    EXPECT_EQ(e.failures, i + 1);  // in a row
+    EXPECT_GE(e.retryIn, 10ms);
+    EXPECT_LE(e.retryIn, 60ms);  // the longest backoff and its jitter
+  }
+  EXPECT_TRUE(got.dialed.empty());
+  client->stop();
+  const std::size_t atStop = events.seen.size();
+  runUntil(ctx, [] { return false; }, 100ms);
+  EXPECT_EQ(events.seen.size(), atStop);  // nothing is reported after stop()
+}
+
+TEST(TcpNetwork, AHostThatDoesNotResolveIsReportedAsSuch) {
+  asio::io_context ctx;
+  // A label longer than DNS allows (63 bytes): the resolver refuses it without asking anyone,
+  // so the test stays off the network. ".invalid" never resolves anyway (RFC 6761).
+  const std::string host = std::string(70, 'x') + ".invalid";
+  DialEvents events;
+  auto client = *TcpNetworkAdapter::create(
+      ctx.get_executor(), {.connect = {host + ":7420"}, .minBackoff = 10ms, .maxBackoff = 20ms,
+                           .onDial = events.sink()});
+  Collected got;
+  client->start(got.sink());
+  ASSERT_TRUE(runUntil(ctx, [&] { return !events.seen.empty(); }, 5s));
+  const TcpDialEvent& e = events.seen.front();
+  EXPECT_EQ(e.kind, TcpDialEvent::Kind::Failed);
+  EXPECT_TRUE(e.code);
+  EXPECT_EQ(e.error.rfind("cannot resolve " + host + ": ", 0), 0u) << e.error;
+  EXPECT_GT(e.error.size(), ("cannot resolve " + host + ": ").size());  // the resolver's words
+  client->stop();
+}
+
+TEST(TcpNetwork, ADialReportsItsConnectionAndItsCloseThenConnectsAgain) {
+  asio::io_context ctx;
+  auto server = *TcpNetworkAdapter::create(ctx.get_executor(), {.listen = {"127.0.0.1:0"}});
+  DialEvents events;
+  auto client = *TcpNetworkAdapter::create(
+      ctx.get_executor(), {.connect = {addressOf(*server)}, .minBackoff = 20ms,
+                           .maxBackoff = 100ms, .onDial = events.sink()});
+  Collected got;
+  server->start(got.sink());
+  client->start(got.sink());
+  ASSERT_TRUE(runUntil(ctx, [&] { return got.dialed.size() == 1; }, 5s));
+  ASSERT_EQ(events.seen.size(), 1u);
+  EXPECT_EQ(events.seen[0].kind, TcpDialEvent::Kind::Connected);
+  EXPECT_EQ(events.seen[0].address, addressOf(*server));
+  EXPECT_EQ(events.seen[0].failures, 0u);
+  got.dialed[0]->close();
+  ASSERT_TRUE(runUntil(ctx, [&] { return got.dialed.size() == 2; }, 5s));
+  ASSERT_EQ(events.seen.size(), 3u);
+  EXPECT_EQ(events.seen[1].kind, TcpDialEvent::Kind::Closed);
+  EXPECT_GE(events.seen[1].retryIn, 20ms);
+  EXPECT_EQ(events.seen[2].kind, TcpDialEvent::Kind::Connected);
+  client->stop();
+  server->stop();
+}
+
+TEST(TcpNetwork, AReportMayStopTheAdapterAndNoRedialFollows) {
+  asio::io_context ctx;
+  const std::string address = unusedAddress(ctx);
+  std::shared_ptr<TcpNetworkAdapter> client;
+  int reports = 0;
+  client = *TcpNetworkAdapter::create(
+      ctx.get_executor(), {.connect = {address}, .minBackoff = 10ms, .maxBackoff = 20ms,
+                           .onDial = [&](const TcpDialEvent&) {
+                             ++reports;
+                             client->stop();  // a client that gives up at the first failure
+                           }});
+  Collected got;
+  client->start(got.sink());
+  ASSERT_TRUE(runUntil(ctx, [&] { return reports > 0; }, 5s));
+  ctx.restart();
+  ctx.run_for(2s);
+  EXPECT_TRUE(ctx.stopped());  // no dial loop is left
+  EXPECT_EQ(reports, 1);
+}
+
+TEST(TcpNetwork, ADialThatGetsNoAnswerFailsAtTheConnectTimeout) {
+  asio::io_context ctx;
+  // A listener that never accepts, with a backlog of 0: once one connection waits in its queue,
+  // Linux drops further SYNs, so the next connect gets no answer at all.
+  asio::ip::tcp::acceptor full(ctx);
+  const asio::ip::tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
+  full.open(endpoint.protocol());
+  full.bind(endpoint);
+  full.listen(0);
+  const std::string address = "127.0.0.1:" + std::to_string(full.local_endpoint().port());
+  // Fillers, connected without waiting (Asio's connect would wait for the dropped one forever).
+  std::vector<int> queued;
+  for (int i = 0; i < 2; ++i) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ASSERT_GE(fd, 0);
+    const auto* addr = reinterpret_cast<const sockaddr*>(full.local_endpoint().data());
+    (void)::connect(fd, addr, static_cast<socklen_t>(full.local_endpoint().size()));
+    queued.push_back(fd);
+  }
+  struct CloseAll {
+    std::vector<int>& fds;
+    ~CloseAll() {
+      for (int fd : fds) ::close(fd);
+    }
+  } closeAll{queued};
+  DialEvents events;
+  auto client = *TcpNetworkAdapter::create(
+      ctx.get_executor(), {.connect = {address}, .minBackoff = 10ms, .maxBackoff = 20ms,
+                           .connectTimeout = 200ms, .onDial = events.sink()});
+  Collected got;
+  client->start(got.sink());
+  ASSERT_TRUE(runUntil(ctx, [&] { return !events.seen.empty(); }, 5s));
+  if (events.seen[0].kind == TcpDialEvent::Kind::Connected) {
+    client->stop();
+    GTEST_SKIP() << "this kernel answered a SYN to a full accept queue";
+  }
+  EXPECT_EQ(events.seen[0].kind, TcpDialEvent::Kind::Failed);
+  EXPECT_EQ(events.seen[0].code, asio::error::timed_out);
+  EXPECT_EQ(events.seen[0].error, "cannot connect to " + address + ": no answer within 200 ms");
+  client->stop();
+}
+
+TEST(TcpNetwork, AddressErrorsSayWhatAnAddressLooksLike) {
+  EXPECT_EQ(parseHostPort("localhost").error().message(),
+            "'localhost' is not HOST:PORT (e.g. 127.0.0.1:7420 or [::1]:7420)");
+  asio::io_context ctx;
+  auto named = TcpNetworkAdapter::create(ctx.get_executor(), {.listen = {"localhost:0"}});
+  ASSERT_FALSE(named);
+  EXPECT_EQ(named.error().message(),
+            "'localhost:0' is not an IP address and port (listen on e.g. 127.0.0.1:7420, or "
+            "0.0.0.0:7420 for every interface)");
 }
 
 TEST(TcpNetwork, TwoReposSyncADocumentOverLoopback) {

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <optional>
 
 #include "portcullis/config.h"
 #include "portcullis/provider_registry.h"
@@ -66,6 +68,26 @@ TEST(Config, UnknownKeyIsAnErrorAtItsLine) {
   EXPECT_EQ(errorOf(ok.error()),
             "/etc/node.toml:3: storage.paht: unknown key (expected one of: path)");
   EXPECT_TRUE(storage->expectKeys({"path", "paht"}));
+}
+
+TEST(Config, AnArrayElementsErrorNamesItsOwnLine) {
+  ConfigTable root = parse("[network]\nconnect = [\n  \"a:1\",\n  \"localhost\",\n]\n");
+  auto net = root.table("network");
+  ASSERT_TRUE(net);
+  EXPECT_EQ(errorOf(net->error("connect", 1, "'localhost' is not HOST:PORT")),
+            "/etc/node.toml:4: network.connect[1]: 'localhost' is not HOST:PORT");
+  EXPECT_EQ(errorOf(net->error("connect", 0, "x")), "/etc/node.toml:3: network.connect[0]: x");
+  // No such element, or no such key: the array's line, else the table's.
+  EXPECT_EQ(errorOf(net->error("connect", 7, "x")), "/etc/node.toml:2: network.connect[7]: x");
+  EXPECT_EQ(errorOf(net->error("listen", 0, "x")), "/etc/node.toml:1: network.listen[0]: x");
+}
+
+TEST(Config, ErrorsAboutAKeyThatIsAbsentNameTheTableOrOnlyTheFile) {
+  ConfigTable root = parse("# nothing yet\n[network]\n");
+  EXPECT_EQ(errorOf(root.error("auth", "missing")), "/etc/node.toml: auth: missing");
+  EXPECT_EQ(errorOf(root.table("network")->error("listen", "taken")),
+            "/etc/node.toml:2: network.listen: taken");
+  EXPECT_EQ(errorOf(ConfigTable().error("auth", "missing")), "(no config file): auth: missing");
 }
 
 TEST(Config, RequiredStringMissingNamesTheTable) {
@@ -150,7 +172,10 @@ TEST(ProviderRegistry, OpenIsTheDefaultOnlyWithoutAnAuthTable) {
 
   auto noName = providerFor("[auth]\n");
   ASSERT_FALSE(noName);
-  EXPECT_EQ(errorOf(noName.error()), "/etc/node.toml:1: auth.provider: missing (required)");
+  EXPECT_EQ(errorOf(noName.error()),
+            "/etc/node.toml:1: auth.provider: missing (required: the auth provider's name, e.g. "
+            "\"shared-key\", \"document-id\", \"team\", or \"open\" for development without "
+            "authentication)");
 }
 
 TEST(ProviderRegistry, OpenTakesAPeerIdAndNothingElse) {
@@ -169,13 +194,70 @@ TEST(ProviderRegistry, OpenTakesAPeerIdAndNothingElse) {
       << badId.error().message();
 }
 
-TEST(ProviderRegistry, UnknownProviderStopsStartUp) {
+TEST(ProviderRegistry, UnknownProviderStopsStartUpNamingEveryFolderAndHowToAddOne) {
   auto dir = std::filesystem::temp_directory_path() / "no-plugins-here";
-  auto provider = providerFor("[auth]\nprovider = \"nope\"\n", {dir});
+  auto other = std::filesystem::temp_directory_path() / "no-plugins-there";
+  auto provider = providerFor("[auth]\nprovider = \"nope\"\n", {dir, other});
   ASSERT_FALSE(provider);
   EXPECT_EQ(errorOf(provider.error()),
-            "/etc/node.toml:2: auth.provider: unknown auth provider 'nope' (built in: open; no "
-            "plugin at " + (dir / "libportcullis-auth-nope.so").string() + ")");
+            "/etc/node.toml:2: auth.provider: unknown auth provider 'nope': no "
+            "libportcullis-auth-nope.so in " + dir.string() + ", " + other.string() +
+                " (built in: open); to add a folder, set PORTCULLIS_PLUGIN_PATH=DIR[:DIR...]");
+
+  ProviderRegistry empty;
+  auto none = empty.get("nope", {});
+  ASSERT_FALSE(none);
+  EXPECT_EQ(errorOf(none.error()),
+            "unknown auth provider 'nope': no libportcullis-auth-nope.so in any folder (the "
+            "plugin search path is empty) (built in: none); to add a folder, set "
+            "PORTCULLIS_PLUGIN_PATH=DIR[:DIR...]");
+}
+
+// Sets $PORTCULLIS_PLUGIN_PATH for one scope (unset: nullptr), and restores it.
+class PluginPathEnv {
+ public:
+  explicit PluginPathEnv(const char* value) {
+    if (const char* old = std::getenv(kName)) old_ = old;
+    if (value) {
+      ::setenv(kName, value, 1);
+    } else {
+      ::unsetenv(kName);
+    }
+  }
+  ~PluginPathEnv() {
+    if (old_) {
+      ::setenv(kName, old_->c_str(), 1);
+    } else {
+      ::unsetenv(kName);
+    }
+  }
+
+ private:
+  static constexpr const char* kName = "PORTCULLIS_PLUGIN_PATH";
+  std::optional<std::string> old_;
+};
+
+TEST(PluginSearchPath, TheEnvironmentComesFirstThenTheProgramsFoldersThenTheInstalledOne) {
+  PluginPathEnv env("/env/a::/env/b/");
+  const auto path = pluginSearchPath({"/build/providers", "/build/providers/team"});
+  EXPECT_EQ(path, (std::vector<std::filesystem::path>{"/env/a", "/env/b", "/build/providers",
+                                                      "/build/providers/team",
+                                                      installedPluginDir()}));
+  EXPECT_FALSE(installedPluginDir().empty());
+  EXPECT_TRUE(installedPluginDir().is_absolute());
+}
+
+TEST(PluginSearchPath, WithoutTheEnvironmentOrOwnFoldersOnlyTheInstalledOneIsLeft) {
+  PluginPathEnv env(nullptr);
+  EXPECT_EQ(defaultPluginSearchPath(), std::vector<std::filesystem::path>{installedPluginDir()});
+  EXPECT_EQ(pluginSearchPath({""}), std::vector<std::filesystem::path>{installedPluginDir()});
+}
+
+TEST(PluginSearchPath, AFolderNamedTwiceIsLookedInOnceAtItsFirstPlace) {
+  const std::string installed = installedPluginDir().string();
+  PluginPathEnv env(("/x:" + installed + "/:/x/./").c_str());
+  EXPECT_EQ(pluginSearchPath({"/x", "/y"}),
+            (std::vector<std::filesystem::path>{"/x", installedPluginDir(), "/y"}));
 }
 
 TEST(ProviderRegistry, ANameThatIsNoProviderNameIsRefusedWithoutLookingForAFile) {
