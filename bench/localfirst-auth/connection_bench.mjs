@@ -38,48 +38,15 @@
 //   handshake takes more than --limit-s seconds (default 60), and abandons a team build that alone
 //   takes longer than that.
 // stdout: one JSON line per figure; progress goes to stderr.
-import { Worker, isMainThread, workerData } from 'node:worker_threads'
+import { failer, print, runInWorker } from './bench_cli.mjs'
 import { Connection, createDevice, createTeam, createUser, loadTeam, redactDevice }
   from '@localfirst/auth'
 
+const fail = failer('connection_bench.mjs')
+const DEFAULTS = { ns: [100, 200, 500], reps: 5, limitS: 60, stackMb: 256 }
+
 const IDLE_MS = 20
 const WATCHDOG_MS = 30 * 60 * 1000
-
-function fail(message) {
-  console.error(`connection_bench.mjs: FAILED: ${message}`)
-  process.exit(1)
-}
-
-function parseArgs(argv) {
-  const out = { ns: [100, 200, 500], reps: 5, limitS: 60, stackMb: 256 }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    const value = () => {
-      if (i + 1 >= argv.length) fail(`${arg} needs a value`)
-      return argv[++i]
-    }
-    if (arg === '--n') {
-      out.ns = value().split(',').map(Number)
-      if (out.ns.some(n => !Number.isInteger(n) || n < 3)) fail('--n wants integers >= 3')
-    } else if (arg === '--reps') {
-      out.reps = Number(value())
-      if (!Number.isInteger(out.reps) || out.reps <= 0) fail('--reps wants a positive integer')
-    } else if (arg === '--limit-s') {
-      out.limitS = Number(value())
-      if (!(out.limitS > 0)) fail('--limit-s wants a positive number')
-    } else if (arg === '--stack-mb') {
-      out.stackMb = Number(value())
-      if (!Number.isInteger(out.stackMb) || out.stackMb < 0) fail('--stack-mb wants an integer >= 0')
-    } else {
-      fail(`unknown argument '${arg}'`)
-    }
-  }
-  return out
-}
-
-function print(record) {
-  console.log(JSON.stringify(record))
-}
 
 // The median; for an even count, the mean of the middle two.
 function median(values) {
@@ -274,16 +241,4 @@ async function runWorkload({ ns, reps, limitS }) {
           reason: stopped ? stopped.reason : 'every N ran' })
 }
 
-if (!isMainThread) {
-  runWorkload(workerData).catch(e => fail(`${e.stack ?? e}`))
-} else {
-  const args = parseArgs(process.argv.slice(2))
-  if (args.stackMb === 0) {
-    runWorkload(args).catch(e => fail(`${e.stack ?? e}`))
-  } else {
-    const worker = new Worker(new URL(import.meta.url), {
-      workerData: args, resourceLimits: { stackSizeMb: args.stackMb } })
-    worker.on('error', (e) => fail(`${e.stack ?? e}`))
-    worker.on('exit', (code) => { if (code !== 0) process.exitCode = code })
-  }
-}
+runInWorker(import.meta.url, process.argv.slice(2), DEFAULTS, fail, runWorkload, 3)

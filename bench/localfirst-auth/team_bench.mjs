@@ -21,41 +21,11 @@
 //
 // Usage: node team_bench.mjs [--n N[,N...]] [--limit-s S] [--stack-mb MB]
 // stdout: one JSON line per figure; progress goes to stderr.
-import { Worker, isMainThread, workerData } from 'node:worker_threads'
+import { failer, print, runInWorker } from './bench_cli.mjs'
 import { createDevice, createTeam, createUser, loadTeam } from '@localfirst/auth'
 
-function fail(message) {
-  console.error(`team_bench.mjs: FAILED: ${message}`)
-  process.exit(1)
-}
-
-function parseArgs(argv) {
-  const out = { ns: [100, 200, 500, 1000, 2000, 5000, 10000], limitS: 60, stackMb: 256 }
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    const value = () => {
-      if (i + 1 >= argv.length) fail(`${arg} needs a value`)
-      return argv[++i]
-    }
-    if (arg === '--n') {
-      out.ns = value().split(',').map(Number)
-      if (out.ns.some(n => !Number.isInteger(n) || n <= 0)) fail('--n wants positive integers')
-    } else if (arg === '--limit-s') {
-      out.limitS = Number(value())
-      if (!(out.limitS > 0)) fail('--limit-s wants a positive number')
-    } else if (arg === '--stack-mb') {
-      out.stackMb = Number(value())
-      if (!Number.isInteger(out.stackMb) || out.stackMb < 0) fail('--stack-mb wants an integer >= 0')
-    } else {
-      fail(`unknown argument '${arg}'`)
-    }
-  }
-  return out
-}
-
-function print(record) {
-  console.log(JSON.stringify(record))
-}
+const fail = failer('team_bench.mjs')
+const DEFAULTS = { ns: [100, 200, 500, 1000, 2000, 5000, 10000], limitS: 60, stackMb: 256 }
 
 function runWorkload({ ns, limitS }) {
   const limitMs = limitS * 1000
@@ -109,16 +79,4 @@ function runWorkload({ ns, limitS }) {
           reason: stopped ? stopped.reason : 'every N ran' })
 }
 
-if (!isMainThread) {
-  runWorkload(workerData)
-} else {
-  const args = parseArgs(process.argv.slice(2))
-  if (args.stackMb === 0) {
-    runWorkload(args)
-  } else {
-    const worker = new Worker(new URL(import.meta.url), {
-      workerData: args, resourceLimits: { stackSizeMb: args.stackMb } })
-    worker.on('error', (e) => fail(`${e.stack ?? e}`))
-    worker.on('exit', (code) => { if (code !== 0) process.exitCode = code })
-  }
-}
+runInWorker(import.meta.url, process.argv.slice(2), DEFAULTS, fail, runWorkload, 1)

@@ -205,6 +205,18 @@ Bytes memberM1(const Hash& teamId, const EphemeralPublic& e) {
   return out;
 }
 
+// Both handshakes completed with the responder's `status` (a denial): neither side is
+// authorized, and neither keeps a stream.
+void expectResponderDenied(const Run& r, const Status& status) {
+  ASSERT_TRUE(*r.initiator->value) << r.initiator->value->error().message();
+  ASSERT_TRUE(*r.responder->value) << r.responder->value->error().message();
+  EXPECT_EQ((*r.initiator->value)->received, status);
+  EXPECT_EQ((*r.responder->value)->sent, status);
+  EXPECT_FALSE((*r.initiator->value)->authorized());
+  EXPECT_FALSE((*r.initiator->value)->stream);
+  EXPECT_FALSE((*r.responder->value)->stream);
+}
+
 // Handshakes ------------------------------------------------------------------------------------
 
 TEST(TeamHandshake, MembersAgreeOnCrosswiseTransportKeysAndExchangeFramesBothWays) {
@@ -486,13 +498,7 @@ TEST(TeamHandshake, AJudgeThatDeniesRemovedSendsThatReason) {
   const Status removed{Status::Kind::Denied, Reason::Removed};
   rc.judge = judgeWith(removed);
   auto r = runBoth(p, f.initiator(), std::move(rc));
-  ASSERT_TRUE(*r.initiator->value);
-  ASSERT_TRUE(*r.responder->value);
-  EXPECT_EQ((*r.initiator->value)->received, removed);
-  EXPECT_EQ((*r.responder->value)->sent, removed);
-  EXPECT_FALSE((*r.initiator->value)->authorized());
-  EXPECT_FALSE((*r.initiator->value)->stream);
-  EXPECT_FALSE((*r.responder->value)->stream);
+  expectResponderDenied(r, removed);
 }
 
 TEST(TeamHandshake, APeerThatStopsAfterMessageOneFailsTheResponderAtTheDeadline) {
@@ -635,13 +641,7 @@ TEST(TeamHandshake, AProofTheVerifierRejectsIsDeniedUnknownDeviceAndNothingFollo
   ScriptedVerifier v{.enough = 1, .verdict = kUnknownDevice};
   v.into(rc.admission);
   auto r = runBoth(p, std::move(ic), std::move(rc));
-  ASSERT_TRUE(*r.initiator->value) << r.initiator->value->error().message();
-  ASSERT_TRUE(*r.responder->value) << r.responder->value->error().message();
-  EXPECT_EQ((*r.initiator->value)->received, kUnknownDevice);
-  EXPECT_EQ((*r.responder->value)->sent, kUnknownDevice);
-  EXPECT_FALSE((*r.initiator->value)->authorized());
-  EXPECT_FALSE((*r.initiator->value)->stream);
-  EXPECT_FALSE((*r.responder->value)->stream);
+  expectResponderDenied(r, kUnknownDevice);
 }
 
 TEST(TeamHandshake, AProverWithNothingToShowHangsUpAndTheVerifierSaysUnknownDevice) {
