@@ -11,13 +11,15 @@
 //                                  `team` against `open` (target ratio 0.8)
 //   team_provider.removal          teamAct(RemoveMember bob) at alice until the server's Repo
 //                                  reports bob gone, against one round trip (target RTT + 5 ms)
+//   team_provider.join             an invitee joins alice's 1,000-member team over the network
+//                                  with a fresh code (§6.3), against one Argon2id run (reported)
 //
 // Every link is real: Ed25519 keys from fixed seeds, a real consent per addMember, the real
 // encoding (wire/link_codec.h), in real state directories (TeamStateDir). Everything runs on one
 // thread over the memory network (adapters/network/memory), both ends of every connection
 // included. Building the team, the state directories and opening providers is setup, never timed.
 //
-// Usage: team_provider_bench [--figure all|handshake_sync|handshakes|changes|removal]
+// Usage: team_provider_bench [--figure all|handshake_sync|handshakes|changes|removal|join]
 //                            [--reps R] [--dir DIR] [--delay-ms D] [--log]
 // R (default 11): reps of handshake_sync; changes runs R/3 of each side, removal R/2.
 // D: a one-way delay (ms) on the removal figure's links and its round trip (default 0).
@@ -45,6 +47,8 @@
 #include <utility>
 #include <vector>
 
+#include "invitation.h"
+#include "join.h"
 #include "json_line.h"
 #include "link.h"
 #include "memory_network.h"
@@ -876,6 +880,75 @@ void figureRemoval(const RunDir& run, const Team& t, const CryptoFloor& floor, i
       .print();
 }
 
+// ---------------------------------------------------------------------------------------------
+// 5. Invitee join end to end (§6.3)
+
+asio::awaitable<void> joinInto(std::unique_ptr<Stream> stream, std::string code,
+                               const DeviceKey& device, std::optional<Result<team::JoinedTeam>>& out) {
+  // (No temporaries with destructors inside co_await: g++ 12 destroys them twice.)
+  auto joining = team::joinTeam(std::move(stream), std::move(code), device,
+                                {.userId = "newcomer", .deadline = std::chrono::seconds(10)});
+  out.emplace(co_await std::move(joining));
+}
+
+// alice's node holds the team and posts a one-use member invitation; from a fresh memory link to
+// it, until joinTeam returns the whole graph with the newcomer admitted: the mode-1 handshake,
+// Argon2id (interactive limits) on joinTeam's worker, the admission and the graph's transfer.
+// `argon2id_ms` is one deriveInvitationKey of the same code, timed when alice's key is made.
+void figureJoin(const RunDir& run, const Team& t, int reps) {
+  std::vector<double> joins, argon;
+  for (int r = -1; r < reps; ++r) {  // r = -1: warm-up
+    asio::io_context ctx;
+    std::vector<std::unique_ptr<Node>> nodes;
+    nodes.push_back(makeNode(ctx, "alice",
+                             teamProvider(run, t, alice(t), "join-alice-" + std::to_string(r + 1))));
+    Node& a = *nodes[0];
+    const team::InvitationCode code = team::generateInvitationCode(t.teamId);
+    const std::string text(code.text());
+    auto parsed = team::parseInvitationCode(text);
+    if (!parsed) fail("the fresh code does not parse");
+    const auto derive = Clock::now();
+    auto key = team::deriveInvitationKey(*parsed, t.teamId);
+    const double argonMs = msSince(derive);
+    if (!key) fail("deriveInvitationKey: " + key.error().message());
+    auto posted = team::teamAct(*a.auth, team::InviteMember{{key->publicKey, 1, 0}});
+    if (!posted) fail("teamAct(InviteMember): " + posted.error().message());
+
+    MemoryNetworkAdapter invitee(ctx.get_executor(), "invitee");
+    std::unique_ptr<Stream> stream;
+    invitee.start([&](std::unique_ptr<Stream> s, Side side) {
+      if (side == Side::Dialer) stream = std::move(s);
+    });
+    const DeviceKey device = DeviceKey::generate();
+    std::optional<Result<team::JoinedTeam>> joined;
+    const auto start = Clock::now();
+    connect(invitee, *a.net, {.maxBufferedBytes = 1u << 20, .record = false});
+    runUntil(ctx, [&] { return stream != nullptr; }, "the invitee's stream");
+    asio::co_spawn(ctx, joinInto(std::move(stream), text, device, joined), asio::detached);
+    runUntil(ctx, [&] { return joined.has_value(); }, "the join", std::chrono::seconds(60));
+    const double ms = msSince(start);
+    if (!*joined) fail("joinTeam: " + joined->error().message());
+    if ((*joined)->links.size() != t.links.size() + 2 || (*joined)->userId != "newcomer") {
+      fail("the joined graph does not hold the team, the invitation and the admission");
+    }
+    invitee.stop();
+    shutDown(ctx, nodes);
+    if (r < 0) continue;
+    joins.push_back(ms);
+    argon.push_back(argonMs);
+  }
+  const double value = median(joins);
+  const double argonMs = median(argon);
+  JsonLine("team_provider.join")
+      .integer("members", kMembers)
+      .num("value", value)
+      .str("unit", "ms")
+      .num("argon2id_ms", argonMs)
+      .num("beyond_argon2id_ms", value - argonMs)
+      .integer("reps", reps)
+      .print();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -901,13 +974,13 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: team_provider_bench [--figure all|handshake_sync|handshakes|changes|"
-                   "removal] [--reps R] [--dir DIR] [--delay-ms D] [--log]\n");
+                   "removal|join] [--reps R] [--dir DIR] [--delay-ms D] [--log]\n");
       return arg == "--help" || arg == "-h" ? 0 : 2;
     }
   }
   const bool all = figure == "all";
   if (!all && figure != "handshake_sync" && figure != "handshakes" && figure != "changes" &&
-      figure != "removal") {
+      figure != "removal" && figure != "join") {
     std::fprintf(stderr, "team_provider_bench: unknown figure '%s'\n", figure.c_str());
     return 2;
   }
@@ -929,6 +1002,7 @@ int main(int argc, char** argv) {
     if (all || figure == "handshakes") figureHandshakes(run, t, floor);
     if (all || figure == "changes") figureChanges(run, t, floor, std::max(1, reps / 3));
     if (all || figure == "removal") figureRemoval(run, t, floor, std::max(1, reps / 2));
+    if (all || figure == "join") figureJoin(run, t, std::max(1, reps / 4));
   } catch (const std::exception& e) {
     fail(e.what());
   }
