@@ -11,6 +11,7 @@ import json
 import os
 import random
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -437,6 +438,30 @@ class TeamTest(unittest.TestCase):
                          "--state", self.path("full"), check=False)
         self.assertEqual(rc, 1, err)
         self.assertIn("not an empty directory", err)
+
+    def test_a_refused_port_fails_join_and_push_at_once_with_the_os_error(self):
+        self.found()
+        code = self.invite("alice")["code"]
+        with socket.socket() as probe:  # a port nobody listens on
+            probe.bind(("127.0.0.1", 0))
+            address = "127.0.0.1:%d" % probe.getsockname()[1]
+        start = time.monotonic()
+        rc, _, err = run("team", "join", code, "--user", "bob", "--connect", address,
+                         "--timeout", "20", "--state", self.path("bob"), check=False)
+        self.assertEqual(rc, 1, err)
+        self.assertLess(time.monotonic() - start, 10, "it waited for --timeout")
+        self.assertEqual(err, f"portcullis: cannot connect to {address}: Connection refused\n")
+        self.assertFalse(os.path.exists(self.path("bob")))
+        # A link pushed to the same port is signed and kept, and the error says so.
+        before = self.links_size("alice")
+        start = time.monotonic()
+        rc, _, err = run("team", "role", "add", "alice", "ops", "--connect", address,
+                         "--timeout", "20", "--state", self.path("alice"), check=False)
+        self.assertEqual(rc, 1, err)
+        self.assertLess(time.monotonic() - start, 10, "it waited for --timeout")
+        self.assertIn("kept here", err)
+        self.assertIn(f"cannot connect to {address}: Connection refused", err)
+        self.assertGreater(self.links_size("alice"), before)
 
     def test_a_tampered_request_is_refused_at_admit(self):
         self.found()

@@ -31,12 +31,16 @@ std::chrono::milliseconds timeoutOf(const TeamArgs& args) {
       std::chrono::duration<double>(args.timeoutSeconds));
 }
 
-Result<std::shared_ptr<TcpNetworkAdapter>> dialer(asio::io_context& ctx, const TeamArgs& args) {
+// Dials --connect; what becomes of the dial is reported to `dial` (a refused port or an unknown
+// host fails at once, with the OS's error).
+Result<std::shared_ptr<TcpNetworkAdapter>> dialer(asio::io_context& ctx, const TeamArgs& args,
+                                                  const ServerDial& dial) {
   return TcpNetworkAdapter::create(
       ctx.get_executor(), TcpNetworkOptions{.listen = {}, .connect = {args.connect},
                                             .minBackoff = std::chrono::milliseconds(50),
                                             .maxBackoff = std::chrono::milliseconds(1'000),
-                                            .connectTimeout = timeoutOf(args)});
+                                            .connectTimeout = timeoutOf(args),
+                                            .onDial = dial.reporter({})});
 }
 
 // A config a member device can use at once: this state directory, the peer it joined through.
@@ -72,7 +76,8 @@ int teamJoinOverNetwork(const TeamArgs& args) {
                                 "new state directory");
   }
   asio::io_context ctx;
-  auto net = dialer(ctx, args);
+  const ServerDial dial(args.connect);
+  auto net = dialer(ctx, args, dial);
   if (!net) return failWith(kExitUsage, "--connect: " + net.error().message());
   DeviceKey device = DeviceKey::generate();
   std::optional<Result<team::JoinedTeam>> joined;
@@ -92,14 +97,16 @@ int teamJoinOverNetwork(const TeamArgs& args) {
   });
   // Argon2id runs on its own thread and does not count against the deadline.
   const auto dialDeadline = Clock::now() + timeoutOf(args);
-  while (!joined && (dialed || Clock::now() < dialDeadline)) {
+  while (!joined && !dial.failed() && (dialed || Clock::now() < dialDeadline)) {
     ctx.run_for(std::chrono::milliseconds(20));
     if (ctx.stopped()) ctx.restart();
   }
   (*net)->stop();
   secureWipe(code.data(), code.size());
-  if (!joined) return failWith(kExitFailed, "cannot reach " + args.connect);
-  if (!*joined) return failWith(kExitFailed, "join: " + joined->error().message());
+  if (!joined) return failWith(kExitFailed, dial.error(args.timeoutSeconds).message());
+  if (!*joined) {
+    return failWith(kExitFailed, "join: " + describeHandshakeFailure("team", joined->error()));
+  }
 
   const team::JoinedTeam& team = **joined;
   auto dir = team::TeamStateDir::create(args.state, team.teamId, std::move(device), 0);
@@ -134,7 +141,8 @@ int teamJoinOverNetwork(const TeamArgs& args) {
 
 int teamPush(const TeamArgs& args) {
   asio::io_context ctx;
-  auto net = dialer(ctx, args);
+  const ServerDial dial(args.connect);
+  auto net = dialer(ctx, args, dial);
   if (!net) return failWith(kExitUsage, "--connect: " + net.error().message());
   auto provider = team::makeTeamProvider({.state = args.state});
   if (!provider) return failWith(kExitFailed, provider.error().message());
@@ -146,12 +154,12 @@ int teamPush(const TeamArgs& args) {
   options.handshakeTimeout = timeoutOf(args);
   options.events.peerAuthenticated = [&](const PeerIdentity& p) { peer = p.peer; };
   options.events.peerRefused = [&](const std::string&, const Error& e) {
-    if (!peer) refusal = e.message();
+    if (!peer) refusal = describeHandshakeFailure("team", e);
   };
   auto repo = std::make_unique<Repo>(ctx.get_executor(), std::move(options));
   const auto deadline = Clock::now() + timeoutOf(args);
   auto synced = [&] { return peer && team::teamSyncedWith(**provider, *peer); };
-  while (!synced() && !refusal && Clock::now() < deadline) {
+  while (!synced() && !refusal && !dial.failed() && Clock::now() < deadline) {
     ctx.run_for(std::chrono::milliseconds(10));
     if (ctx.stopped()) ctx.restart();
   }
@@ -159,6 +167,10 @@ int teamPush(const TeamArgs& args) {
   repo.reset();
   ctx.run_for(std::chrono::milliseconds(10));
   if (refusal) return failWith(kExitFailed, args.connect + ": " + *refusal);
+  if (!done && !peer) {
+    return failWith(kExitFailed, "the link is signed and kept here (it goes with the next sync), "
+                                 "but " + dial.error(args.timeoutSeconds).message());
+  }
   if (!done) {
     return failWith(kExitFailed, "the link is signed and kept here, but " + args.connect +
                                      " did not confirm having it in time; it goes with the next "
