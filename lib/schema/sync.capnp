@@ -47,6 +47,18 @@ struct Ephemeral {
   data @2 :Data;
 }
 
+# The answer to changes the receiver's okToReceive refused: they were dropped and not stored.
+# It goes only to the peer that sent them and names only what that peer sent in one `sync`:
+# the document, and the changes of that frame, never why (which member, role or rule), nor
+# anything of another document or peer. A sync for a document the receiver may not send
+# (okToSend) gets no answer at all, as a missing one would not.
+struct Refused {
+  docId @0 :Data;          # 16 bytes: the document the refused changes were sent for
+  changes @1 :Data;        # hashes of refused changes of that frame (at most 1024, the last
+                           # ones of the frame), strictly ascending
+  count @2 :UInt32;        # how many changes of that frame were refused (>= the hashes listed)
+}
+
 struct Envelope {
   union {
     hello @0 :Hello;
@@ -56,5 +68,6 @@ struct Envelope {
     ephemeral @4 :Ephemeral;
     provider @5 :Data;     # opaque bytes for the auth provider
     leave @6 :Void;        # the sender is closing the session
+    refused @7 :Refused;   # changes the sender refused (older peers ignore it)
   }
 }

@@ -4,7 +4,8 @@
 //
 // Every wait is bounded by --timeout: connecting and authenticating, finding the document, and
 // the server's durable acknowledgement (storedHeads) of a change, which `new` and `set` wait for
-// before they succeed. `watch` runs until SIGINT or SIGTERM.
+// before they succeed; a server that refuses the change (its auth provider's okToReceive) says
+// so, and they fail at once with "refused by the server". `watch` runs until SIGINT or SIGTERM.
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -83,9 +84,18 @@ bool covers(const DocHandle& handle, const std::vector<ChangeHash>& stored,
 
 asio::awaitable<Result<void>> awaitStored(Client& c, const DocHandle& handle) {
   const std::vector<ChangeHash> mine = handle.heads();
+  // The server names only changes it refused and does not hold, and this client's changes to the
+  // document are all it could send: any of them refused means the change will never be stored.
+  bool refused = false;
   bool ok = co_await c.waitFor([&] {
-    return c.server && covers(handle, c.repo->peerStoredHeads(*c.server, handle.id()), mine);
+    if (!c.server) return false;
+    refused = !c.repo->peerRefused(*c.server, handle.id()).empty();
+    return refused || covers(handle, c.repo->peerStoredHeads(*c.server, handle.id()), mine);
   });
+  if (refused) {
+    co_return Error(Errc::Denied, "refused by the server at " + c.address + ": it does not "
+                                  "accept this client's changes to the document");
+  }
   if (!ok) {
     co_return Error(Errc::Disconnected, "the server at " + c.address + " did not confirm storing "
                                         "the change in time");
@@ -252,6 +262,8 @@ int runDoc(const DocArgs& args) {
   };
   options.events.peerStored = [&c](const PeerId&, const DocumentId&,
                                    const std::vector<ChangeHash>&) { c.notify(); };
+  options.events.changesRefusedByPeer = [&c](const PeerId&, const DocumentId&,
+                                             const std::vector<ChangeHash>&) { c.notify(); };
   options.events.documentChanged = [&c](const DocumentId& id) {
     if (c.watched == id) {
       if (auto handle = c.repo->findLocal(id)) printDocument(*handle, false);

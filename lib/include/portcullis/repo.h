@@ -41,6 +41,11 @@ struct RepoEvents {
   std::function<void(const DocumentId&)> documentChanged;
   // `okToReceive` refused `count` changes from `peer`; they were dropped, not stored.
   std::function<void(const PeerId& peer, const DocumentId&, std::size_t count)> changesRefused;
+  // The other way round: `peer` refused changes this Repo sent it (its okToReceive said no), so
+  // it did not store them. `changes` are those it named that this Repo holds and had not heard
+  // refused before (see Repo::peerRefused). The peer says nothing of why.
+  std::function<void(const PeerId& peer, const DocumentId&, const std::vector<ChangeHash>& changes)>
+      changesRefusedByPeer;
   // `peer` reported `heads` of a document as durably stored (its storedHeads moved on).
   std::function<void(const PeerId& peer, const DocumentId&, const std::vector<ChangeHash>& heads)>
       peerStored;
@@ -133,6 +138,10 @@ class PORTCULLIS_EXPORT Repo {
   std::vector<PeerId> peers() const;
   // The heads `peer` last reported as durably stored for `doc` (empty if none).
   std::vector<ChangeHash> peerStoredHeads(const PeerId& peer, const DocumentId& doc) const;
+  // Changes of `doc` held here that `peer` reported refusing during its current session,
+  // ascending (empty if none, or if there is no session). At most the 1024 most recently
+  // reported are kept, whatever a peer sends.
+  std::vector<ChangeHash> peerRefused(const PeerId& peer, const DocumentId& doc) const;
 
   // Writes every unsaved change to storage now; completes when all of it is durable.
   asio::awaitable<Result<void>> flush();

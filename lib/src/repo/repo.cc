@@ -529,6 +529,13 @@ std::vector<ChangeHash> Repo::peerStoredHeads(const PeerId& peer, const Document
   return it == s->docs.end() ? std::vector<ChangeHash>() : it->second.theirStored;
 }
 
+std::vector<ChangeHash> Repo::peerRefused(const PeerId& peer, const DocumentId& doc) const {
+  auto s = impl_->session(peer);
+  if (!s) return {};
+  auto it = s->docs.find(doc);
+  return it == s->docs.end() ? std::vector<ChangeHash>() : it->second.refusedByPeer.sorted();
+}
+
 asio::awaitable<Result<void>> Repo::flush() {
   auto impl = impl_;
   co_return co_await impl->flush();

@@ -6,6 +6,7 @@
 // closes every session and cancels every timer so that they finish promptly.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -74,8 +75,44 @@ struct DocEntry {
   std::vector<std::weak_ptr<asio::steady_timer>> arrivalWaiters;
 };
 
+// A set of change hashes that keeps only the `limit` most recently inserted: what a peer can
+// make us remember stays bounded, and the oldest is forgotten first.
+class RecentHashes {
+ public:
+  explicit RecentHashes(std::size_t limit) : limit_(limit) {}
+  bool contains(const ChangeHash& h) const { return set_.contains(h); }
+  // True if `h` was not held yet.
+  bool insert(const ChangeHash& h) {
+    if (!set_.insert(h).second) return false;
+    order_.push_back(h);
+    if (order_.size() > limit_) {
+      set_.erase(order_.front());
+      order_.pop_front();
+    }
+    return true;
+  }
+  std::size_t size() const { return order_.size(); }
+  std::vector<ChangeHash> sorted() const {
+    std::vector<ChangeHash> out(order_.begin(), order_.end());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+ private:
+  std::size_t limit_;
+  std::unordered_set<ChangeHash> set_;
+  std::deque<ChangeHash> order_;  // oldest first
+};
+
 // What one session knows about one document on the other side.
 struct PeerDocState {
+  // Refused changes remembered as settled, per peer and document. A peer can make up changes
+  // without end; past this many, the oldest are forgotten (a forgotten one is asked for again
+  // only while it is still one of the peer's heads, and then refused again).
+  static constexpr std::size_t kMaxRefusedSettled = 4096;
+  // Changes of ours the peer reported refusing (Repo::peerRefused).
+  static constexpr std::size_t kMaxRefusedByPeer = 1024;
+
   bool active = false;     // we sync this document with this peer
   bool queued = false;     // a sync item for it waits in the session's queue
   bool heardFrom = false;  // the peer has told us its heads
@@ -91,7 +128,8 @@ struct PeerDocState {
   std::vector<ChangeHash> lastSentStored;
   bool sentAny = false;
   std::vector<ChangeHash> theirStored;
-  std::unordered_set<ChangeHash> refused;  // settled: refused by okToReceive, never asked again
+  RecentHashes refused{kMaxRefusedSettled};  // settled: refused by okToReceive, not asked again
+  RecentHashes refusedByPeer{kMaxRefusedByPeer};  // ours, refused by the peer's okToReceive
 };
 
 class PeerSession : public std::enable_shared_from_this<PeerSession> {
@@ -209,6 +247,7 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   asio::awaitable<Result<void>> handleSync(std::shared_ptr<PeerSession> session, SyncMsg msg);
   asio::awaitable<void> handleEphemeral(std::shared_ptr<PeerSession> session, EphemeralMsg msg);
   void handleUnavailable(const std::shared_ptr<PeerSession>& session, const UnavailableMsg& msg);
+  void handleRefused(const std::shared_ptr<PeerSession>& session, const RefusedMsg& msg);
   // The next sync frame for `id` to `session`, or nothing if the peer is up to date.
   std::optional<Bytes> buildSync(PeerSession& session, const DocumentId& id);
   bool registerSession(const std::shared_ptr<PeerSession>& session);

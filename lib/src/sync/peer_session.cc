@@ -80,6 +80,51 @@ void catchUpShared(const ChangeGraph& graph, PeerDocState& st) {
   st.sharedAt = *st.sharedPrefix;
 }
 
+// Records that the peer holds `theirs` (the hashes of changes it has just sent us, ascending),
+// and so their pasts, once they are in the graph: what a peer sent is never sent back to it.
+// `before` is the graph's size before they were applied.
+void noteHeldByPeer(const ChangeGraph& graph, PeerDocState& st, std::size_t before,
+                    const std::vector<ChangeHash>& theirs) {
+  if (st.sharedPrefix && *st.sharedPrefix == before) {
+    // The common case: the peer had all we had, and all that was added since came from it. The
+    // prefix then moves on, and nothing is walked or listed.
+    bool allTheirs = true;
+    for (std::size_t pos = before; allTheirs && pos < graph.size(); ++pos) {
+      allTheirs = std::binary_search(theirs.begin(), theirs.end(), graph.changeAt(pos).hash);
+    }
+    if (allTheirs) {
+      *st.sharedPrefix = graph.size();
+      return;
+    }
+  }
+  std::vector<const ChangeEnvelope*> held;
+  for (const ChangeHash& h : theirs) {
+    const auto pos = graph.positionOf(h);
+    if (!pos || (st.sharedPrefix && *pos < *st.sharedPrefix)) continue;  // refused, queued, or known
+    held.push_back(&graph.changeAt(*pos));
+  }
+  if (held.empty()) return;
+  catchUpShared(graph, st);
+  st.shared = frontier(graph, st.shared, held);
+  st.sharedPrefix.reset();
+}
+
+// The answer to a refused batch: the changes of it that are not here (only those are lost to
+// the sender), the last kMaxRefusedHashes of them by the frame's causal order; nothing if
+// every one of them is here anyway.
+std::optional<RefusedMsg> refusal(const DocumentId& id, const ChangeGraph& graph,
+                                  const std::vector<ChangeEnvelope>& batch) {
+  RefusedMsg out{.doc = id, .changes = {}, .count = 0};
+  for (auto e = batch.rbegin(); e != batch.rend(); ++e) {
+    if (graph.contains(e->hash)) continue;
+    ++out.count;
+    if (out.changes.size() < kMaxRefusedHashes) out.changes.push_back(e->hash);
+  }
+  if (out.count == 0) return std::nullopt;
+  sortUnique(out.changes);
+  return out;
+}
+
 }  // namespace
 
 // --- PeerSession -------------------------------------------------------------------------------
@@ -526,6 +571,8 @@ asio::awaitable<Result<void>> RepoImpl::handleFrame(std::shared_ptr<PeerSession>
   if (auto* m = std::get_if<SyncMsg>(&msg)) co_return co_await handleSync(session, std::move(*m));
   if (auto* m = std::get_if<UnavailableMsg>(&msg)) {
     handleUnavailable(session, *m);
+  } else if (auto* m = std::get_if<RefusedMsg>(&msg)) {
+    handleRefused(session, *m);
   } else if (auto* m = std::get_if<EphemeralMsg>(&msg)) {
     co_await handleEphemeral(session, std::move(*m));
   } else if (auto* m = std::get_if<ProviderMsg>(&msg)) {
@@ -633,11 +680,22 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
       // Refused changes are settled for this peer: dropped, counted, never asked for again.
       auto& refused = session->docs[id].refused;
       for (const ChangeEnvelope& e : received.envelopes) refused.insert(e.hash);
+      // The writer learns which of what it sent is lost, and nothing more; re-checked with
+      // okToSend as it leaves the queue, like anything else that names the document.
+      if (auto answer = refusal(id, entry->graph(), received.envelopes)) {
+        session->enqueueFrame(encodeMessage(*answer), id);
+      }
       wakeArrivalWaiters(*entry);
       spdlog::info("repo: refused {} changes to {} from {}", count, id.logName(), peer.str());
       if (options.events.changesRefused) options.events.changesRefused(peer, id, count);
     } else {
+      std::vector<ChangeHash> theirs;
+      theirs.reserve(count);
+      for (const ChangeEnvelope& e : received.envelopes) theirs.push_back(e.hash);
+      sortUnique(theirs);
+      const std::size_t before = entry->graph().size();
       ApplyReport report = entry->apply(std::move(received), opsPool);
+      noteHeldByPeer(entry->graph(), session->docs[id], before, theirs);
       for (const Error& e : report.rejected) {
         spdlog::warn("repo: a change to {} from {} is invalid: {}", id.logName(), peer.str(),
                      e.message());
@@ -668,6 +726,23 @@ void RepoImpl::handleUnavailable(const std::shared_ptr<PeerSession>& session,
   if (it == finds.end()) return;
   it->second->declined.insert(session->identity.peer);
   checkFindExhausted(msg.doc);
+}
+
+void RepoImpl::handleRefused(const std::shared_ptr<PeerSession>& session, const RefusedMsg& msg) {
+  // Heard only about a document synced with this peer, and only for changes held here: whatever
+  // a peer sends, it cannot make us remember other hashes, nor more than kMaxRefusedByPeer.
+  auto it = session->docs.find(msg.doc);
+  auto entry = findEntry(msg.doc);
+  if (it == session->docs.end() || !it->second.active || !entry) return;
+  const ChangeGraph& graph = entry->graph();
+  std::vector<ChangeHash> fresh;
+  for (const ChangeHash& h : msg.changes) {
+    if (graph.contains(h) && it->second.refusedByPeer.insert(h)) fresh.push_back(h);
+  }
+  if (fresh.empty()) return;
+  const PeerId& peer = session->identity.peer;
+  spdlog::info("repo: {} refused {} of our changes to {}", peer.str(), msg.count, msg.doc.logName());
+  if (options.events.changesRefusedByPeer) options.events.changesRefusedByPeer(peer, msg.doc, fresh);
 }
 
 asio::awaitable<void> RepoImpl::handleEphemeral(std::shared_ptr<PeerSession> session,

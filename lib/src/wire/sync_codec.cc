@@ -80,6 +80,15 @@ struct Encoder {
   }
   void operator()(const ProviderMsg& m) { out.setProvider(dataOf(m.data)); }
   void operator()(const LeaveMsg&) { out.setLeave(); }
+  void operator()(const RefusedMsg& m) {
+    PORTCULLIS_REQUIRE(m.changes.size() <= kMaxRefusedHashes && m.changes.size() <= m.count,
+                       "a refusal lists at most {} hashes, and no more than it counts",
+                       kMaxRefusedHashes);
+    auto r = out.initRefused();
+    r.setDocId(dataOf(m.doc.bytes()));
+    setHashList(m.changes, [&](auto d) { r.setChanges(d); });
+    r.setCount(m.count);
+  }
   void operator()(const UnknownMsg&) { PORTCULLIS_REQUIRE(false, "UnknownMsg is never sent"); }
 };
 
@@ -178,6 +187,21 @@ Result<SyncMessage> decodeEnvelope(schema::Envelope::Reader in) {
       return SyncMessage(ProviderMsg{.data = Bytes(data.begin(), data.end())});
     }
     case schema::Envelope::LEAVE: return SyncMessage(LeaveMsg{});
+    case schema::Envelope::REFUSED: {
+      auto r = in.getRefused();
+      auto doc = readDocId(r.getDocId());
+      if (!doc) return std::move(doc).error();
+      // Checked on the blob's size, before a hash is copied out of it.
+      if (r.getChanges().size() > kMaxRefusedHashes * ChangeHash::kSize) {
+        return malformed("refused lists more than " + std::to_string(kMaxRefusedHashes) +
+                         " hashes");
+      }
+      auto changes = readHashList(r.getChanges(), "refused changes");
+      if (!changes) return std::move(changes).error();
+      if (r.getCount() < changes->size()) return malformed("refused counts fewer than it lists");
+      return SyncMessage(RefusedMsg{.doc = *doc, .changes = std::move(*changes),
+                                    .count = r.getCount()});
+    }
   }
   return SyncMessage(UnknownMsg{});
 }

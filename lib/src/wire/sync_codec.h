@@ -17,6 +17,8 @@ namespace portcullis::detail {
 
 inline constexpr std::uint32_t kProtocolVersion = 1;
 inline constexpr std::uint8_t kMaxHops = 8;
+// The most change hashes a `refused` frame lists (32 KiB of them).
+inline constexpr std::size_t kMaxRefusedHashes = 1024;
 
 struct HelloMsg {
   std::uint32_t protocolVersion = kProtocolVersion;
@@ -55,13 +57,21 @@ struct ProviderMsg {
 
 struct LeaveMsg {};
 
+// Changes of one `sync` that the sender refused (sync.capnp `Refused`).
+struct RefusedMsg {
+  DocumentId doc;
+  std::vector<ChangeHash> changes;  // strictly ascending, at most kMaxRefusedHashes
+  std::uint32_t count = 0;          // >= changes.size()
+};
+
 // A union member this version does not know: ignored (DESIGN §5).
 struct UnknownMsg {};
 
 using SyncMessage = std::variant<HelloMsg, SyncMsg, UnavailableMsg, EphemeralMsg, ProviderMsg,
-                                 LeaveMsg, UnknownMsg>;
+                                 LeaveMsg, RefusedMsg, UnknownMsg>;
 
-// Encodes one frame. Preconditions (bugs if violated): hash lists strictly ascending.
+// Encodes one frame. Preconditions (bugs if violated): hash lists strictly ascending; a
+// RefusedMsg lists at most kMaxRefusedHashes hashes and no more than its count.
 Bytes encodeMessage(const SyncMessage& message);
 // Encodes a `sync` frame whose changes are `changes` (sync.changes must be empty): the payloads
 // are copied once, straight from the store into the frame.

@@ -15,6 +15,7 @@
 #include <functional>
 #include <optional>
 #include <random>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,17 @@ std::vector<ChangeHash> hashes(std::size_t n, std::uint8_t salt = 0) {
   std::vector<ChangeHash> out;
   for (std::size_t i = 0; i < n; ++i) {
     out.push_back(ChangeHash::of(Bytes{salt, static_cast<std::uint8_t>(i)}));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// `n` distinct hashes, ascending, for n up to 65536.
+std::vector<ChangeHash> manyHashes(std::size_t n) {
+  std::vector<ChangeHash> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    out.push_back(ChangeHash::of(Bytes{0xee, static_cast<std::uint8_t>(i >> 8),
+                                       static_cast<std::uint8_t>(i)}));
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -158,6 +170,7 @@ std::vector<Bytes> sampleFrames() {
       encodeMessage(EphemeralMsg{.doc = fixedDoc(4), .sender = pid("x"), .data = Bytes{1, 2, 3}}),
       encodeMessage(ProviderMsg{.data = Bytes(40, 0x11)}),
       encodeMessage(LeaveMsg{}),
+      encodeMessage(RefusedMsg{.doc = fixedDoc(5), .changes = hashes(3, 6), .count = 4}),
   };
 }
 
@@ -252,6 +265,36 @@ TEST(SyncCodec, AProviderMessageRoundTripsItsOpaqueBytes) {
 
 TEST(SyncCodec, LeaveRoundTrips) { EXPECT_TRUE(roundTrip<LeaveMsg>(LeaveMsg{})); }
 
+TEST(SyncCodec, ARefusalRoundTripsItsDocumentHashesAndCount) {
+  const auto out = roundTrip<RefusedMsg>(
+      RefusedMsg{.doc = fixedDoc(6), .changes = hashes(3, 9), .count = 70'000});
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->doc, fixedDoc(6));
+  EXPECT_EQ(out->changes, hashes(3, 9));
+  EXPECT_EQ(out->count, 70'000u);
+
+  // At the bound, and with no hash at all (a count alone).
+  const auto most = roundTrip<RefusedMsg>(
+      RefusedMsg{.doc = fixedDoc(6), .changes = manyHashes(kMaxRefusedHashes), .count = 5000});
+  ASSERT_TRUE(most);
+  EXPECT_EQ(most->changes, manyHashes(kMaxRefusedHashes));
+  const auto bare = roundTrip<RefusedMsg>(RefusedMsg{.doc = fixedDoc(6), .changes = {}, .count = 1});
+  ASSERT_TRUE(bare);
+  EXPECT_TRUE(bare->changes.empty());
+  EXPECT_EQ(bare->count, 1u);
+}
+
+TEST(SyncCodec, ARefusalOverTheBoundOrListingMoreThanItCountsIsNeverEncoded) {
+  EXPECT_THROW((void)encodeMessage(RefusedMsg{
+                   .doc = fixedDoc(1), .changes = manyHashes(kMaxRefusedHashes + 1), .count = 5000}),
+               std::logic_error);
+  EXPECT_THROW(
+      (void)encodeMessage(RefusedMsg{.doc = fixedDoc(1), .changes = hashes(3), .count = 2}),
+      std::logic_error);
+  EXPECT_NO_THROW(
+      (void)encodeMessage(RefusedMsg{.doc = fixedDoc(1), .changes = hashes(3), .count = 3}));
+}
+
 TEST(SyncCodec, DecodesAFrameAtAnUnalignedAddress) {
   const Bytes frame = encodeMessage(fullSync(false));
   Bytes shifted(frame.size() + 1);
@@ -320,6 +363,49 @@ TEST(SyncCodec, RejectsHashListsThatAreNotStrictlyAscending) {
   }
 }
 
+// A `refused` frame built field by field.
+Bytes refusedFrame(const Bytes& doc, const Bytes& changes, std::uint32_t count) {
+  return buildFrame([&](schema::Envelope::Builder env) {
+    auto r = env.initRefused();
+    r.setDocId(asData(doc));
+    r.setChanges(asData(changes));
+    r.setCount(count);
+  });
+}
+
+TEST(SyncCodec, RejectsARefusalListingMoreHashesThanTheBound) {
+  const Bytes doc(16, 1);
+  expectMalformed(refusedFrame(doc, concat(manyHashes(kMaxRefusedHashes + 1)), 100'000),
+                  "one hash over the bound");
+  expectMalformed(refusedFrame(doc, Bytes((kMaxRefusedHashes + 1) * 32, 0), 100'000),
+                  "over the bound and not ascending: refused on its size alone");
+  // A control: at the bound it is accepted.
+  auto ok = decodeMessage(refusedFrame(doc, concat(manyHashes(kMaxRefusedHashes)), 100'000));
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(std::get<RefusedMsg>(*ok).changes.size(), kMaxRefusedHashes);
+}
+
+TEST(SyncCodec, RejectsARefusalThatCountsFewerChangesThanItLists) {
+  const Bytes doc(16, 1);
+  expectMalformed(refusedFrame(doc, concat(hashes(3)), 2), "3 listed, 2 counted");
+  expectMalformed(refusedFrame(doc, concat(hashes(1)), 0), "1 listed, 0 counted");
+  auto ok = decodeMessage(refusedFrame(doc, concat(hashes(3)), 3));
+  ASSERT_TRUE(ok) << ok.error().message();
+  EXPECT_EQ(std::get<RefusedMsg>(*ok).count, 3u);
+}
+
+TEST(SyncCodec, RejectsARefusalWhoseHashesAreNotWholeOrNotStrictlyAscending) {
+  const Bytes doc(16, 1);
+  Bytes partial = concat(hashes(2));
+  partial.pop_back();
+  expectMalformed(refusedFrame(doc, partial, 5), "63 bytes");
+  std::vector<ChangeHash> descending = hashes(3);
+  std::reverse(descending.begin(), descending.end());
+  expectMalformed(refusedFrame(doc, concat(descending), 5), "descending");
+  const std::vector<ChangeHash> one = hashes(1);
+  expectMalformed(refusedFrame(doc, concat({one[0], one[0]}), 5), "a repeated hash");
+}
+
 TEST(SyncCodec, RejectsADocumentIdThatIsNot16Bytes) {
   for (std::size_t size : {0u, 15u, 17u, 32u}) {
     const Bytes doc(size, 1);
@@ -338,6 +424,7 @@ TEST(SyncCodec, RejectsADocumentIdThatIsNot16Bytes) {
                       e.setSenderId("x");
                     }),
                     "ephemeral, " + n);
+    expectMalformed(refusedFrame(doc, {}, 1), "refused, " + n);
   }
 }
 
@@ -396,7 +483,8 @@ TEST(SyncCodec, DecodesAnUnknownUnionMemberAsUnknownMsg) {
   Bytes sync = encodeMessage(fullSync(false));
   ASSERT_EQ(sync[kDiscriminantOffset], 1) << "the layout assumed here does not hold";
 
-  for (std::uint16_t which : {7, 8, 100, 0xffff}) {
+  // 7 is `refused`; the first member this version does not know is 8.
+  for (std::uint16_t which : {8, 9, 100, 0xffff}) {
     SCOPED_TRACE("discriminant " + std::to_string(which));
     for (Bytes* frame : {&leave, &sync}) {
       Bytes patched = *frame;
