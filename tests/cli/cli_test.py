@@ -362,19 +362,19 @@ class ToolTest(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertRegex(err, r"^portcullis: .*missing\.toml: no such file\n$")
 
-    def test_unreachable_server_fails_within_the_bound(self):
+    def test_unreachable_server_fails_at_once(self):
         with socket.socket() as probe:  # a port nobody listens on
             probe.bind(("127.0.0.1", 0))
             address = "127.0.0.1:%d" % probe.getsockname()[1]
         start = time.monotonic()
-        code, _, err = run("doc", "new", "--connect", address, "--timeout", "1", check=False)
+        code, _, err = run("doc", "new", "--connect", address, "--timeout", "10", check=False)
         self.assertEqual(code, 1)
-        self.assertLess(time.monotonic() - start, 5)
+        self.assertLess(time.monotonic() - start, 5)  # not the whole --timeout
         # Without --config the client says it uses `open`, then why it failed.
         self.assertEqual(err.splitlines(), [
             "portcullis: note: no --config, so the 'open' provider (development only: no "
             "authentication)",
-            f"portcullis: cannot reach {address} (no authenticated session within 1 s)"])
+            f"portcullis: cannot connect to {address}: Connection refused"])
 
     def test_bad_arguments_exit_2_with_one_line(self):
         s = self.server("s")

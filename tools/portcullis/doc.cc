@@ -29,6 +29,7 @@ struct Client {
   asio::io_context ctx;
   asio::steady_timer wake{ctx};  // cancelled by every event, to re-check what we wait for
   std::string address;
+  ServerDial dial{std::string()};  // fails the wait at once on a refused port or unknown host
   Clock::time_point deadline;
   std::optional<PeerId> server;
   std::optional<std::string> refusal;
@@ -49,18 +50,13 @@ struct Client {
   void notify() { wake.cancel(); }
 };
 
-std::string seconds(double s) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%g s", s);
-  return buf;
-}
-
 asio::awaitable<Result<void>> connect(Client& c, double timeoutSeconds) {
-  co_await c.waitFor([&] { return c.server.has_value() || c.refusal.has_value(); });
+  co_await c.waitFor(
+      [&] { return c.server.has_value() || c.refusal.has_value() || c.dial.failed(); });
   if (c.server) co_return Result<void>();
   if (c.refusal) co_return Error(Errc::Denied, c.address + ": " + *c.refusal);
-  co_return Error(Errc::Disconnected, "cannot reach " + c.address + " (no authenticated session "
-                                      "within " + seconds(timeoutSeconds) + ")");
+  // Refused or unresolvable at once, else unreachable or stuck in the handshake at the deadline.
+  co_return c.dial.error(timeoutSeconds);
 }
 
 // Whether the server's durable heads cover every head in `mine`.
@@ -227,6 +223,7 @@ int runDoc(const DocArgs& args) {
   }
   Client c;
   c.address = args.connect;
+  c.dial = ServerDial(args.connect);
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::duration<double>(args.timeoutSeconds));
   c.deadline = Clock::now() + timeout;
@@ -235,7 +232,8 @@ int runDoc(const DocArgs& args) {
       TcpNetworkOptions{.listen = {}, .connect = {args.connect},
                         .minBackoff = std::chrono::milliseconds(50),
                         .maxBackoff = std::chrono::milliseconds(1'000),
-                        .connectTimeout = timeout});
+                        .connectTimeout = timeout,
+                        .onDial = c.dial.reporter([&c] { c.notify(); })});
   if (!net) return failWith(kExitUsage, "--connect: " + net.error().message());
   auto config = loadNodeConfig(args.config);
   if (!config) return failWith(kExitUsage, config.error().message());
@@ -257,7 +255,7 @@ int runDoc(const DocArgs& args) {
     c.notify();
   };
   options.events.peerRefused = [&c](const std::string&, const Error& e) {
-    if (!c.server) c.refusal = "handshake failed: " + e.message();
+    if (!c.server) c.refusal = describeHandshakeFailure(c.auth->name(), e);
     c.notify();
   };
   options.events.peerStored = [&c](const PeerId&, const DocumentId&,
