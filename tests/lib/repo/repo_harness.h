@@ -283,4 +283,28 @@ inline Result<void> putString(Transaction& tx, const std::string& key, const std
   return tx.put(ObjId::root(), key, ScalarValue(value));
 }
 
+// A change that sets a top-level string key, for DocHandle::change.
+inline std::function<Result<void>(Transaction&)> put(std::string key, std::string value) {
+  return [key, value](Transaction& tx) { return putString(tx, key, value); };
+}
+
+inline PeerId pid(const std::string& name) { return *PeerId::parse(name); }
+
+// Whether `peer`'s Repo lists `other` among its peers.
+inline bool lists(const TestPeer& peer, const std::string& other) {
+  auto all = peer.repo->peers();
+  return std::find(all.begin(), all.end(), pid(other)) != all.end();
+}
+
+// Whether `peer` holds `id` with `key` set to `value`.
+inline bool holds(const TestPeer& peer, const DocumentId& id, const std::string& key,
+                  const std::string& value) {
+  auto there = peer.repo->findLocal(id);
+  return there && readString(*there, key) == value;
+}
+
+inline bool connected(const TestPeer& peer, std::size_t count) {
+  return peer.repo->peers().size() == count;
+}
+
 }  // namespace portcullis::testing

@@ -11,23 +11,6 @@
 namespace portcullis::testing {
 namespace {
 
-PeerId pid(const std::string& name) { return *PeerId::parse(name); }
-
-bool lists(const TestPeer& peer, const std::string& other) {
-  auto all = peer.repo->peers();
-  return std::find(all.begin(), all.end(), pid(other)) != all.end();
-}
-
-bool holds(const TestPeer& peer, const DocumentId& id, const std::string& key,
-           const std::string& value) {
-  auto there = peer.repo->findLocal(id);
-  return there && readString(*there, key) == value;
-}
-
-std::function<Result<void>(Transaction&)> put(std::string key, std::string value) {
-  return [key, value](Transaction& tx) { return putString(tx, key, value); };
-}
-
 ByteView asBytes(const std::string& s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
 }

@@ -22,23 +22,6 @@ namespace {
 
 namespace schema = ::portcullis::schema;
 
-PeerId pid(const std::string& name) { return *PeerId::parse(name); }
-
-std::function<Result<void>(Transaction&)> put(std::string key, std::string value) {
-  return [key, value](Transaction& tx) { return putString(tx, key, value); };
-}
-
-bool lists(const TestPeer& peer, const std::string& other) {
-  auto all = peer.repo->peers();
-  return std::find(all.begin(), all.end(), pid(other)) != all.end();
-}
-
-bool holds(const TestPeer& peer, const DocumentId& id, const std::string& key,
-           const std::string& value) {
-  auto there = peer.repo->findLocal(id);
-  return there && readString(*there, key) == value;
-}
-
 // Every whole frame one side of a link sent, after the `open` handshake's claimed ID (one length
 // byte, then the ID): each a u32 big-endian length and its bytes.
 std::vector<Bytes> rawFramesSent(const std::vector<std::uint8_t>& bytes) {

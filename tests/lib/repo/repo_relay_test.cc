@@ -17,12 +17,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::function<Result<void>(Transaction&)> put(std::string key, std::string value) {
-  return [key, value](Transaction& tx) { return putString(tx, key, value); };
-}
-
-bool connected(const TestPeer& peer, std::size_t count) { return peer.repo->peers().size() == count; }
-
 // Every frame one side of a link sent, decoded: the `open` handshake's claimed ID comes first
 // (one length byte, then the ID), then frames, each a u32 big-endian length and its bytes. A
 // frame not yet whole at the end is left out.

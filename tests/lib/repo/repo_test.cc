@@ -13,31 +13,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-PeerId pid(const std::string& name) { return *PeerId::parse(name); }
-
 // A long random string: if any part of a document's content leaks, this does.
 std::string uniqueText() {
   std::string out;
   for (int i = 0; i < 4; ++i) out += toHex(DocumentId::random().bytes());
   return out;
-}
-
-std::function<Result<void>(Transaction&)> put(std::string key, std::string value) {
-  return [key, value](Transaction& tx) { return putString(tx, key, value); };
-}
-
-// Whether `peer` holds `id` with `key` set to `value`.
-bool holds(const TestPeer& peer, const DocumentId& id, const std::string& key,
-           const std::string& value) {
-  auto there = peer.repo->findLocal(id);
-  return there && readString(*there, key) == value;
-}
-
-bool connected(const TestPeer& peer, std::size_t count) { return peer.repo->peers().size() == count; }
-
-bool lists(const TestPeer& peer, const std::string& other) {
-  auto all = peer.repo->peers();
-  return std::find(all.begin(), all.end(), pid(other)) != all.end();
 }
 
 // A find running in the background, and when it finished.
