@@ -65,9 +65,9 @@ using portcullis::team::TeamStateDir;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::uint64_t kBaseTimestamp = 1'700'000'000'000;
-// The message a link signature covers is this tag ‖ body (team.md §2.2).
+// The message a link signature covers is this tag ‖ body (the team protocol §2.2).
 constexpr std::string_view kLinkSigTag = "portcullis/team/v3/link-sig";
-// check 1's small-order test multiplies each encKey by H256 of this tag (team.md §2.3).
+// check 1's small-order test multiplies each encKey by H256 of this tag (the team protocol §2.3).
 constexpr std::size_t kFloorSamples = 2001;
 constexpr int kAppends = 21;
 constexpr std::size_t kAppendN = 10'000;
@@ -619,7 +619,7 @@ void contestedFigure(int reps, bool victims) {
       .flag("met", ms <= kContestLimitMs).print();
 }
 
-// R11 (specs/team/vectors.json, "R11-admin-chain-k8") with k staged removals: mal, an admin,
+// R11 (tests/data/team-vectors.json, "R11-admin-chain-k8") with k staged removals: mal, an admin,
 // adds u0, x1, u1, …, xk, uk (all admins) in one chain; then, concurrently from that head, mal
 // removes u0 (A0), each u_i demotes x_{i+1} (Z_i), and each x_i removes u_i on top of Z_{i−1}
 // (A_i). Each kill enables the next removal: k+1 passes.

@@ -1,4 +1,4 @@
-# sync.capnp — the sync protocol (DESIGN §5): one Envelope per frame of an authenticated
+# sync.capnp — the sync protocol (architecture §5): one Envelope per frame of an authenticated
 # MessageChannel.
 #
 # Every field is untrusted. lib/src/wire/sync_codec.cc reads a frame with ReaderOptions limits

@@ -1,5 +1,5 @@
-// document_id.h — the `document-id` auth provider (DESIGN §6): the Rumpelstiltskin rule. Knowing
-// a document's ID is the capability to read and write it; IDs carry 128 random bits and are
+// document_id.h — the `document-id` auth provider (architecture §7): the Rumpelstiltskin rule.
+// Knowing a document's ID is the capability to read and write it; IDs carry 128 random bits and are
 // bearer secrets. Peers still authenticate with Secure Scuttlebutt's secret handshake, under a
 // fixed, published network key, so that a dialer pins its server's key (no one in the middle)
 // and every frame is encrypted; every device has its own key, made on first use.

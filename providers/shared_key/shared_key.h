@@ -1,5 +1,5 @@
-// shared_key.h — the `shared-key` auth provider (DESIGN §6): everyone who holds one network key
-// is trusted with every document, but every peer is a specific device key, proven by Secure
+// shared_key.h — the `shared-key` auth provider (architecture §7): everyone who holds one network
+// key is trusted with every document, but every peer is a specific device key, proven by Secure
 // Scuttlebutt's secret handshake (shs1), and every frame after it travels in box-stream.
 //
 // Layer: an AuthProvider plugin. Link the static library and call registerProvider() to use it

@@ -1,5 +1,5 @@
-// Fuzz target: batches of peer links arriving at a store (TeamGraph::addBatch, team.md §2.3,
-// §4.8, §10).
+// Fuzz target: batches of peer links arriving at a store (TeamGraph::addBatch, the team protocol
+// §2.3, §4.8, §10).
 //
 // Input:
 //   teamId (32 bytes)

@@ -1,4 +1,4 @@
-// Fuzz target: a signed change from a peer through the session codec (team.md §8;
+// Fuzz target: a signed change from a peer through the session codec (the team protocol §8;
 // providers/team/wire/session_codec.h's decodeChange, decodeSealedChange, decodeChangeBody,
 // decodeChangePayload).
 //

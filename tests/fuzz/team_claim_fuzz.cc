@@ -1,5 +1,5 @@
-// Fuzz target: a handshake claim from a peer through the session codec (team.md §6.1, §6.6;
-// providers/team/wire/session_codec.h's decodeClaim).
+// Fuzz target: a handshake claim from a peer through the session codec (the team protocol §6.1,
+// §6.6; providers/team/wire/session_codec.h's decodeClaim).
 //
 // Input: the claim's bytes, decoded twice, once as Claim_R (ClaimRole::Responder, as an
 // initiator reads m2) and once as Claim_I (ClaimRole::Initiator, as a responder reads m3).

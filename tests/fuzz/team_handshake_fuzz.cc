@@ -1,6 +1,6 @@
-// Fuzz target: the team handshake's responder (providers/team/handshake.h's runResponder, team.md
-// §6.1) reading a fuzzed initiator's m1, m3 and Status frame, then the AEAD channel after it
-// (aead_channel.h) reading one session frame.
+// Fuzz target: the team handshake's responder (providers/team/handshake.h's runResponder, the
+// team protocol §6.1) reading a fuzzed initiator's m1, m3 and Status frame, then the AEAD
+// channel after it (aead_channel.h) reading one session frame.
 //
 // handshake.cc has no parse helpers: m1, c3 and the Status frame are parsed only inside
 // runResponder, over a Stream. The target therefore runs the real runResponder on a fresh

@@ -1,4 +1,5 @@
-// Fuzz target: one received team link through the wire codec (team.md §2.1–§2.3, checks 1–2).
+// Fuzz target: one received team link through the wire codec (the team protocol §2.1–§2.3, checks
+// 1–2).
 //
 // Input: teamId (32 bytes) ‖ signer seed (32 bytes) ‖ a `Link` message. The team ID is the one
 // consents are checked for; the seed's key re-signs the body (team_fuzz_support.h says why).

@@ -1,5 +1,5 @@
-// Fuzz target: one session message from a peer through the session codec (team.md §6.2, §6.4,
-// §6.6; providers/team/wire/session_codec.h's decodeMessage).
+// Fuzz target: one session message from a peer through the session codec (the team protocol §6.2,
+// §6.4, §6.6; providers/team/wire/session_codec.h's decodeMessage).
 //
 // Input: the message's bytes (one frame's plaintext), decoded under two frame limits: 1 KiB (the
 // handshake's bound on a Status frame, kMaxStatusFrameBytes) and 16 MiB (kDefaultMaxFrameBytes,

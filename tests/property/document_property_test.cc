@@ -1,4 +1,4 @@
-// Convergence property test for Document (DESIGN §4, STYLE §9).
+// Convergence property test for Document (architecture §4).
 //
 // 3 to 5 replicas with fixed actors make random edits in random-sized transactions: scalar puts
 // and removes on shared root keys (conflicts), nested maps, lists and text made concurrently

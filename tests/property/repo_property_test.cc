@@ -1,4 +1,4 @@
-// Convergence property test for Repos over the memory network (DESIGN §5, STYLE §9).
+// Convergence property test for Repos over the memory network (architecture §5).
 //
 // 3 or 4 Repos, each with a ScriptedProvider that allows everything, start in a random topology.
 // Random steps: local edits on random repos (puts and deletes of keys only that repo writes, of

@@ -1,4 +1,4 @@
-// main.cc — `portcullis`: the command-line tool (DESIGN §8). Parses arguments with CLI11 and
+// main.cc — `portcullis`: the command-line tool (architecture §10). Parses arguments with CLI11 and
 // hands each subcommand to its run function; every failure ends as one line on stderr and a
 // non-zero exit code.
 
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
                                        "admin role)")->required();
     }
 
-    g = teamGroup("access", "Set and show document access (team.md §9)");
+    g = teamGroup("access", "Set and show document access (the team protocol §9)");
     c = pushes(teamVerb(g, "set", "access set", "Set a principal's access to one document, or to all "
                                          "of them (*); admins only"));
     c->add_option("DOC", team.subject, "A document ID (portcullis:...) or *")->required();

@@ -1,7 +1,7 @@
 // serve.cc — `portcullis serve --config FILE`: an always-on peer over TCP with filesystem
 // storage and the configured auth provider.
 //
-// Config (DESIGN §7):
+// Config (architecture §8):
 //   [network] listen = "IP:PORT" (default 127.0.0.1:7420; port 0 picks a free one),
 //             connect = ["HOST:PORT", ...] (servers may dial each other; the provider's
 //             dialAddresses(), e.g. document-id's upstreams, are dialed too),

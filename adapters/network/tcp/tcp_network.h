@@ -2,8 +2,8 @@
 // addresses and dials configured peers, redialing with exponential backoff and jitter after a
 // drop or a failed attempt.
 //
-// Layer: the bottom of the data path (DESIGN §1); what it yields is raw bytes, trusted by no one
-// until the Repo's auth provider has run its handshake on them. Everything runs on the executor
+// Layer: the bottom of the data path (architecture §2); what it yields is raw bytes, trusted by no
+// one until the Repo's auth provider has run its handshake on them. Everything runs on the executor
 // given at creation, which must be the Repo's.
 #pragma once
 

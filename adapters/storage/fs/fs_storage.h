@@ -11,10 +11,10 @@
 // and can neither leave the root nor collide with the ".chunk" suffix or with a temp file, whose
 // name starts with '.'. The file system must be case-sensitive (base58 keys differ by case).
 //
-// Durability (DESIGN §5): save() writes a temp file beside the target, fsyncs it, renames it over
-// the target and fsyncs the directory; a directory it creates is fsynced into its parent. A crash
-// therefore leaves the old chunk or the new one. remove() unlinks and fsyncs the directory. Temp
-// files are never loaded and open() deletes them.
+// Durability (architecture §6): save() writes a temp file beside the target, fsyncs it, renames it
+// over the target and fsyncs the directory; a directory it creates is fsynced into its parent. A
+// crash therefore leaves the old chunk or the new one. remove() unlinks and fsyncs the directory.
+// Temp files are never loaded and open() deletes them.
 //
 // What is on disk is untrusted: a chunk larger than the configured maximum is refused, not
 // allocated; a chunk that is a symlink or not a regular file is Malformed; files whose names are

@@ -1,5 +1,5 @@
 // portcullis/auth_provider.h — the one small interface every auth provider implements, and the
-// framed message channel a provider hands back after its handshake (DESIGN §1, §3, §6).
+// framed message channel a provider hands back after its handshake (architecture §2, §3, §7).
 //
 // Layer: between the network adapters and the Repo. The Repo gives each new `Stream` to
 // `authenticate`; on success it talks to the peer only through the returned `MessageChannel`,
@@ -29,7 +29,7 @@
 
 namespace portcullis {
 
-// The largest frame a channel accepts by default (DESIGN §5).
+// The largest frame a channel accepts by default (architecture §5).
 inline constexpr std::size_t kDefaultMaxFrameBytes = 16u << 20;
 
 // Whole messages over a stream, after the handshake. A crypto provider's channel encrypts and

@@ -1,7 +1,7 @@
 // portcullis/change_graph.h — the history of one document as a hash-linked DAG of change
 // envelopes, usable without decoding (or being able to decode) any change's ops.
 //
-// This is the seam for sealed changes (DESIGN §4): the store and the sync layer deal only in
+// This is the seam for sealed changes (architecture §4): the store and the sync layer deal only in
 // `ChangeEnvelope`s, whose payload is opaque bytes. A plain change's payload is its canonical
 // encoding; a sealing provider's payload is whatever it signs and encrypts. A relay that cannot
 // open payloads still keeps, validates and serves the graph by hash and deps.
@@ -62,7 +62,7 @@ class PORTCULLIS_EXPORT ChangeGraph {
   ChangeGraph(ChangeGraph&&) noexcept;
   ChangeGraph& operator=(ChangeGraph&&) noexcept;
 
-  // Offers an envelope. Checks, against its deps (DESIGN §4): deps strictly ascending; the
+  // Offers an envelope. Checks, against its deps (architecture §4): deps strictly ascending; the
   // actor's previous change is in its causal past; seq is that change's seq + 1 (1 if none);
   // startOp is exactly max(maxOp of deps) + 1 (1 if no deps); counters stay below kMaxCounter.
   // A different change with an (actor, seq) already in the graph is rejected with

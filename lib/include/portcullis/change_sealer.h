@@ -1,6 +1,6 @@
-// portcullis/change_sealer.h — the seam for sealed changes (DESIGN §4).
+// portcullis/change_sealer.h — the seam for sealed changes (architecture §4).
 //
-// A provider that signs and encrypts changes (the `team` provider, specs/team.md §8) supplies a
+// A provider that signs and encrypts changes (the `team` provider, the team protocol §8) supplies a
 // ChangeSealer per document. Local commits are sealed on the way out; received payloads are
 // parsed into envelopes without any secret (so a relay that holds no key still validates and
 // serves the DAG by hash and deps) and opened on the way in by nodes that hold the key. Without

@@ -1,4 +1,4 @@
-// portcullis/config.h — a deployment's TOML config file, read once at start-up (DESIGN §7).
+// portcullis/config.h — a deployment's TOML config file, read once at start-up (architecture §8).
 //
 // Every error names the file, the line and the key ("node.toml:7: auth.shared-key.deny: expected
 // an array of strings"), so that a person can fix it without reading code. Unknown keys are

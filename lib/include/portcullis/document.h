@@ -1,4 +1,4 @@
-// portcullis/document.h — a CRDT JSON document with automerge's semantics (DESIGN §4).
+// portcullis/document.h — a CRDT JSON document with automerge's semantics (architecture §4).
 //
 // A root map holding null, bool, int64, double, string, bytes, counters and nested maps, lists
 // and text. Local edits happen in a `Transaction`; committing it makes one change, whose hash
@@ -85,7 +85,7 @@ struct DocumentOptions {
   std::size_t maxChangeBytes = 16u << 20;
   // The largest snapshot `load()` accepts.
   std::size_t maxSnapshotBytes = 1u << 30;
-  // Seals local commits and opens received changes (DESIGN §4); null for plain changes. The
+  // Seals local commits and opens received changes (architecture §4); null for plain changes. The
   // sealer must be able to open (canOpen()).
   std::shared_ptr<const ChangeSealer> sealer;
 };

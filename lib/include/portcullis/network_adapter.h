@@ -1,4 +1,5 @@
-// portcullis/network_adapter.h — raw connections: the bottom layer of the data path (DESIGN §1).
+// portcullis/network_adapter.h — raw connections: the bottom layer of the data path (architecture
+// §2).
 //
 // A NetworkAdapter listens and/or dials and hands every new connection to the Repo as a `Stream`:
 // ordered, reliable bytes with no framing and no trust. The Repo passes each stream to its

@@ -1,5 +1,5 @@
 // portcullis/provider_registry.h — auth providers by name: registered directly or loaded as
-// plugins (DESIGN §7, STYLE §6).
+// plugins (architecture §8).
 //
 // A deployment names its provider in its config file (`[auth] provider = "shared-key"`) and
 // configures it in the provider's own table (`[auth.shared-key]`). The registry maps the name to

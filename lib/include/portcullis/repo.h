@@ -1,5 +1,5 @@
 // portcullis/repo.h — the Repo: documents, storage and peers, with the auth provider consulted at
-// every decision (DESIGN §1, §3, §5). The top of the public API.
+// every decision (architecture §2, §3, §5). The top of the public API.
 //
 // A Repo runs on one executor (one io_context on one thread). Every method, and every
 // DocHandle method, must be called on that executor; other threads `asio::post` to it. Event
@@ -53,7 +53,7 @@ struct RepoEvents {
   std::function<void(const DocumentId&, const PeerId& sender, const Bytes& data)> ephemeral;
 };
 
-// Bounds a Repo keeps against every peer (DESIGN §5 quotas). Over a quota the session closes.
+// Bounds a Repo keeps against every peer (architecture §5). Over a quota the session closes.
 struct PeerQuotas {
   std::size_t framesPerSecond = 5'000;
   std::size_t bytesPerSecond = 64u << 20;

@@ -58,7 +58,7 @@ class PORTCULLIS_EXPORT ActorId {
 };
 
 // The identity of a change: BLAKE2b-256 of its canonical encoding (or, for a sealing provider,
-// whatever hash that provider defines over its envelopes; DESIGN §4).
+// whatever hash that provider defines over its envelopes; architecture §4).
 class PORTCULLIS_EXPORT ChangeHash {
  public:
   static constexpr std::size_t kSize = 32;

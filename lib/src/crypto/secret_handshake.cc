@@ -766,10 +766,10 @@ Result<void> BoxStreamDecoder::decodeBody(ByteView ciphertext, std::span<std::ui
 
 namespace {
 
-// Framing (DESIGN §6): a frame that fits one packet is that packet. Any other frame (empty, over
-// 4,096 bytes, or of exactly 4 bytes) is a 4-byte packet holding its u32 big-endian length, then
-// its bytes cut into packets of 4,096 and a last shorter one. So a 4-byte packet always starts a
-// cut frame, and every frame that fits one packet costs exactly one.
+// Framing (architecture §7): a frame that fits one packet is that packet. Any other frame (empty,
+// over 4,096 bytes, or of exactly 4 bytes) is a 4-byte packet holding its u32 big-endian length,
+// then its bytes cut into packets of 4,096 and a last shorter one. So a 4-byte packet always starts
+// a cut frame, and every frame that fits one packet costs exactly one.
 constexpr std::size_t kLengthBytes = kFrameLengthBytes;
 constexpr std::size_t kPacketWireBytes = kBoxStreamHeaderBytes + kBoxStreamMaxBodyBytes;
 // Packets per stream write, and the receive buffer: 16 packets, about 64 KiB.

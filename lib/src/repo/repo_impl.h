@@ -1,5 +1,5 @@
 // The Repo's internals: the document table, storage, finding, and the peer sessions that run the
-// sync protocol (DESIGN §1, §5). Everything runs on the Repo's executor; nothing here locks.
+// sync protocol (architecture §2, §5). Everything runs on the Repo's executor; nothing here locks.
 //
 // Ownership: Repo owns a shared_ptr<RepoImpl>; every spawned coroutine holds one too, so the
 // RepoImpl lives until the last of them has finished. Repo's destructor calls stop(), which

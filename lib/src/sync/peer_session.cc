@@ -1,4 +1,4 @@
-// Peer sessions and the sync protocol (DESIGN §1, §5): handshake under a deadline, hello, one
+// Peer sessions and the sync protocol (architecture §2, §5): handshake under a deadline, hello, one
 // session per peer, the writer that re-checks queued frames, and the handling of every frame.
 #include <spdlog/spdlog.h>
 
@@ -217,7 +217,7 @@ std::shared_ptr<PeerSession> RepoImpl::session(const PeerId& peer) const {
 namespace {
 
 // One hook's answer, holding the provider until it is in. A hook that throws could not decide,
-// and that is a no (DESIGN §1).
+// and that is a no (architecture §3).
 asio::awaitable<bool> decided(const char* hook,
                               [[maybe_unused]] std::shared_ptr<AuthProvider> auth,
                               asio::awaitable<bool> answer) {
@@ -592,7 +592,7 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
   const DocumentId id = msg.doc;
   const PeerId peer = session->identity.peer;
   // okToSend comes before anything looks at whether the document exists, on this one path, so
-  // that a forbidden and a missing document cost the same and answer the same (DESIGN §1).
+  // that a forbidden and a missing document cost the same and answer the same (architecture §9).
   const bool allowed = co_await okToSend(session->identity, id);
   if (session->closed) co_return Result<void>();
   auto unavailable = [&] {

@@ -64,7 +64,7 @@ struct RefusedMsg {
   std::uint32_t count = 0;          // >= changes.size()
 };
 
-// A union member this version does not know: ignored (DESIGN §5).
+// A union member this version does not know: ignored (architecture §5).
 struct UnknownMsg {};
 
 using SyncMessage = std::variant<HelloMsg, SyncMsg, UnavailableMsg, EphemeralMsg, ProviderMsg,

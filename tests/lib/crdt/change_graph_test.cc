@@ -1,5 +1,5 @@
 // Tests of ChangeGraph on its own: hand-built envelopes whose payloads are arbitrary bytes, so
-// that the DAG rules (DESIGN §4) are checked without any change encoding.
+// that the DAG rules (architecture §4) are checked without any change encoding.
 #include "portcullis/change_graph.h"
 
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
-// Tests of Document and Transaction: every value type and edit, the conflict rules of DESIGN §4,
-// JSON output, transactions, history (save/load, fork/merge, hashes, queueing) and a guard
+// Tests of Document and Transaction: every value type and edit, the conflict rules of architecture
+// §4, JSON output, transactions, history (save/load, fork/merge, hashes, queueing) and a guard
 // against quadratic text editing.
 #include "portcullis/document.h"
 

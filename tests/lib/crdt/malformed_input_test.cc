@@ -1,4 +1,4 @@
-// Hostile input to Document (DESIGN §4, STYLE §4 and §9): every single-bit flip and every
+// Hostile input to Document (architecture §4, §9): every single-bit flip and every
 // truncation of real changes and snapshots, random bytes with and without a plausible Cap'n Proto
 // framing, oversized input, equivocation and the bounded queue of changes waiting for deps.
 //

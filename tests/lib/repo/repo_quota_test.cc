@@ -1,5 +1,5 @@
-// The Repo's per-peer quotas and its handling of a connection cut mid-frame (DESIGN §5): a raw
-// peer on the memory network breaks a rule, and only its session closes.
+// The Repo's per-peer quotas and its handling of a connection cut mid-frame (architecture §5): a
+// raw peer on the memory network breaks a rule, and only its session closes.
 #include <gtest/gtest.h>
 
 #include <algorithm>

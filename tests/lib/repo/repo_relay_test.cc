@@ -1,4 +1,4 @@
-// What the Repo sends back and what it relays (DESIGN §5): changes a peer has just sent are
+// What the Repo sends back and what it relays (architecture §5): changes a peer has just sent are
 // never sent back to that same peer, whether they came as edits, as a found document or spread
 // over many frames, while they are still relayed to every other peer and every replica
 // converges. The changes are counted in the bytes each side of a memory link sent.

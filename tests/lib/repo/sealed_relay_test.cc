@@ -1,5 +1,5 @@
-// The seam for sealed changes (DESIGN §4): documents whose changes a provider signs and encrypts,
-// and a relay that stores and forwards them without the key.
+// The seam for sealed changes (architecture §4): documents whose changes a provider signs and
+// encrypts, and a relay that stores and forwards them without the key.
 #include <gtest/gtest.h>
 
 #include <algorithm>

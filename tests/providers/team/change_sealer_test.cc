@@ -1,6 +1,6 @@
-// The team provider's ChangeSealer (team.md §8, version 3): local commits sealed as signed
-// changes, received ones parsed, verified and opened, alone and under a real Document. Each reject
-// path is shown by a change that differs from an accepted one in one respect.
+// The team provider's ChangeSealer (the team protocol §8, version 3): local commits sealed as
+// signed changes, received ones parsed, verified and opened, alone and under a real Document. Each
+// reject path is shown by a change that differs from an accepted one in one respect.
 #include "change_sealer.h"
 
 #include <capnp/any.h>

@@ -1,5 +1,5 @@
 // tests/providers/team/differential_test.cc — TeamGraph against the team spec's reference model
-// (specs/team/model.py) on random histories.
+// (model.py) on random histories.
 //
 // gen_histories.py makes random team histories (founder, members, admins, invitations and
 // admissions, concurrent removals and demotions on stale views, twins, leaves, outsiders, ...)

@@ -1,6 +1,6 @@
 # Test only: a "later version" of the team link schema (providers/team/schema/link.capnp), to
-# build links that this version must treat as unknown (team.md §2.3): stored, invalid for ever,
-# relayed, never dropped. Every ordinal and type of link.capnp is kept, so a message of this
+# build links that this version must treat as unknown (the team protocol §2.3): stored, invalid for
+# ever, relayed, never dropped. Every ordinal and type of link.capnp is kept, so a message of this
 # schema reads as a message of that one; the additions (a union member @21, a LinkBody field
 # @22, a KeyGeneration field @5) are what a later version could add. Its own file ID, so its
 # generated types never collide with the real schema's.

@@ -1,5 +1,6 @@
 // tests/providers/team/future_link.cc — link bodies of a later version of the schema
-// (future_link.capnp): what this version must store as unknown (team.md §2.3), never drop.
+// (future_link.capnp): what this version must store as unknown (the team protocol §2.3), never
+// drop.
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <kj/array.h>

@@ -1,5 +1,5 @@
-// The team links' wire codec: checks 1 and 2 of team.md §2.3, each rule shown by a link that
-// differs from an accepted one in exactly that respect.
+// The team links' wire codec: checks 1 and 2 of the team protocol §2.3, each rule shown by a link
+// that differs from an accepted one in exactly that respect.
 #include "wire/link_codec.h"
 
 #include <capnp/any.h>

@@ -1,5 +1,5 @@
-// The team session's wire codecs: the claims and messages of team.md §6.6 and the signed changes
-// of §8. Each reject path is shown by bytes that differ from accepted ones in one respect.
+// The team session's wire codecs: the claims and messages of the team protocol §6.6 and the signed
+// changes of §8. Each reject path is shown by bytes that differ from accepted ones in one respect.
 #include "wire/session_codec.h"
 
 #include <capnp/any.h>

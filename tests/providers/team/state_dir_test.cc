@@ -29,7 +29,7 @@ using portcullis::Result;
 using namespace portcullis::team;  // NOLINT: the unit under test
 using StateDir = portcullis::team::TeamStateDir;
 
-// Keys from fixed seeds (STYLE §9).
+// Keys from fixed seeds.
 DeviceKey deviceKeyOf(std::uint8_t n) {
   std::array<std::uint8_t, 32> seed{};
   seed.fill(n);

@@ -1,8 +1,8 @@
 // tests/providers/team/vector_builder.h — the team spec's symbolic golden vectors
-// (tests/data/team-vectors.json, from specs/team/vectors.json) as real links: real Ed25519 keys,
-// the real encoding (wire/link_codec.h), real signatures and hashes.
+// (tests/data/team-vectors.json, from the specification's vectors) as real links: real Ed25519
+// keys, the real encoding (wire/link_codec.h), real signatures and hashes.
 //
-// buildVector mirrors the reference model's build() and expand() (specs/team/model.py) rule
+// buildVector mirrors the reference model's build() and expand() (model.py) rule
 // for rule, so a vector's expected results apply to the links it returns:
 //   * a name (device, invitation key, recovery key, server, a signer named by sig, consentBy or
 //     inviteSigBy) is the Ed25519 key pair seeded by H256("portcullis-test/key/" + name);
