@@ -60,7 +60,7 @@ constexpr std::size_t kMaxSigners = 16;            // team_batch_fuzz reads no m
 // The seed of each signing key a vector uses, and the key pair it makes.
 struct Signers {
   std::vector<std::array<std::uint8_t, 32>> seeds;
-  std::vector<fuzz::TestSigner> keys;
+  std::vector<team::fuzz::TestSigner> keys;
 };
 
 Signers signersOf(const vectors::BuiltVector& v) {
@@ -70,14 +70,14 @@ Signers signersOf(const vectors::BuiltVector& v) {
     std::array<std::uint8_t, 32> seed{};
     std::copy_n(pair.secretKey.begin(), seed.size(), seed.begin());
     s.seeds.push_back(seed);
-    s.keys.push_back(fuzz::signerFromSeed(seed));
+    s.keys.push_back(team::fuzz::signerFromSeed(seed));
   }
   return s;
 }
 
 // The index in `s` of the key that signed (or should have signed) `body`, if a test key did.
 std::optional<std::size_t> authorIndex(const Signers& s, ByteView body) {
-  const fuzz::TestSigner* k = fuzz::authorIn(body, s.keys);
+  const team::fuzz::TestSigner* k = team::fuzz::authorIn(body, s.keys);
   if (k == nullptr) return std::nullopt;
   return static_cast<std::size_t>(k - s.keys.data());
 }
@@ -128,11 +128,11 @@ void linkCorpus(const std::vector<vectors::BuiltVector>& all, const fs::path& di
       const std::string why = verdict(l, v.teamId);
       if (seen.contains(why)) continue;
       Bytes in;
-      fuzz::putBytes(in, v.teamId);
+      team::fuzz::putBytes(in, v.teamId);
       const auto author = authorIndex(s, l.body);
       const std::array<std::uint8_t, 32> none{};
-      fuzz::putBytes(in, author ? s.seeds[*author] : none);
-      fuzz::putBytes(in, l.message);
+      team::fuzz::putBytes(in, author ? s.seeds[*author] : none);
+      team::fuzz::putBytes(in, l.message);
       if (files + 1 > kMaxFiles || bytes + in.size() > kMaxBytes) return;
       seen.insert(why);
       write(dir / (numbered(files) + fileSafe(why + "-" + v.name + "-" + l.id)), in);
@@ -167,14 +167,14 @@ Bytes batchInput(const vectors::BuiltVector& v, std::size_t turn) {
       break;
   }
   Bytes in;
-  fuzz::putBytes(in, v.teamId);
+  team::fuzz::putBytes(in, v.teamId);
   in.push_back(flags);
   in.push_back(static_cast<std::uint8_t>(std::min<std::size_t>(split, 255)));
   in.push_back(static_cast<std::uint8_t>(order.size()));
-  for (const auto& [index, count] : order) fuzz::putBytes(in, s.seeds[index]);
+  for (const auto& [index, count] : order) team::fuzz::putBytes(in, s.seeds[index]);
   for (const auto& l : v.links) {
-    fuzz::putU32(in, static_cast<std::uint32_t>(l.message.size()));
-    fuzz::putBytes(in, l.message);
+    team::fuzz::putU32(in, static_cast<std::uint32_t>(l.message.size()));
+    team::fuzz::putBytes(in, l.message);
   }
   return in;
 }
@@ -280,9 +280,9 @@ tm::Claim admissionClaim(const vectors::BuiltVector& v) {
   c.invitation = vectors::testHash("invitation");
   c.encKey = vectors::testEncKey("x25519:alice");
   c.userId = "alice";
-  c.proof = fuzz::filledWith<64>(0x41);
-  c.consent = fuzz::filledWith<64>(0x42);
-  c.inviteSig = fuzz::filledWith<64>(0x43);
+  c.proof = team::fuzz::filledWith<64>(0x41);
+  c.consent = team::fuzz::filledWith<64>(0x42);
+  c.inviteSig = team::fuzz::filledWith<64>(0x43);
   return c;
 }
 
@@ -303,7 +303,7 @@ std::vector<tm::Offer> offersOf(const vectors::BuiltVector& v, std::size_t n) {
 Signature signedOver(std::string_view label, std::string_view transcript,
                      const vectors::TestKeyPair& k) {
   Bytes m(label.begin(), label.end());
-  fuzz::putBytes(m, vectors::testHash(transcript));
+  team::fuzz::putBytes(m, vectors::testHash(transcript));
   Signature s{};
   crypto_sign_detached(s.data(), nullptr, m.data(), m.size(), k.secretKey.data());
   return s;
@@ -390,8 +390,8 @@ Bytes sealedBy(const DocId& doc, const Bytes& body, const std::array<std::uint8_
 }
 
 void changeCorpus(const vectors::BuiltVector& v, const fs::path& dir) {
-  const auto& signers = fuzz::changeSigners();
-  const DocId doc = fuzz::changeDoc();
+  const auto& signers = team::fuzz::changeSigners();
+  const DocId doc = team::fuzz::changeDoc();
   const tm::ChangePayload payload{vectors::kBaseTimestamp, "first edit", Bytes{1, 2, 3, 4, 5, 6}};
   tm::ChangeBody first;
   first.actor = signers[0].publicKey;
@@ -419,7 +419,7 @@ void changeCorpus(const vectors::BuiltVector& v, const fs::path& dir) {
   v4.deps = {changeHash(firstBody, firstSig)};
   v4.scope = "role:admin";
   v4.generation = vectors::testHash("generation");
-  v4.nonce = fuzz::filledWith<24>(0x4E);
+  v4.nonce = team::fuzz::filledWith<24>(0x4E);
   v4.ciphertext = Bytes(48, 0xC7);
 
   // A vector's device writes one too: a real signature the target cannot re-make.
@@ -443,7 +443,7 @@ void changeCorpus(const vectors::BuiltVector& v, const fs::path& dir) {
 }
 
 void handshakeCorpus(const vectors::BuiltVector& v, const fs::path& dir) {
-  using namespace fuzz;
+  using namespace team::fuzz;
   const auto& keys = handshakeKeys();
   const Hash team = handshakeTeam();
   const Bytes m1Member = streamM1(HandshakeMode::Member, team);

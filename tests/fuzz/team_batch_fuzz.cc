@@ -50,9 +50,9 @@ std::optional<Input> parse(ByteView bytes) {
   Reader in(bytes);
   Input out;
   const auto teamId = in.fixed<32>();
-  const auto flags = in.byte();
-  const auto split = in.byte();
-  const auto n = in.byte();
+  const auto flags = in.tryByte();
+  const auto split = in.tryByte();
+  const auto n = in.tryByte();
   if (!teamId || !flags || !split || !n) return std::nullopt;
   out.teamId = *teamId;
   out.flags = *flags;
@@ -63,7 +63,7 @@ std::optional<Input> parse(ByteView bytes) {
     out.signers.push_back(signerFromSeed(*seed));
   }
   while (!in.empty()) {
-    const auto len = in.u32();
+    const auto len = in.tryU32();
     if (!len) break;
     const ByteView link = in.take(*len);
     out.links.emplace_back(link.begin(), link.end());

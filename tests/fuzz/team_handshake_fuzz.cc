@@ -486,12 +486,12 @@ void checkProofPhase(const Peer& p, const Result<HandshakeResult>& result, const
 void run(ByteView input) {
   gRandomCalls = 0;
   Reader in(input);
-  const auto flags = in.byte();
+  const auto flags = in.tryByte();
   if (!flags) return;
   auto peer = std::make_shared<Peer>();
   peer->flags = *flags;
   for (Bytes& c : peer->chunks) {
-    const auto n = in.u32();
+    const auto n = in.tryU32();
     const ByteView b = in.take(n ? *n : 0);
     c.assign(b.begin(), b.end());
   }

@@ -246,8 +246,10 @@ fs::path FsStorageAdapter::fileOf(const StorageKey& key) const {
 }
 
 Result<std::optional<Bytes>> FsStorageAdapter::readChunk(const fs::path& file) const {
-  // O_NOFOLLOW: a symlink planted in the store must not make us read outside it.
-  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  // O_NOFOLLOW: a symlink planted in the store must not make us read outside it. O_NONBLOCK: a
+  // FIFO planted there opens at once (and is refused below) instead of waiting for a writer for
+  // ever, with the lane blocked; it changes nothing for a regular file.
+  UniqueFd fd(::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (fd.get() < 0 && errno == ENOENT) return std::optional<Bytes>{};
   if (fd.get() < 0 && errno == ELOOP) return Error(Errc::Malformed, "a chunk is a symlink");
   if (fd.get() < 0) return osError("open a chunk", errno);
@@ -329,7 +331,13 @@ Result<FsStorageAdapter::Listing> FsStorageAdapter::list(const StorageKey& prefi
   }
 
   fs::path tree = pathOf(prefix);
-  if (fs::is_directory(fs::symlink_status(tree, ec))) listing.dirs.push_back(tree);
+  // Only a real directory is walked: the iterator would follow a symlink at `tree` itself (and
+  // list, or remove, what lies outside the store), and a file or FIFO there is a stranger whose
+  // name is no chunk's, ignored like any other.
+  fs::file_status treeStatus = fs::symlink_status(tree, ec);
+  if (treeStatus.type() == fs::file_type::none) return osError("stat a directory", ec.value());
+  if (!fs::is_directory(treeStatus)) return listing;
+  listing.dirs.push_back(tree);
   auto found = walk(tree, kMaxStorageKeyElements - prefix.size(),
                     [&](const fs::path& path, fs::file_status status) {
                       if (fs::is_directory(status)) {

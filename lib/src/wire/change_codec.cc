@@ -573,6 +573,10 @@ bool readFast(ByteView bytes, ChangeFields& out) {
   out.seq = word(1);
   out.startOp = word(2);
   out.time = dataWords == 3 ? static_cast<std::int64_t>(word(3)) : 0;
+  // The writer keeps two data words, which is canonical only while the second (startOp) is not
+  // zero: capnp cuts trailing zero words. A zero startOp is refused anyway; capnp's reading then
+  // says why (not canonical), as parseChangeWithCapnp does.
+  if (dataWords == 2 && out.startOp == 0) return false;
   // A list pointer at word `at` to `count` elements of `size`, placed within the message.
   struct List {
     std::size_t start;

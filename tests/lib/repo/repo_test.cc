@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "repo_harness.h"
+#include "time_scale.h"
 #include "wire/sync_codec.h"
 
 namespace portcullis::testing {
@@ -234,7 +235,7 @@ TEST(Repo, AFindForADocumentNoPeerHasFailsUnavailableWhenThePeerDeclines) {
   const auto elapsed = Clock::now() - start;
   ASSERT_FALSE(found);
   EXPECT_EQ(found.error().code(), Errc::NotFound);
-  EXPECT_LT(elapsed, 1000ms) << "b declined: no need to wait for the deadline";
+  EXPECT_LT(elapsed, scaledBound(1000ms)) << "b declined: no need to wait for the deadline";
   EXPECT_TRUE(containsBytes(link->bytesFromDialer(), nobodys.bytes())) << "b was never asked";
 }
 
@@ -246,7 +247,7 @@ TEST(Repo, AFindWithNoPeersAtAllFailsAtOnce) {
   const auto elapsed = Clock::now() - start;
   ASSERT_FALSE(found);
   EXPECT_EQ(found.error().code(), Errc::NotFound);
-  EXPECT_LT(elapsed, 200ms);
+  EXPECT_LT(elapsed, scaledBound(200ms));
 }
 
 TEST(Repo, AFindWaitsForAPeerStillAuthenticatingAndResolvesFromIt) {
@@ -620,7 +621,8 @@ TEST(Repo, AFindNoOneInALineCanAnswerFailsWhenEveryPeerDeclinesBeforeTheDeadline
   const auto elapsed = Clock::now() - start;
   ASSERT_FALSE(found);
   EXPECT_EQ(found.error().code(), Errc::NotFound);
-  EXPECT_LT(elapsed, 1000ms) << "a and b declined: no need to wait for the deadline";
+  EXPECT_LT(elapsed, scaledBound(1000ms))
+      << "a and b declined: no need to wait for the deadline";
   EXPECT_TRUE(containsBytes(bc->bytesFromAcceptor(), nobodys.bytes())) << "c never asked b";
   EXPECT_TRUE(containsBytes(ab->bytesFromAcceptor(), nobodys.bytes())) << "b never asked a";
 }
