@@ -8,20 +8,14 @@
 //   --figure find     a fresh A finds 1,000 documents that only B has (tcp.find)
 //   --figure rss      B's memory with 1,000 idle, authenticated peers (tcp.rss_per_peer)
 // Every wait is bounded; children get SIGTERM, then SIGKILL, and temp dirs are removed.
-#include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <sodium.h>
 #include <spdlog/spdlog.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -32,12 +26,11 @@
 #include <functional>
 #include <optional>
 #include <set>
-#include <sstream>
-#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench_process.h"
 #include "portcullis/repo.h"
 #include "tcp_network.h"
 #include "wire/sync_codec.h"
@@ -45,8 +38,8 @@
 namespace {
 
 using namespace portcullis;
+using namespace portcullis::bench;
 using namespace std::chrono_literals;
-using Clock = std::chrono::steady_clock;
 using asio::ip::tcp;
 namespace fs = std::filesystem;
 
@@ -55,178 +48,15 @@ constexpr int kDocuments = 1'000;
 constexpr int kIdlePeers = 1'000;
 constexpr double kRssTargetKiB = 100;
 // Bounds on every wait, so that a broken build fails with a message instead of hanging.
-constexpr auto kStartBound = 15s;     // a child prints its ready line
 constexpr auto kConnectBound = 15s;   // A's session with B
 constexpr auto kWorkloadBound = 120s; // one figure's workload
-constexpr auto kStopBound = 20s;      // SIGTERM to exit, then SIGKILL
 constexpr int kDialConcurrency = 64;  // raw connections in flight at once (rss figure)
-
-[[noreturn]] void fail(const std::string& what) { throw std::runtime_error(what); }
-
-double secondsSince(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// A private directory under $TMPDIR, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/tcp_bench.XXXXXX";
-    if (!::mkdtemp(pattern.data())) fail("mkdtemp: " + std::string(std::strerror(errno)));
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-// A child process with its stdout on a pipe (read line by line) and its stderr in a file. The
-// child is killed if this process dies (PR_SET_PDEATHSIG), and stopped by the destructor.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const fs::path& stderrFile) {
-    int out[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) fail("pipe: " + std::string(std::strerror(errno)));
-    const int err = ::open(stderrFile.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (err < 0) fail("open " + stderrFile.string() + ": " + std::strerror(errno));
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    const pid_t parent = ::getpid();
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      // Only async-signal-safe calls until exec.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(127);
-      ::dup2(out[1], STDOUT_FILENO);
-      ::dup2(err, STDERR_FILENO);
-      ::close_range(3, ~0U, 0);  // sockets of this process must not leak into the child
-      ::execv(args[0], args.data());
-      ::_exit(127);
-    }
-    ::close(out[1]);
-    ::close(err);
-    if (pid_ < 0) {
-      ::close(out[0]);
-      fail("fork: " + std::string(std::strerror(errno)));
-    }
-    out_ = out[0];
-    ::fcntl(out_, F_SETFL, ::fcntl(out_, F_GETFL) | O_NONBLOCK);
-  }
-  ~Child() {
-    stop();
-    if (out_ >= 0) ::close(out_);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-
-  // The next line on the child's stdout, waiting at most `bound`; nullopt at the bound or EOF.
-  std::optional<std::string> readLine(Clock::duration bound) {
-    const auto deadline = Clock::now() + bound;
-    for (;;) {
-      if (auto line = tryReadLine()) return line;
-      if (eof_) return std::nullopt;
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) return std::nullopt;
-      pollfd p{.fd = out_, .events = POLLIN, .revents = 0};
-      ::poll(&p, 1, static_cast<int>(std::min<long>(left.count(), 100)));
-    }
-  }
-
-  // A complete line if one is there now; never blocks.
-  std::optional<std::string> tryReadLine() {
-    for (;;) {
-      if (auto nl = buffered_.find('\n'); nl != std::string::npos) {
-        std::string line = buffered_.substr(0, nl);
-        buffered_.erase(0, nl + 1);
-        return line;
-      }
-      char buf[4096];
-      const ssize_t n = ::read(out_, buf, sizeof buf);
-      if (n > 0) {
-        buffered_.append(buf, static_cast<std::size_t>(n));
-        continue;
-      }
-      if (n == 0) eof_ = true;
-      return std::nullopt;
-    }
-  }
-
-  // SIGTERM, then SIGKILL after kStopBound. Returns the exit status as a text ("exit 0").
-  std::string stop() {
-    if (pid_ <= 0) return status_;
-    ::kill(pid_, SIGTERM);
-    const auto deadline = Clock::now() + kStopBound;
-    int status = 0;
-    pid_t done = 0;
-    while ((done = ::waitpid(pid_, &status, WNOHANG)) == 0 && Clock::now() < deadline) {
-      std::this_thread::sleep_for(10ms);
-    }
-    if (done == 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, &status, 0);
-      status_ = "killed after " + std::to_string(kStopBound.count()) + " s";
-    } else if (WIFEXITED(status)) {
-      status_ = "exit " + std::to_string(WEXITSTATUS(status));
-    } else {
-      status_ = "signal " + std::to_string(WTERMSIG(status));
-    }
-    pid_ = -1;
-    return status_;
-  }
-
- private:
-  pid_t pid_ = -1;
-  int out_ = -1;
-  bool eof_ = false;
-  std::string buffered_;
-  std::string status_;
-};
-
-std::string readFile(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// The ready line both kinds of B print: {"listening":["HOST:PORT"],"peer":...}.
-struct Ready {
-  std::string address;
-  PeerId peer;
-};
-
-Ready awaitReady(Child& child, const fs::path& log, const char* what) {
-  auto line = child.readLine(kStartBound);
-  if (!line) {
-    fail(std::string(what) + " printed no ready line (it exited, or nothing within " +
-         std::to_string(kStartBound.count()) + " s); its stderr:\n" + readFile(log));
-  }
-  try {
-    auto j = nlohmann::json::parse(*line);
-    auto peer = PeerId::parse(j.at("peer").get<std::string>());
-    if (!peer) fail("bad peer in the ready line");
-    return Ready{.address = j.at("listening").at(0).get<std::string>(), .peer = *peer};
-  } catch (const nlohmann::json::exception& e) {
-    fail(std::string(what) + ": unexpected ready line '" + *line + "': " + e.what());
-  }
-}
 
 // `portcullis serve` with the open provider and fs storage in `dir`, in a fresh process.
 struct Server {
   Server(const std::string& exe, const fs::path& dir, int handshakeTimeoutMs)
       : log(dir / "serve.log"), child(command(exe, dir, handshakeTimeoutMs), log),
-        ready(awaitReady(child, log, "portcullis serve")) {}
+        ready(awaitReady(child, log, "portcullis serve", 15s)) {}
 
   static std::vector<std::string> command(const std::string& exe, const fs::path& dir,
                                           int handshakeTimeoutMs) {
@@ -332,7 +162,7 @@ struct Args {
 // (1a) kChanges commits at A in one synchronous loop, each its own change; timed until the
 // serve's storedHeads acknowledgement (after its fs write and fsync) covers the last one.
 void changesStored(const Args& args) {
-  TempDir dir;
+  TempDir dir("tcp_bench");
   Server server(args.portcullis, dir.path(), 10'000);
   std::optional<ChangeHash> waitingFor;
   std::optional<Clock::time_point> storedAt;
@@ -377,7 +207,7 @@ std::int64_t nowNs() {
 // applied the last change. B stamps the moment with its own steady_clock, which on Linux is
 // CLOCK_MONOTONIC, one clock for every process, so the pipe back to A adds no time.
 void changesApplied(const Args& args) {
-  TempDir dir;
+  TempDir dir("tcp_bench");
   const fs::path log = dir.path() / "memory-peer.log";
   Child peer({args.self, "--memory-peer", std::to_string(kChanges - 1)}, log);
   const Ready ready = awaitReady(peer, log, "the memory peer");
@@ -476,7 +306,7 @@ asio::awaitable<void> findThen(Repo& repo, DocumentId id,
 // (2) B holds kDocuments documents {n: i} in its storage; a fresh A, never advertised to, starts
 // every find at once and waits for all of them.
 void findDocuments(const Args& args) {
-  TempDir dir;
+  TempDir dir("tcp_bench");
   std::vector<DocumentId> ids;
   {
     // Seeding, untimed: a first server process receives the documents from a seeding Repo and
@@ -532,23 +362,6 @@ void findDocuments(const Args& args) {
 }
 
 // --- rss ---------------------------------------------------------------------------------------
-
-struct ProcMemory {
-  long rssKiB = -1;
-  long hwmKiB = -1;
-};
-
-ProcMemory readProcMemory(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  ProcMemory out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) out.rssKiB = std::atol(line.c_str() + 6);
-    if (line.rfind("VmHWM:", 0) == 0) out.hwmKiB = std::atol(line.c_str() + 6);
-  }
-  if (out.rssKiB < 0 || out.hwmKiB < 0) fail("cannot read /proc/" + std::to_string(pid) + "/status");
-  return out;
-}
 
 // Raw peers that speak the open handshake and hello by hand, then stay idle and connected.
 struct RawPeers {
@@ -642,16 +455,10 @@ asio::awaitable<void> dialIdlePeers(RawPeers& p) {
   }
 }
 
-std::size_t countOccurrences(const std::string& text, const std::string& what) {
-  std::size_t count = 0;
-  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++count;
-  return count;
-}
-
 // (3) B's VmRSS/VmHWM before and after kIdlePeers peers complete the open handshake and the
 // hello exchange and stay connected, idle.
 void idlePeersRss(const Args& args) {
-  TempDir dir;
+  TempDir dir("tcp_bench");
   // The handshake deadline must not close the peers while they connect.
   Server server(args.portcullis, dir.path(), 600'000);
   std::this_thread::sleep_for(300ms);  // let start-up settle
@@ -719,20 +526,6 @@ void idlePeersRss(const Args& args) {
   server.stop();
 }
 
-// Both ends of kIdlePeers connections live on this machine: raise the soft limit on open files
-// to the hard limit (the spawned server inherits it).
-void raiseFileLimit() {
-  rlimit lim{};
-  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
-  if (lim.rlim_cur >= lim.rlim_max) return;
-  const rlim_t old = lim.rlim_cur;
-  lim.rlim_cur = lim.rlim_max;
-  if (::setrlimit(RLIMIT_NOFILE, &lim) == 0) {
-    std::fprintf(stderr, "tcp_bench: raised RLIMIT_NOFILE from %llu to %llu\n",
-                 static_cast<unsigned long long>(old), static_cast<unsigned long long>(lim.rlim_cur));
-  }
-}
-
 constexpr const char* kUsage =
     "usage: tcp_bench --portcullis PATH [--figure changes|find|rss]\n"
     "  PATH: the built `portcullis` tool (build/tools/portcullis/portcullis)\n"
@@ -772,7 +565,7 @@ int main(int argc, char** argv) {
   }
   args.portcullis = fs::absolute(args.portcullis).string();
   args.self = fs::read_symlink("/proc/self/exe").string();
-  raiseFileLimit();
+  raiseFileLimit("tcp_bench");
   try {
     const bool all = args.figure.empty();
     if (all || args.figure == "changes") {

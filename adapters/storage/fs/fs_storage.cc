@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <string>
@@ -49,10 +50,23 @@ class UniqueFd {
   int fd_;
 };
 
-Result<void> openAndSync(const fs::path& path, int flags, std::string_view what) {
-  UniqueFd fd(::open(path.c_str(), flags | O_RDONLY | O_CLOEXEC));
+int systemOpen(const char* path, int flags, mode_t mode) { return ::open(path, flags, mode); }
+
+constexpr detail::PosixCalls kSystemCalls = {
+    .open = systemOpen,
+    .write = ::write,
+    .fsync = ::fsync,
+    .rename = ::rename,
+    .unlink = ::unlink,
+    .mkdir = ::mkdir,
+    .rmdir = ::rmdir,
+};
+
+Result<void> openAndSync(const detail::PosixCalls& calls, const fs::path& path, int flags,
+                         std::string_view what) {
+  UniqueFd fd(calls.open(path.c_str(), flags | O_RDONLY | O_CLOEXEC, 0));
   if (fd.get() < 0) return osError(what, errno);
-  if (::fsync(fd.get()) != 0) return osError(what, errno);
+  if (calls.fsync(fd.get()) != 0) return osError(what, errno);
   return {};
 }
 
@@ -117,11 +131,14 @@ Result<void> walk(const fs::path& tree, std::size_t maxDepth, Visit visit) {
 // ---------------------------------------------------------------------------------------------
 // PosixFileOps
 
+PosixFileOps::PosixFileOps() : calls_(&kSystemCalls) {}
+
 Result<void> PosixFileOps::writeFile(const fs::path& path, ByteView data) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  UniqueFd fd(
+      calls_->open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (fd.get() < 0) return osError("create a file", errno);
   while (!data.empty()) {
-    ssize_t written = ::write(fd.get(), data.data(), data.size());
+    ssize_t written = calls_->write(fd.get(), data.data(), data.size());
     if (written < 0 && errno == EINTR) continue;
     if (written < 0) return osError("write a file", errno);
     data = data.subspan(static_cast<std::size_t>(written));
@@ -132,27 +149,27 @@ Result<void> PosixFileOps::writeFile(const fs::path& path, ByteView data) {
 // A second descriptor is enough: Linux (since 4.13) reports a writeback error to every
 // descriptor open at the time, and (since 4.16) to one opened later if nobody has seen it yet.
 Result<void> PosixFileOps::syncFile(const fs::path& path) {
-  return openAndSync(path, O_NOFOLLOW, "fsync a file");
+  return openAndSync(*calls_, path, O_NOFOLLOW, "fsync a file");
 }
 
 Result<void> PosixFileOps::rename(const fs::path& from, const fs::path& to) {
-  return checkCall(::rename(from.c_str(), to.c_str()), "rename a file");
+  return checkCall(calls_->rename(from.c_str(), to.c_str()), "rename a file");
 }
 
 Result<void> PosixFileOps::unlink(const fs::path& path) {
-  return checkCall(::unlink(path.c_str()), "unlink a file");
+  return checkCall(calls_->unlink(path.c_str()), "unlink a file");
 }
 
 Result<void> PosixFileOps::makeDir(const fs::path& path) {
-  return checkCall(::mkdir(path.c_str(), 0700), "create a directory");
+  return checkCall(calls_->mkdir(path.c_str(), 0700), "create a directory");
 }
 
 Result<void> PosixFileOps::removeDir(const fs::path& path) {
-  return checkCall(::rmdir(path.c_str()), "remove a directory");
+  return checkCall(calls_->rmdir(path.c_str()), "remove a directory");
 }
 
 Result<void> PosixFileOps::syncDir(const fs::path& path) {
-  return openAndSync(path, O_DIRECTORY, "fsync a directory");
+  return openAndSync(*calls_, path, O_DIRECTORY, "fsync a directory");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -291,9 +308,9 @@ Result<void> FsStorageAdapter::writeChunk(const StorageKey& key, ByteView data) 
   return ops_.syncDir(dir);
 }
 
-// A directory that exists is taken as durable. That is wrong only if an earlier call created it
-// and then failed to sync its parent; after a failed fsync the file system's state is unknown
-// anyway, since Linux may not report the same writeback error twice.
+// A directory that exists is taken as durable, so one whose parent could not be synced is removed
+// again: the next save then makes it anew and syncs the parent before anything below it counts as
+// stored. (Only if that rmdir fails too does a directory of unknown durability stay.)
 Result<void> FsStorageAdapter::makeDirs(const StorageKey& key) {
   fs::path dir = root_;
   for (std::size_t i = 0; i + 1 < key.size(); ++i) {
@@ -307,7 +324,10 @@ Result<void> FsStorageAdapter::makeDirs(const StorageKey& key) {
       return Error(Errc::Malformed, "a chunk's directory is taken by a file or a symlink");
     }
     if (auto made = ops_.makeDir(dir); !made) return made;
-    if (auto synced = ops_.syncDir(parent); !synced) return synced;
+    if (auto synced = ops_.syncDir(parent); !synced) {
+      (void)ops_.removeDir(dir);  // the sync's error is the one to report
+      return synced;
+    }
   }
   return {};
 }
@@ -376,7 +396,9 @@ Result<std::vector<StorageChunk>> FsStorageAdapter::readRange(const StorageKey& 
 Result<void> FsStorageAdapter::removeTree(const StorageKey& prefix) {
   auto listing = list(prefix);
   if (!listing) return listing.error();
-  std::vector<fs::path> changed;
+  // The prefix's own directory is synced even when the tree was already gone: an earlier call
+  // may have removed it and then failed to sync.
+  std::vector<fs::path> changed{pathOf(prefix).parent_path()};
   for (const ChunkFile& chunk : listing->chunks) {
     auto unlinked = ops_.unlink(chunk.path);
     if (!unlinked && unlinked.error().code() != Errc::NotFound) return unlinked;

@@ -14,7 +14,9 @@
 // Durability (architecture §6): save() writes a temp file beside the target, fsyncs it, renames it
 // over the target and fsyncs the directory; a directory it creates is fsynced into its parent. A
 // crash therefore leaves the old chunk or the new one. remove() unlinks and fsyncs the directory.
-// Temp files are never loaded and open() deletes them.
+// Temp files are never loaded and open() deletes them. A save that meets a disk error (ENOSPC, EIO)
+// at any of these steps fails with it, never reports success, and leaves the old chunk loadable;
+// retried once the disk recovers, it is as durable as any other.
 //
 // What is on disk is untrusted: a chunk larger than the configured maximum is refused, not
 // allocated; a chunk that is a symlink or not a regular file is Malformed; files whose names are
@@ -22,6 +24,9 @@
 // write through a symlinked directory and loadRange() does not descend into one.
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -64,9 +69,32 @@ class PORTCULLIS_EXPORT FileOps {
   virtual Result<void> syncDir(const std::filesystem::path& path) = 0;
 };
 
-// FileOps on the real file system through POSIX calls. Stateless, so thread-safe.
+namespace detail {
+
+// The system calls through which PosixFileOps changes the file system, each with its POSIX
+// signature and contract (open always gets a mode). A table so that a test can make one of them
+// fail as a full or failing disk does (ENOSPC, EIO) at any step of a save, and check that the
+// error reaches the caller and that the store still loads; PosixFileOps() uses the real calls.
+struct PosixCalls {
+  int (*open)(const char* path, int flags, mode_t mode);
+  ssize_t (*write)(int fd, const void* data, std::size_t size);
+  int (*fsync)(int fd);
+  int (*rename)(const char* from, const char* to);
+  int (*unlink)(const char* path);
+  int (*mkdir)(const char* path, mode_t mode);
+  int (*rmdir)(const char* path);
+};
+
+}  // namespace detail
+
+// FileOps on the real file system through POSIX calls. Holds nothing but its table of calls, so
+// thread-safe.
 class PORTCULLIS_EXPORT PosixFileOps final : public FileOps {
  public:
+  PosixFileOps();
+  // For tests: makes every call through `calls`, which must outlive this object.
+  explicit PosixFileOps(const detail::PosixCalls& calls) : calls_(&calls) {}
+
   Result<void> writeFile(const std::filesystem::path& path, ByteView data) override;
   Result<void> syncFile(const std::filesystem::path& path) override;
   Result<void> rename(const std::filesystem::path& from, const std::filesystem::path& to) override;
@@ -74,6 +102,9 @@ class PORTCULLIS_EXPORT PosixFileOps final : public FileOps {
   Result<void> makeDir(const std::filesystem::path& path) override;
   Result<void> removeDir(const std::filesystem::path& path) override;
   Result<void> syncDir(const std::filesystem::path& path) override;
+
+ private:
+  const detail::PosixCalls* calls_;
 };
 
 // Tuning for FsStorageAdapter::open().

@@ -7,7 +7,8 @@ namespace portcullis::test {
 
 namespace fs = std::filesystem;
 
-FaultInjectionFileOps::FaultInjectionFileOps(fs::path root) : root_(std::move(root)) {
+FaultInjectionFileOps::FaultInjectionFileOps(fs::path root, PosixFileOps real)
+    : root_(std::move(root)), real_(real) {
   if (!fs::is_directory(root_) || !fs::is_empty(root_)) {
     throw std::logic_error("FaultInjectionFileOps needs an existing, empty root");
   }

@@ -26,8 +26,9 @@ namespace portcullis::test {
 class FaultInjectionFileOps final : public FileOps {
  public:
   // Works below `root`, an existing empty directory that counts as durable. Every path given
-  // later must lie below `root`, spelt with `root` as its start.
-  explicit FaultInjectionFileOps(std::filesystem::path root);
+  // later must lie below `root`, spelt with `root` as its start. `real` makes the calls (and
+  // rewrites the tree in simulateCrash()): a test may give it system calls that fail.
+  explicit FaultInjectionFileOps(std::filesystem::path root, PosixFileOps real = PosixFileOps());
 
   // Makes the tree below the root what a crash would leave: each directory holds the entries it
   // had at its last syncDir (none, for one never synced), each file the data it had at its last

@@ -1,17 +1,22 @@
 // FsStorageAdapter beyond the shared contract (tests/conformance): crash consistency under fault
-// injection, temp files, hostile files on disk, and where the file I/O runs.
+// injection, disk errors (ENOSPC, EIO) at each system call of a save, temp files, hostile files on
+// disk, and where the file I/O runs.
 #include "fs_storage.h"
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "fault_injection_file_ops.h"
 #include "forwarding_file_ops.h"
 #include "storage_test_support.h"
+#include "syscall_faults.h"
 
 namespace portcullis::test {
 namespace {
@@ -135,6 +140,159 @@ INSTANTIATE_TEST_SUITE_P(EachChange, FsStorageAdapterCrash,
                            }
                            return "Unknown";
                          });
+
+// A save that meets a full or failing disk: where it writes, which system call fails, and how many
+// calls of that kind the save makes (each is failed in turn).
+enum class Target { NewDocument, NextChunk, Overwrite };
+
+struct SaveStep {
+  Target target;
+  Syscall call;
+  std::size_t steps;
+};
+
+// Every mutating call of each save, in the order the adapter makes them: a new document creates
+// two directories (each synced into its parent), then writes a temp file, syncs it, renames it and
+// syncs its directory; a save in existing directories skips the first part. An open precedes the
+// write and each fsync.
+constexpr SaveStep kSaveSteps[] = {
+    {Target::NewDocument, Syscall::Mkdir, 2},  {Target::NewDocument, Syscall::Open, 5},
+    {Target::NewDocument, Syscall::Write, 1},  {Target::NewDocument, Syscall::Fsync, 4},
+    {Target::NewDocument, Syscall::Rename, 1}, {Target::NextChunk, Syscall::Open, 3},
+    {Target::NextChunk, Syscall::Write, 1},    {Target::NextChunk, Syscall::Fsync, 2},
+    {Target::NextChunk, Syscall::Rename, 1},   {Target::Overwrite, Syscall::Open, 3},
+    {Target::Overwrite, Syscall::Write, 1},    {Target::Overwrite, Syscall::Fsync, 2},
+    {Target::Overwrite, Syscall::Rename, 1},
+};
+
+class FsStorageAdapterDiskError
+    : public ::testing::TestWithParam<std::tuple<SaveStep, int>> {
+ protected:
+  const StorageKey doc_ = {"doc", "incremental", "a"};
+  const StorageKey other_ = {"other", "incremental", "b"};
+  const Bytes docData_ = {1, 2, 3};
+  const Bytes otherData_ = {4};
+  // Big enough to be written in two halves.
+  const Bytes written_ = Bytes(4096, 7);
+
+  StorageKey target() const {
+    switch (std::get<0>(GetParam()).target) {
+      case Target::NewDocument: return {"fresh", "incremental", "c"};
+      case Target::NextChunk: return {"doc", "incremental", "c"};
+      case Target::Overwrite: return doc_;
+    }
+    return {};
+  }
+
+  // The store holds what was saved before the failed save, and of that save either nothing or
+  // all of it (if the failure came after the rename); no partial file passes for a chunk.
+  void expectEarlierChunksAndNoPartialOne(asio::io_context& ctx, FsStorageAdapter& storage,
+                                          const fs::path& dir) {
+    const StorageKey key = target();
+    const bool overwrite = key == doc_;
+    std::optional<Bytes> docNow = runOrThrow(ctx, storage.load(doc_));
+    if (overwrite) {
+      EXPECT_TRUE(docNow == docData_ || docNow == written_) << "torn";
+    } else {
+      EXPECT_EQ(docNow, docData_);
+      std::optional<Bytes> targetNow = runOrThrow(ctx, storage.load(key));
+      EXPECT_TRUE(targetNow == std::nullopt || targetNow == written_) << "torn";
+    }
+    EXPECT_EQ(runOrThrow(ctx, storage.load(other_)), otherData_);
+    for (const StorageChunk& chunk : runOrThrow(ctx, storage.loadRange({key.front()}))) {
+      EXPECT_TRUE(chunk.key == doc_ || chunk.key == key) << ::testing::PrintToString(chunk.key);
+      EXPECT_TRUE(chunk.data == docData_ || chunk.data == written_) << "torn";
+    }
+    EXPECT_TRUE(tempFiles(dir).empty());
+  }
+};
+
+TEST_P(FsStorageAdapterDiskError, FailsTheSaveAndKeepsEverythingSavedBeforeAtEveryStep) {
+  const auto [step, err] = GetParam();
+  for (std::size_t nth = 1; nth <= step.steps + 1; ++nth) {
+    SCOPED_TRACE(syscallName(step.call) + " number " + std::to_string(nth) + " fails with " +
+                 std::strerror(err));
+    TempDir dir;
+    SyscallFaults faults;
+    FaultInjectionFileOps disk(dir.path(), PosixFileOps(SyscallFaults::calls()));
+    asio::io_context ctx;
+    {
+      auto storage = valueOrThrow(FsStorageAdapter::open(dir.path(), disk));
+      runOrThrow(ctx, storage->save(doc_, docData_));
+      runOrThrow(ctx, storage->save(other_, otherData_));
+      faults.arm(step.call, nth, err);
+      Result<void> outcome = runToCompletion(ctx, storage->save(target(), written_));
+      const bool fired = faults.disarm();
+      if (nth > step.steps) {
+        // Past the last call of that kind: the count of steps is right, and a save succeeds.
+        EXPECT_FALSE(fired);
+        EXPECT_TRUE(outcome.has_value()) << outcome.error().message();
+        break;
+      }
+      ASSERT_TRUE(fired);
+      ASSERT_FALSE(outcome.has_value()) << "a save whose system call failed reported success";
+      EXPECT_EQ(outcome.error().code(), Errc::Io);
+      EXPECT_NE(outcome.error().message().find(std::strerror(err)), std::string::npos)
+          << outcome.error().message();
+    }
+    // The process goes on (the page cache keeps what was written) and reopens the store.
+    {
+      SCOPED_TRACE("reopened");
+      auto storage = valueOrThrow(FsStorageAdapter::open(dir.path(), disk));
+      expectEarlierChunksAndNoPartialOne(ctx, *storage, dir.path());
+      // The disk recovers and the same save succeeds: it must be durable, even where the failed
+      // attempt left something behind that looks done (a directory whose parent was not synced).
+      runOrThrow(ctx, storage->save(target(), written_));
+    }
+    SCOPED_TRACE("after a power cut");
+    disk.simulateCrash();
+    auto reopened = valueOrThrow(FsStorageAdapter::open(dir.path(), disk));
+    expectEarlierChunksAndNoPartialOne(ctx, *reopened, dir.path());
+    EXPECT_EQ(runOrThrow(ctx, reopened->load(target())), written_);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EachStepOfASave, FsStorageAdapterDiskError,
+    ::testing::Combine(::testing::ValuesIn(kSaveSteps), ::testing::Values(ENOSPC, EIO)),
+    [](const ::testing::TestParamInfo<std::tuple<SaveStep, int>>& info) {
+      // std::get, not a structured binding: its comma would split the macro's arguments.
+      const SaveStep& step = std::get<0>(info.param);
+      std::string target = step.target == Target::NewDocument ? "NewDocument"
+                           : step.target == Target::NextChunk ? "NextChunk"
+                                                              : "Overwrite";
+      return target + syscallName(step.call) +
+             (std::get<1>(info.param) == ENOSPC ? "Enospc" : "Eio");
+    });
+
+// A remove that meets a failing disk reports it, and once the disk recovers, a removal that
+// reports success is durable even if the failed attempt had already removed the files.
+TEST(FsStorageAdapterRemoveError, IsReportedAndTheRetryIsDurable) {
+  for (Syscall call : {Syscall::Unlink, Syscall::Rmdir, Syscall::Fsync}) {
+    for (std::size_t nth = 1; nth <= 3; ++nth) {
+      SCOPED_TRACE(syscallName(call) + " number " + std::to_string(nth) + " fails");
+      TempDir dir;
+      SyscallFaults faults;
+      FaultInjectionFileOps disk(dir.path(), PosixFileOps(SyscallFaults::calls()));
+      asio::io_context ctx;
+      auto storage = valueOrThrow(FsStorageAdapter::open(dir.path(), disk));
+      runOrThrow(ctx, storage->save({"doc", "incremental", "a"}, {1}));
+      runOrThrow(ctx, storage->save({"doc", "snapshot", "s"}, {2}));
+      faults.arm(call, nth, EIO);
+      Result<void> outcome = runToCompletion(ctx, storage->removeRange({"doc"}));
+      if (!faults.disarm()) {
+        EXPECT_TRUE(outcome.has_value()) << outcome.error().message();
+        continue;
+      }
+      ASSERT_FALSE(outcome.has_value()) << "a remove whose system call failed reported success";
+      runOrThrow(ctx, storage->removeRange({"doc"}));
+      storage.reset();
+      disk.simulateCrash();
+      storage = valueOrThrow(FsStorageAdapter::open(dir.path(), disk));
+      EXPECT_TRUE(runOrThrow(ctx, storage->loadRange({"doc"})).empty());
+    }
+  }
+}
 
 TEST_F(FsStorageAdapterTest, NeverLoadsATempFileAndDeletesItOnOpen) {
   open(posix_);
