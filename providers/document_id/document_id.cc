@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sodium.h>
-#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 
 #include "portcullis/auth_provider.h"
 #include "portcullis/config.h"
+#include "portcullis/logging.h"
 #include "portcullis/secret_handshake.h"
 
 namespace portcullis::documentid {
@@ -62,7 +62,9 @@ Result<DeviceKey> loadOrCreateIdentity(const std::filesystem::path& file) {
   if (std::filesystem::exists(file, ec)) return DeviceKey::load(file.string());
   DeviceKey key = DeviceKey::generate();
   if (auto saved = key.save(file.string()); !saved) return saved.error();
-  spdlog::info("auth provider 'document-id': made a new device key in {}", file.string());
+  portcullis::log(
+      LogLevel::Info,
+      fmt::format("auth provider 'document-id': made a new device key in {}", file.string()));
   return key;
 }
 
@@ -156,7 +158,9 @@ class Associations {
     const int err = errno;
     if (fd >= 0) ::close(fd);
     // The hooks cannot fail: the fact is kept in memory, and only a restart loses it.
-    if (!ok) spdlog::error("document-id: cannot record in {}: {}", name, std::strerror(err));
+    if (!ok)
+      portcullis::log(LogLevel::Error, fmt::format("document-id: cannot record in {}: {}", name,
+                                                   std::strerror(err)));
   }
 
   std::optional<std::filesystem::path> file_;
@@ -176,6 +180,10 @@ class DocumentIdProvider final : public AuthProvider {
 
   std::string_view name() const override { return kName; }
   std::optional<PeerId> localPeer() const override { return self_; }
+  // The dialer pins this node's key, as under shared-key.
+  std::string advertisedAddress(std::string_view hostPort) const override {
+    return "net:" + std::string(hostPort) + "~shs:" + self_.str();
+  }
   std::vector<std::string> dialAddresses() const override { return upstreams_.addresses; }
 
   asio::awaitable<Result<Session>> authenticate(std::unique_ptr<Stream> stream,
@@ -200,7 +208,9 @@ class DocumentIdProvider final : public AuthProvider {
   // IDs are bearer secrets: logs name documents only by logName(), a short hash.
   void documentCreated(const DocumentId& doc) override {
     associations_.addCreated(doc);
-    spdlog::debug("document-id: {} created here: offered to every upstream", doc.logName());
+    portcullis::log(
+        LogLevel::Debug,
+        fmt::format("document-id: {} created here: offered to every upstream", doc.logName()));
   }
 
   // Announced (and so pushed) only to the upstreams it was created with or found from.
@@ -230,7 +240,8 @@ class DocumentIdProvider final : public AuthProvider {
                                     const ChangeBatch&) override {
     const std::string& key = peer.peer.str();
     if (isUpstream(key) && !associations_.createdHere(doc) && associations_.addFound(doc, key)) {
-      spdlog::debug("document-id: {} found from upstream {}", doc.logName(), key);
+      portcullis::log(LogLevel::Debug,
+                      fmt::format("document-id: {} found from upstream {}", doc.logName(), key));
     }
     co_return true;
   }
@@ -267,8 +278,9 @@ class DocumentIdFactory final : public AuthProviderFactory {
     if (!associations) return config.error("state", associations.error().message());
     auto networkKey = NetworkKey::parse(kNetworkKeyHex);
     if (!networkKey) return networkKey.error();  // a constant: cannot fail
-    spdlog::info("auth provider 'document-id': this device is {}; {} upstream(s)",
-                 identity->publicKeyHex(), upstreams->addresses.size());
+    portcullis::log(LogLevel::Info,
+                    fmt::format("auth provider 'document-id': this device is {}; {} upstream(s)",
+                                identity->publicKeyHex(), upstreams->addresses.size()));
     return std::unique_ptr<AuthProvider>(std::make_unique<DocumentIdProvider>(
         std::move(*networkKey), std::move(*identity), std::move(*upstreams),
         std::move(*associations)));

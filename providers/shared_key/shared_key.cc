@@ -4,7 +4,6 @@
 #include "shared_key.h"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <filesystem>
 #include <map>
@@ -17,6 +16,7 @@
 
 #include "portcullis/auth_provider.h"
 #include "portcullis/config.h"
+#include "portcullis/logging.h"
 #include "portcullis/secret_handshake.h"
 
 namespace portcullis::sharedkey {
@@ -95,6 +95,10 @@ class SharedKeyProvider final : public AuthProvider {
 
   std::string_view name() const override { return kName; }
   std::optional<PeerId> localPeer() const override { return self_; }
+  // The dialer pins this node's key (Scuttlebutt's multiserver address form).
+  std::string advertisedAddress(std::string_view hostPort) const override {
+    return "net:" + std::string(hostPort) + "~shs:" + self_.str();
+  }
 
   asio::awaitable<Result<Session>> authenticate(std::unique_ptr<Stream> stream,
                                                 Side side) override {
@@ -154,8 +158,10 @@ class SharedKeyProvider final : public AuthProvider {
       if (!deny_.contains(key)) newlyDenied.push_back(key);
     }
     deny_ = std::move(*fresh);
-    spdlog::info("auth provider 'shared-key': deny-list reloaded from {}: {} device(s), {} new",
-                 file_.string(), deny_.size(), newlyDenied.size());
+    portcullis::log(
+        LogLevel::Info,
+        fmt::format("auth provider 'shared-key': deny-list reloaded from {}: {} device(s), {} new",
+                    file_.string(), deny_.size(), newlyDenied.size()));
     for (const std::string& key : newlyDenied) endSessionsOf(key);
     return {};
   }
@@ -190,7 +196,8 @@ class SharedKeyProvider final : public AuthProvider {
     auto [first, last] = live_->byPeer.equal_range(keyHex);
     for (auto it = first; it != last; ++it) open.push_back(it->second);
     for (TrackedChannel* channel : open) channel->close();
-    if (!open.empty()) spdlog::info("auth provider 'shared-key': {}", reason);
+    if (!open.empty())
+      portcullis::log(LogLevel::Info, fmt::format("auth provider 'shared-key': {}", reason));
   }
 
   NetworkKey networkKey_;
@@ -224,8 +231,10 @@ class SharedKeyFactory final : public AuthProviderFactory {
     auto deny = parseDenyList(config);
     if (!deny) return std::move(deny).error();
 
-    spdlog::info("auth provider 'shared-key': this device is {}; {} device(s) denied",
-                 identity->publicKeyHex(), deny->size());
+    portcullis::log(
+        LogLevel::Info,
+        fmt::format("auth provider 'shared-key': this device is {}; {} device(s) denied",
+                    identity->publicKeyHex(), deny->size()));
     return std::unique_ptr<AuthProvider>(std::make_unique<SharedKeyProvider>(
         std::move(*networkKey), std::move(*identity), std::move(*deny), config.file(),
         config.name()));

@@ -1,8 +1,8 @@
 // The team handshake (team spec §6.1, §6.3's first paragraph) over a Stream, under a deadline.
 #include "handshake.h"
 
+#include <fmt/format.h>
 #include <sodium.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstring>
@@ -12,6 +12,7 @@
 
 #include "invitation.h"
 #include "portcullis/frame_length.h"
+#include "portcullis/logging.h"
 #include "wire/session_codec.h"
 
 namespace portcullis::team {
@@ -174,7 +175,8 @@ class Deadline {
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& x) {
-        spdlog::warn("team handshake: the deadline watchdog failed: {}", x.what());
+        portcullis::log(LogLevel::Warn,
+                        fmt::format("team handshake: the deadline watchdog failed: {}", x.what()));
       }
     });
   }

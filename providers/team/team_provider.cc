@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sodium.h>
-#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +23,7 @@
 #include "change_sealer.h"
 #include "handshake.h"
 #include "invitation.h"
+#include "portcullis/logging.h"
 #include "state_dir.h"
 #include "team_channel.h"
 #include "team_graph.h"
@@ -175,8 +175,10 @@ class Core : public std::enable_shared_from_this<Core> {
     for (const Bytes& bytes : links) {
       auto d = decodeLink(bytes, dir_.teamId());
       if (!d) {
-        spdlog::warn("team: device {} proved its admission with a malformed link: {}", who,
-                     d.error().message());
+        portcullis::log(
+            LogLevel::Warn,
+            fmt::format("team: device {} proved its admission with a malformed link: {}", who,
+                        d.error().message()));
         return ProofStep{.need = {}, .verdict = denied(Reason::UnknownDevice)};
       }
       sent.push_back(d->hash);
@@ -201,8 +203,11 @@ class Core : public std::enable_shared_from_this<Core> {
       proofs_.pop_front();
     }
     if (proofs_.size() >= options_.proofsPerMinute) {
-      spdlog::warn("team: device {} asked for a speculative evaluation beyond {} a minute; "
-                   "denied", who, options_.proofsPerMinute);
+      portcullis::log(
+          LogLevel::Warn,
+          fmt::format("team: device {} asked for a speculative evaluation beyond {} a minute; "
+                      "denied",
+                      who, options_.proofsPerMinute));
       return ProofStep{.need = {}, .verdict = denied(Reason::UnknownDevice)};
     }
     proofs_.push_back(now);
@@ -210,8 +215,11 @@ class Core : public std::enable_shared_from_this<Core> {
                                                        : TeamGraph::Standing::Member;
     const TeamGraph::Standing trial = graph().standingWith(links, peer.deviceId);
     if (trial != wanted) {
-      spdlog::info("team: device {} sent {} links that do not make it a current {}; discarded",
-                   who, links.size(), peer.kind == ClaimKind::Server ? "server" : "member device");
+      portcullis::log(
+          LogLevel::Info,
+          fmt::format("team: device {} sent {} links that do not make it a current {}; discarded",
+                      who, links.size(),
+                      peer.kind == ClaimKind::Server ? "server" : "member device"));
       return ProofStep{.need = {}, .verdict = denied(trial == TeamGraph::Standing::Removed
                                                          ? Reason::Removed
                                                          : Reason::UnknownDevice)};
@@ -219,8 +227,9 @@ class Core : public std::enable_shared_from_this<Core> {
     BatchOutcome outcome = graph().addBatch(links);
     if (!outcome.stored.empty()) linksStored(outcome.stored, kLocalSession);
     if (graph().standing(peer.deviceId) != wanted) return {.need = {}, .verdict = denied(Reason::UnknownDevice)};
-    spdlog::info("team: device {} proved its admission with {} links, now stored", who,
-                 links.size());
+    portcullis::log(LogLevel::Info,
+                    fmt::format("team: device {} proved its admission with {} links, now stored",
+                                who, links.size()));
     return ProofStep{.need = {}, .verdict = Status{}};
   }
 
@@ -285,13 +294,16 @@ class Core : public std::enable_shared_from_this<Core> {
                                                       *peer.inviteSig, std::nullopt});
     auto admitted = act(std::move(action));
     if (!admitted) {
-      spdlog::warn("team: could not admit device {}: {}", toHex(ByteView(peer.deviceId)),
-                   admitted.error().message());
+      portcullis::log(LogLevel::Warn,
+                      fmt::format("team: could not admit device {}: {}",
+                                  toHex(ByteView(peer.deviceId)), admitted.error().message()));
       return denied(Reason::InvitationRevoked);
     }
-    spdlog::info("team: admitted {} (device {}) through invitation {}",
-                 info->device ? "a new device of " + info->inviter : userId,
-                 toHex(ByteView(peer.deviceId)), toHex(ByteView(*peer.invitation)).substr(0, 8));
+    portcullis::log(LogLevel::Info,
+                    fmt::format("team: admitted {} (device {}) through invitation {}",
+                                info->device ? "a new device of " + info->inviter : userId,
+                                toHex(ByteView(peer.deviceId)),
+                                toHex(ByteView(*peer.invitation)).substr(0, 8)));
     return Status{};
   }
 
@@ -409,13 +421,15 @@ class Core : public std::enable_shared_from_this<Core> {
       const std::string reason = s.charge.forger()
                                      ? "it sent team links that fail the structural checks"
                                      : "it carried more unbacked team links than allowed";
-      spdlog::warn("team: closing the session of {}: {}", s.peer.str(), reason);
+      portcullis::log(LogLevel::Warn,
+                      fmt::format("team: closing the session of {}: {}", s.peer.str(), reason));
       s.channel->close(reason);
       return;
     }
     if (outcome.tooLarge) {
-      spdlog::warn("team: the team is at its stored-link cap; links from {} refused",
-                   s.peer.str());
+      portcullis::log(LogLevel::Warn,
+                      fmt::format("team: the team is at its stored-link cap; links from {} refused",
+                                  s.peer.str()));
     }
     // Links that wait for a `prev`, and heads the peer named that are still unknown.
     std::vector<Hash> missing = graph().missingPrev(kMaxWantHashes);
@@ -462,7 +476,8 @@ class Core : public std::enable_shared_from_this<Core> {
       if (asio::steady_timer::clock_type::now() < timer->expiry()) continue;
       const std::string reason = fmt::format(
           "it did not answer a graph-sync step within {} ms", step.count());
-      spdlog::warn("team: closing the session of {}: {}", it->second->peer.str(), reason);
+      portcullis::log(LogLevel::Warn, fmt::format("team: closing the session of {}: {}",
+                                                  it->second->peer.str(), reason));
       it->second->channel->close(reason);
       core->wakeLinkWaiters();  // changes waiting on this session give up now
       co_return;
@@ -479,8 +494,9 @@ class Core : public std::enable_shared_from_this<Core> {
       if (link) bytes.push_back(encodeLink(link->body, link->signature));
     }
     if (auto ok = dir_.appendLinks(bytes); !ok) {
-      spdlog::error("team: could not append {} links to {}: {}", bytes.size(), dir_.path(),
-                    ok.error().message());
+      portcullis::log(LogLevel::Error,
+                      fmt::format("team: could not append {} links to {}: {}", bytes.size(),
+                                  dir_.path(), ok.error().message()));
     }
     const Heads ours = ourHeads();
     std::vector<std::shared_ptr<PeerSession>> all;
@@ -502,7 +518,8 @@ class Core : public std::enable_shared_from_this<Core> {
         const std::string reason = standing == TeamGraph::Standing::Removed
                                        ? "removed from the team"
                                        : "no longer a current device of the team";
-        spdlog::info("team: ending the session of {}: {}", s->peer.str(), reason);
+        portcullis::log(LogLevel::Info,
+                        fmt::format("team: ending the session of {}: {}", s->peer.str(), reason));
         if (callbacks_.endSession) callbacks_.endSession(s->peer, reason);
         s->channel->close(reason);
       } else if (callbacks_.accessChanged) {
@@ -514,14 +531,16 @@ class Core : public std::enable_shared_from_this<Core> {
 
   void send(PeerSession& s, Message message) {
     if (!s.channel->sendTeam(encodeMessage(message))) {
-      spdlog::info("team: the session of {} is closed", s.peer.str());
+      portcullis::log(LogLevel::Info,
+                      fmt::format("team: the session of {} is closed", s.peer.str()));
     }
   }
 
   void sessionEnded(SessionId id, const std::string& reason) {
     auto it = sessions_.find(id);
     if (it == sessions_.end()) return;
-    spdlog::debug("team: session {} with {} ended: {}", id, it->second->peer.str(), reason);
+    portcullis::log(LogLevel::Debug, fmt::format("team: session {} with {} ended: {}", id,
+                                                 it->second->peer.str(), reason));
     it->second->stepTimer->cancel();
     sessions_.erase(it);
     graph().closeSession(id);
@@ -671,24 +690,30 @@ class Core : public std::enable_shared_from_this<Core> {
       const auto deadline = std::chrono::steady_clock::now() + options_.changeWait;
       const bool stored = co_await waitForHeads(peer.peer, header->teamHeads, deadline);
       if (!stored) {
-        spdlog::info("team: a change to {} from {} waited for team links it declares and is "
-                     "discarded",
-                     doc.logName(), peer.peer.str());
+        portcullis::log(
+            LogLevel::Info,
+            fmt::format("team: a change to {} from {} waited for team links it declares and is "
+                        "discarded",
+                        doc.logName(), peer.peer.str()));
         co_return false;
       }
       if (!verdictCached(header->teamHeads, header->actor, doc.bytes())) {
         const bool admitted = co_await admitCut(peer.peer, header->teamHeads, deadline);
         if (!admitted) {
-          spdlog::info("team: {} sent more new team-heads cuts than {} a minute; a change to {} "
-                       "waited and is discarded",
-                       peer.peer.str(), options_.cutsPerMinute, doc.logName());
+          portcullis::log(
+              LogLevel::Info,
+              fmt::format("team: {} sent more new team-heads cuts than {} a minute; a change to {} "
+                          "waited and is discarded",
+                          peer.peer.str(), options_.cutsPerMinute, doc.logName()));
           co_return false;
         }
       }
       if (!changeValid(header->teamHeads, header->actor, doc.bytes())) {
-        spdlog::info("team: a change to {} by {} (from {}) is not valid at the team heads it "
-                     "declares: its author may not write the document there",
-                     doc.logName(), toHex(ByteView(header->actor)), peer.peer.str());
+        portcullis::log(
+            LogLevel::Info,
+            fmt::format("team: a change to {} by {} (from {}) is not valid at the team heads it "
+                        "declares: its author may not write the document there",
+                        doc.logName(), toHex(ByteView(header->actor)), peer.peer.str()));
         co_return false;
       }
       const std::pair<std::uint64_t, std::vector<Hash>>* previous = nullptr;
@@ -701,9 +726,11 @@ class Core : public std::enable_shared_from_this<Core> {
       if (previous && previous->first + 1 == e.seq) {
         for (const Hash& h : previous->second) {
           if (!graph().inDownset(h, header->teamHeads)) {
-            spdlog::info("team: a change to {} by {} declares team heads behind its previous "
-                         "change's (§8 rule 4)",
-                         doc.logName(), toHex(ByteView(header->actor)));
+            portcullis::log(
+                LogLevel::Info,
+                fmt::format("team: a change to {} by {} declares team heads behind its previous "
+                            "change's (§8 rule 4)",
+                            doc.logName(), toHex(ByteView(header->actor))));
             co_return false;
           }
         }
@@ -918,8 +945,10 @@ class TeamProvider final : public AuthProvider {
     // The first changes a host takes for a document make it the team's.
     auto bound = core->bind(doc);
     if (!bound) {
-      spdlog::error("team: could not record that {} belongs to team {}: {}", doc.logName(),
-                    toHex(ByteView(core->teamId())).substr(0, 8), bound.error().message());
+      portcullis::log(
+          LogLevel::Error,
+          fmt::format("team: could not record that {} belongs to team {}: {}", doc.logName(),
+                      toHex(ByteView(core->teamId())).substr(0, 8), bound.error().message()));
     }
     co_return bound.has_value();
   }
@@ -1083,13 +1112,14 @@ class TeamFactory final : public AuthProviderFactory {
     auto shared = std::make_shared<const DeviceKey>(std::move(*key));
     const TeamGraph::Standing standing =
         dir->graph().standing(Key(shared->publicKey().bytes()));
-    spdlog::info("auth provider 'team': team {} ({}), this device {} ({}), {} links",
-                 toHex(ByteView(dir->teamId())), dir->graph().teamName(),
-                 shared->publicKeyHex(),
-                 standing == TeamGraph::Standing::Member   ? "a member device"
-                 : standing == TeamGraph::Standing::Server ? "a server"
-                                                           : "not current in the team",
-                 dir->graph().size());
+    portcullis::log(
+        LogLevel::Info,
+        fmt::format("auth provider 'team': team {} ({}), this device {} ({}), {} links",
+                    toHex(ByteView(dir->teamId())), dir->graph().teamName(), shared->publicKeyHex(),
+                    standing == TeamGraph::Standing::Member   ? "a member device"
+                    : standing == TeamGraph::Standing::Server ? "a server"
+                                                              : "not current in the team",
+                    dir->graph().size()));
     auto core = std::make_shared<Core>(std::move(*dir), std::move(shared), options);
     if (bindsDocuments) {
       if (auto loaded = core->loadDocuments(); !loaded) return std::move(loaded).error();

@@ -38,6 +38,7 @@
 #include "portcullis/auth_provider.h"
 #include "portcullis/provider_registry.h"
 #include "portcullis/result.h"
+#include "team.h"  // registerProvider
 
 namespace portcullis::team {
 
@@ -71,10 +72,5 @@ bool teamSyncedWith(const AuthProvider& provider, const PeerId& peer);
 // sent like any stored link, so its deviceSeq is never signed twice); Errc::Malformed when the
 // graph drops it; Errc::Config when `provider` is not a team provider.
 Result<Hash> teamAct(AuthProvider& provider, Action action);
-
-// Adds the `team` factory to `registry`. The factory's create() checks the table: unknown keys,
-// a missing `state`, a change-wait outside 1..600000 ms, and a state directory that does not
-// open are Errc::Config errors naming the file, line and key.
-Result<void> registerProvider(ProviderRegistry& registry);
 
 }  // namespace portcullis::team

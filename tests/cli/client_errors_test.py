@@ -103,6 +103,18 @@ class ClientErrorsTest(unittest.TestCase):
                          f"complete within 1 s (the server may run another auth provider, or "
                          f"be too busy to answer)")
 
+    def test_an_automerge_url_is_refused_before_connecting_saying_why(self):
+        for verb in (("get",), ("set", "/a", "1"), ("watch",)):
+            code, out, err = run("doc", verb[0], "--connect", "127.0.0.1:1",
+                                 "automerge:2j9knpCseyhnK8izDmLpGP5WMdZQ", *verb[1:])
+            self.assertEqual(code, 2, err)
+            self.assertEqual(out, "")
+            self.assertEqual(err.splitlines()[-1],
+                             "portcullis: URL: automerge: URLs are not accepted: portcullis has "
+                             "its own document format and sync protocol, so it cannot fetch or "
+                             "edit an automerge-repo document; its URLs start with "
+                             "\"portcullis:\" (as `doc new` prints them)")
+
     def test_a_handshake_ended_without_a_reason_lists_the_likely_causes(self):
         server_key, server_auth = self.shared_key("server", "ab" * 32)
         ready = self.serve("server", server_auth)

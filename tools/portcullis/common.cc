@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <optional>
 
+#include "portcullis/logging.h"
 #include "portcullis/provider_registry.h"
 #include "tcp_network.h"
 #include "tool.h"
@@ -52,7 +53,19 @@ void setupLogging(const std::string& level, const std::string& fallback) {
   auto logger = spdlog::stderr_color_mt("portcullis");
   logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   spdlog::set_default_logger(std::move(logger));
-  spdlog::set_level(spdlog::level::from_str(level.empty() ? fallback : level));
+  const auto threshold = spdlog::level::from_str(level.empty() ? fallback : level);
+  spdlog::set_level(threshold);
+  // The library's lines go through the same logger, at the same level.
+  static constexpr LogLevel kLibraryLevel[] = {LogLevel::Debug, LogLevel::Debug, LogLevel::Info,
+                                               LogLevel::Warn,  LogLevel::Error, LogLevel::Error,
+                                               LogLevel::Off};
+  setLogLevel(kLibraryLevel[threshold]);
+  setLogSink([](LogLevel at, std::string_view message) {
+    static constexpr spdlog::level::level_enum kSpdlogLevel[] = {
+        spdlog::level::debug, spdlog::level::info, spdlog::level::warn, spdlog::level::err,
+        spdlog::level::off};
+    spdlog::log(kSpdlogLevel[static_cast<int>(at)], "{}", message);
+  });
 }
 
 Result<ConfigTable> loadNodeConfig(const std::string& path) {

@@ -34,6 +34,7 @@ struct Client {
   std::optional<PeerId> server;
   std::optional<std::string> refusal;
   std::optional<DocumentId> watched;
+  bool verbDone = false;  // a signal may stop the loop before; then only `watch` succeeded
   std::shared_ptr<AuthProvider> auth;
   std::unique_ptr<Repo> repo;
 
@@ -49,6 +50,20 @@ struct Client {
   }
   void notify() { wake.cancel(); }
 };
+
+// The document `url` names. An automerge-repo URL gets an answer of its own: it is well formed
+// there, but portcullis documents are not automerge documents (README "Not automerge").
+Result<DocumentId> parseDocumentUrl(std::string_view url) {
+  if (url.starts_with("automerge:")) {
+    return Error(Errc::Malformed,
+                 "URL: automerge: URLs are not accepted: portcullis has its own document format "
+                 "and sync protocol, so it cannot fetch or edit an automerge-repo document; its "
+                 "URLs start with \"portcullis:\" (as `doc new` prints them)");
+  }
+  auto id = DocumentId::parse(url);
+  if (!id) return Error(Errc::Malformed, "URL: " + id.error().message());
+  return id;
+}
 
 asio::awaitable<Result<void>> connect(Client& c, double timeoutSeconds) {
   co_await c.waitFor(
@@ -147,8 +162,8 @@ asio::awaitable<Result<void>> runVerb(Client& c, const DocArgs& args,
     co_return Result<void>();
   }
 
-  auto id = DocumentId::parse(args.url);
-  if (!id) co_return Error(Errc::Malformed, "URL: " + id.error().message());
+  auto id = parseDocumentUrl(args.url);
+  if (!id) co_return std::move(id).error();
   auto found = co_await c.repo->find(*id);
   if (!found) {
     if (found.error().code() == Errc::NotFound) {
@@ -184,6 +199,7 @@ asio::awaitable<Result<void>> runVerb(Client& c, const DocArgs& args,
 asio::awaitable<void> runAndStop(Client& c, const DocArgs& args, const nlohmann::json* value,
                                  Result<void>& out) {
   out = co_await runVerb(c, args, value);
+  c.verbDone = true;
   auto bye = co_await c.repo->shutdown();
   if (out && !bye) out = std::move(bye).error();
   c.ctx.stop();
@@ -204,8 +220,8 @@ int runDoc(const DocArgs& args) {
   setupLogging(args.logLevel, "error");
   // Check what can be checked before any connection.
   if (args.verb != "new") {
-    if (auto id = DocumentId::parse(args.url); !id) {
-      return failWith(kExitUsage, "URL: " + id.error().message());
+    if (auto id = parseDocumentUrl(args.url); !id) {
+      return failWith(kExitUsage, id.error().message());
     }
   }
   nlohmann::json value;
@@ -276,6 +292,11 @@ int runDoc(const DocArgs& args) {
   asio::co_spawn(c.ctx, runAndStop(c, args, &value, outcome), asio::detached);
   c.ctx.run();
   c.repo.reset();
+  // Exit 0 from `new` or `set` means the server stored the change: a signal that came first is a
+  // failure, never a silent success.
+  if (!c.verbDone && args.verb != "watch") {
+    return failWith(kExitFailed, "interrupted by a signal before " + args.verb + " completed");
+  }
   if (!outcome) return failWith(kExitFailed, outcome.error().message());
   return kExitOk;
 }

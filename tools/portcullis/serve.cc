@@ -16,10 +16,13 @@
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <map>
 
 #include "fs_storage.h"
@@ -92,14 +95,6 @@ Result<ServeConfig> parseServeConfig(const ConfigTable& root) {
                               "authentication)");
   }
   return out;
-}
-
-// Providers whose dialer must know the server's key (Scuttlebutt's secret handshake): clients
-// dial them at "net:HOST:PORT~shs:KEY", KEY the server's PeerId.
-// TODO(cleanup): ask the provider (an AuthProvider hook for the address it is dialed at) rather
-// than know its name, so that a plugin that pins keys is printed right too.
-bool pinsServerKey(std::string_view provider) {
-  return provider == "shared-key" || provider == "document-id";
 }
 
 // HOST:PORT of a bound endpoint, with the machine's name for an any-address (0.0.0.0, ::),
@@ -177,10 +172,23 @@ asio::awaitable<void> reloadOnHangup(asio::signal_set& hangup, AuthProvider& pro
   }
 }
 
+// A server holds a socket per peer and files for its storage, and the soft limit on open files
+// is often 1,024: it is raised to the hard limit, the bound the administrator set.
+void raiseOpenFileLimit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max) return;
+  const rlim_t soft = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    spdlog::warn("serve: cannot raise the open-file limit from {}: {}", soft, std::strerror(errno));
+  }
+}
+
 }  // namespace
 
 int runServe(const ServeArgs& args) {
   setupLogging(args.logLevel, "info");
+  raiseOpenFileLimit();
   auto config = loadNodeConfig(args.config);
   if (!config) return failWith(kExitUsage, config.error().message());
   auto serveConfig = parseServeConfig(*config);
@@ -225,8 +233,8 @@ int runServe(const ServeArgs& args) {
   options.handshakeTimeout = serveConfig->handshakeTimeout;
   auto repo = std::make_unique<Repo>(ctx.get_executor(), std::move(options));
 
-  // Where it listens, and the address a client passes to --connect: with the key to pin for
-  // providers that need it.
+  // Where it listens, and the address a client passes to --connect, in the provider's form (with
+  // the key to pin, for those whose dialer needs it).
   const std::string providerName((*provider)->name());
   const std::string peer = repo->peerId().str();
   std::vector<std::string> listening;
@@ -236,8 +244,7 @@ int runServe(const ServeArgs& args) {
                                                    std::to_string(ep.port())
                                              : ep.address().to_string() + ":" +
                                                    std::to_string(ep.port()));
-    dial.push_back(pinsServerKey(providerName) ? "net:" + dialHostPort(ep) + "~shs:" + peer
-                                               : dialHostPort(ep));
+    dial.push_back((*provider)->advertisedAddress(dialHostPort(ep)));
   }
   if (args.json) {
     nlohmann::json ready{{"listening", listening}, {"dial", dial}, {"peer", peer},

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "portcullis/asio.h"
+#include "portcullis/export.h"
 #include "portcullis/network_adapter.h"
 #include "portcullis/result.h"
 
@@ -57,7 +58,7 @@ struct TcpNetworkOptions {
   std::function<void(const TcpDialEvent&)> onDial{};
 };
 
-class TcpNetworkAdapter final : public NetworkAdapter {
+class PORTCULLIS_EXPORT TcpNetworkAdapter final : public NetworkAdapter {
  public:
   // Parses the addresses and binds every listener now, so that a bad address or a port in use
   // fails here (Errc::Config / Errc::Io) and port 0 is resolved before start().
@@ -79,11 +80,13 @@ class TcpNetworkAdapter final : public NetworkAdapter {
 };
 
 // Splits "HOST:PORT" ("[::1]:80" for IPv6); Errc::Config on anything else.
-Result<std::pair<std::string, std::uint16_t>> parseHostPort(std::string_view address);
+PORTCULLIS_EXPORT Result<std::pair<std::string, std::uint16_t>> parseHostPort(
+    std::string_view address);
 
 // The HOST:PORT to dial for a TcpNetworkOptions::connect address: the address itself, or the
 // HOST:PORT of "net:HOST:PORT~shs:KEY" once KEY parses as a public key. Errc::Config on anything
 // else (another multiserver transport or transform, several addresses joined by ';').
-Result<std::pair<std::string, std::uint16_t>> parseDialAddress(std::string_view address);
+PORTCULLIS_EXPORT Result<std::pair<std::string, std::uint16_t>> parseDialAddress(
+    std::string_view address);
 
 }  // namespace portcullis

@@ -129,6 +129,11 @@ class PORTCULLIS_EXPORT AuthProvider {
   // Addresses this provider needs dialed (document-id's upstreams), in the network adapters'
   // form; the application adds them to its adapter's dial list. Default: none.
   virtual std::vector<std::string> dialAddresses() const;
+  // The address a client dials to reach this node where it listens at `hostPort` (HOST:PORT),
+  // in the network adapters' form: what a server prints for its clients. A provider whose dialer
+  // must know this node's key in advance returns the form that carries it (the secret
+  // handshake's "net:HOST:PORT~shs:KEY"). Default: `hostPort` as it is.
+  virtual std::string advertisedAddress(std::string_view hostPort) const;
   // Whether this node's own provider state is in step with `peer`'s (the team provider: both hold
   // the same team links), so that what this node signs now reflects what the peer knows. A tool
   // that connects only to write waits for it (bounded). Default: true (nothing to be in step).

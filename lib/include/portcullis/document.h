@@ -72,6 +72,12 @@ struct ObjectRef {
   friend bool operator==(const ObjectRef&, const ObjectRef&) = default;
 };
 
+// One step of a path from the root map to a value: a map key or a list index.
+using PathElement = std::variant<std::string, std::size_t>;
+// Where a value sits: the keys and indexes from the root to it, as automerge's patches name it.
+// Empty: the root itself.
+using Path = std::vector<PathElement>;
+
 // What can be written as a leaf.
 using ScalarValue = std::variant<Null, bool, std::int64_t, double, std::string, Bytes, Counter>;
 // What can be read: a leaf, or a nested object.
@@ -202,6 +208,18 @@ class PORTCULLIS_EXPORT Document {
   std::vector<Bytes> getChangesSince(std::span<const ChangeHash> heads) const;
   std::optional<Bytes> getChange(const ChangeHash& hash) const;
   const ChangeGraph& graph() const;
+  // The document as it was when `heads` were its heads: an independent copy holding exactly the
+  // changes in their causal past (the heads included), with a new actor (random if unset).
+  // Editing it leaves this document alone. Errc::NotFound if a hash is not in this document's
+  // history (queued changes waiting for deps do not count).
+  Result<Document> forkAt(std::span<const ChangeHash> heads,
+                          std::optional<ActorId> actor = std::nullopt) const;
+  // The encoded changes that lead from `from` to `to`: those in the causal past of `to` and not
+  // in that of `from`, in a topological order (applying them to forkAt(from) gives forkAt(to)).
+  // Errc::NotFound if a hash of either is not in the history; Errc::Conflict if `from` is not
+  // in the causal past of `to` (the walk would have to go backwards).
+  Result<std::vector<Bytes>> changesBetween(std::span<const ChangeHash> from,
+                                            std::span<const ChangeHash> to) const;
 
  private:
   explicit Document(std::unique_ptr<detail::DocumentState> state);

@@ -11,8 +11,6 @@
 // fill it at start-up.
 #pragma once
 
-#include <capnp/common.h>
-
 #include <boost/version.hpp>
 #include <filesystem>
 #include <map>
@@ -21,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "portcullis/abi_config.h"
 #include "portcullis/auth_provider.h"
 #include "portcullis/config.h"
 #include "portcullis/export.h"
@@ -39,13 +38,36 @@ class AuthProviderFactory {
   virtual Result<std::unique_ptr<AuthProvider>> create(const ConfigTable& config) const = 0;
 };
 
-// What a plugin and the library it is loaded into must agree on: the same portcullis, compiler,
-// Boost and Cap'n Proto. Compiled into both; compared as strings before anything is registered.
-#define PORTCULLIS_ABI_FINGERPRINT                                                  \
-  "portcullis " PORTCULLIS_ABI_VERSION "; g++ " __VERSION__ "; boost " BOOST_LIB_VERSION \
-  "; capnp " PORTCULLIS_ABI_STR(CAPNP_VERSION_MAJOR) "." PORTCULLIS_ABI_STR(CAPNP_VERSION_MINOR) \
-  "." PORTCULLIS_ABI_STR(CAPNP_VERSION_MICRO)
-#define PORTCULLIS_ABI_VERSION "0.4"
+// What a plugin and the library it is loaded into must agree on, compiled into both and compared
+// as strings before anything is registered: the portcullis release and its plugin ABI version;
+// the compiler's family and major version (another minor or patch release of it builds the same
+// ABI) and the C++ library's release and string ABI; Boost's version, since Asio's types cross
+// the interface; and the Cap'n Proto release the library was built with (abi_config.h: public
+// headers never include Cap'n Proto, so a plugin takes it from there).
+#define PORTCULLIS_ABI_FINGERPRINT                                                          \
+  "portcullis " PORTCULLIS_ABI_PROJECT_VERSION " abi " PORTCULLIS_ABI_VERSION "; "          \
+  PORTCULLIS_ABI_COMPILER_NAME " " PORTCULLIS_ABI_STR(PORTCULLIS_ABI_COMPILER_MAJOR) "; "   \
+  PORTCULLIS_ABI_STDLIB "; boost " BOOST_LIB_VERSION "; capnp " PORTCULLIS_ABI_CAPNP_VERSION
+// Bumped whenever a type a plugin sees changes layout or meaning.
+#define PORTCULLIS_ABI_VERSION "0.5"
+#if defined(__clang__)
+#define PORTCULLIS_ABI_COMPILER_NAME "clang++"
+#define PORTCULLIS_ABI_COMPILER_MAJOR __clang_major__
+#elif defined(__GNUC__)
+#define PORTCULLIS_ABI_COMPILER_NAME "g++"
+#define PORTCULLIS_ABI_COMPILER_MAJOR __GNUC__
+#else
+#error "portcullis and its plugins are built with g++ or clang++"
+#endif
+#if defined(_LIBCPP_VERSION)
+#define PORTCULLIS_ABI_STDLIB "libc++ abi " PORTCULLIS_ABI_STR(_LIBCPP_ABI_VERSION)
+#elif defined(__GLIBCXX__) && _GLIBCXX_USE_CXX11_ABI
+#define PORTCULLIS_ABI_STDLIB "libstdc++ " PORTCULLIS_ABI_STR(_GLIBCXX_RELEASE) " cxx11"
+#elif defined(__GLIBCXX__)
+#define PORTCULLIS_ABI_STDLIB "libstdc++ " PORTCULLIS_ABI_STR(_GLIBCXX_RELEASE) " pre-cxx11"
+#else
+#error "portcullis and its plugins are built with libstdc++ or libc++"
+#endif
 #define PORTCULLIS_ABI_STR2(x) #x
 #define PORTCULLIS_ABI_STR(x) PORTCULLIS_ABI_STR2(x)
 

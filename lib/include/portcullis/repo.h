@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -86,9 +87,49 @@ struct RepoOptions {
   DocumentOptions document;
 };
 
+// What a change subscription reports (DocHandle::subscribe): one local change, or one batch of
+// changes from a peer that applied.
+struct DocumentChange {
+  std::vector<ChangeHash> headsBefore;
+  std::vector<ChangeHash> headsAfter;
+  // Where the document changed, sorted and unique (see Path in document.h): a map op gives its
+  // key's path, a list op its element's index in the new state (a deleted element: the index
+  // where it was), a text op the text's path. Ops in an object that a concurrent change removed
+  // give none. Empty for a document relayed blind (DocHandle::isOpen() false).
+  std::vector<Path> paths;
+  // The peer whose changes these were; nullopt for a local DocHandle::change.
+  std::optional<PeerId> peer;
+};
+
+// Keeps a DocHandle::subscribe callback registered while it lives: destroying it (or reset())
+// unsubscribes. Move-only. It does not keep the document or the Repo alive, and outliving them
+// is fine. Executor: the Repo's, like the DocHandle it came from.
+class PORTCULLIS_EXPORT ChangeSubscription {
+ public:
+  ChangeSubscription() = default;
+  ChangeSubscription(ChangeSubscription&& other) noexcept;
+  ChangeSubscription& operator=(ChangeSubscription&& other) noexcept;
+  ChangeSubscription(const ChangeSubscription&) = delete;
+  ChangeSubscription& operator=(const ChangeSubscription&) = delete;
+  ~ChangeSubscription();
+
+  // Unsubscribes now; the callback is not called again, even for a change being reported.
+  void reset();
+  explicit operator bool() const noexcept { return id_ != 0; }
+
+ private:
+  friend class DocHandle;
+  ChangeSubscription(std::weak_ptr<detail::DocEntry> entry, std::uint64_t id)
+      : entry_(std::move(entry)), id_(id) {}
+  std::weak_ptr<detail::DocEntry> entry_;
+  std::uint64_t id_ = 0;
+};
+
 // A document held by a Repo. Cheap to copy; it keeps the document in memory while it lives.
 class PORTCULLIS_EXPORT DocHandle {
  public:
+  using ChangeCallback = std::function<void(const DocumentChange&)>;
+
   const DocumentId& id() const;
   // False for a document whose changes this node cannot open (it relays them blind).
   bool isOpen() const;
@@ -105,6 +146,16 @@ class PORTCULLIS_EXPORT DocHandle {
 
   // Sends `data` to every connected peer syncing this document that passes okToSend.
   void broadcast(Bytes data);
+
+  // Calls `callback` on the Repo's executor after each change to this document: a local
+  // change() (before change() returns), or a frame of a peer's changes once they applied. The
+  // callback may read the document, change it, subscribe and unsubscribe (itself included):
+  // - a change it makes applies at once, and is reported after every callback has seen the
+  //   current one, so each subscriber sees changes one at a time, in order, each one's
+  //   headsBefore the previous one's headsAfter;
+  // - a subscription made during a report gets the changes after it, a reset one no more.
+  // The callback must not throw. The subscription ends when the returned object is destroyed.
+  [[nodiscard]] ChangeSubscription subscribe(ChangeCallback callback);
 
  private:
   friend class detail::RepoImpl;
@@ -136,6 +187,12 @@ class PORTCULLIS_EXPORT Repo {
   std::vector<DocumentId> documents() const;
   // Peers with an open session, ascending.
   std::vector<PeerId> peers() const;
+  // Waits until a peer has an open session (authenticated and past its hello): `peer` if given,
+  // else any. Completes at once if there is one already. Errc::Disconnected if none is there by
+  // `deadline` from now ("timed out"), if the Repo has no network adapter, or if it stops
+  // meanwhile. Returns the peer. Executor: the Repo's; the Repo must outlive the awaitable.
+  asio::awaitable<Result<PeerId>> whenPeerReady(std::chrono::milliseconds deadline,
+                                                std::optional<PeerId> peer = std::nullopt);
   // The heads `peer` last reported as durably stored for `doc` (empty if none).
   std::vector<ChangeHash> peerStoredHeads(const PeerId& peer, const DocumentId& doc) const;
   // Changes of `doc` held here that `peer` reported refusing during its current session,

@@ -2,7 +2,7 @@
 // provider.
 #include "portcullis/auth_provider.h"
 
-#include <spdlog/spdlog.h>
+#include "detail/log.h"
 
 namespace portcullis {
 
@@ -48,13 +48,17 @@ asio::awaitable<bool> AuthProvider::okToRequest(const PeerIdentity& peer, const 
 void AuthProvider::documentCreated(const DocumentId&) {}
 
 std::vector<std::string> AuthProvider::dialAddresses() const { return {}; }
+std::string AuthProvider::advertisedAddress(std::string_view hostPort) const {
+  return std::string(hostPort);
+}
 
 namespace {
 
 class OpenProvider final : public AuthProvider {
  public:
   explicit OpenProvider(PeerId self) : self_(std::move(self)) {
-    spdlog::warn("auth provider 'open': every peer is trusted with every document; for "
+    detail::logf(LogLevel::Warn,
+                 "auth provider 'open': every peer is trusted with every document; for "
                  "development only");
   }
 

@@ -119,6 +119,7 @@ class DocumentState {
     PORTCULLIS_REQUIRE(!txOpen_, "a transaction is already open on this document");
     txOpen_ = true;
     txOps_.clear();
+    txTouchStart_ = touched_ ? touched_->size() : 0;
     txStart_ = graph_.maxOp() + 1;
   }
 
@@ -128,6 +129,7 @@ class DocumentState {
     const OpRef id{txStart_ + txOps_.size(), self_};
     if (id.counter > kMaxCounter) return Error(Errc::Overloaded, "op counter space exhausted");
     ops_->apply(op, id);
+    note(op, id);
     txOps_.push_back(std::move(op));
     return id;
   }
@@ -217,6 +219,8 @@ class DocumentState {
     txOps_.clear();
     resetOps();
     for (const ChangeEnvelope* e : graph_.changes()) applyEnvelope(*e);
+    // Replaying the history is no change, and the rolled-back ops are none either.
+    if (touched_) touched_->resize(txTouchStart_);
   }
 
   // An empty vector for a new op's pred, with room if a committed op left some.
@@ -295,13 +299,86 @@ class DocumentState {
       op.obj = docRef(op.obj);
       op.elem = docRef(op.elem);
       for (OpRef& p : op.pred) p = docRef(p);
-      ops_->apply(op, OpRef{change.startOp + i, table[0]});
+      const OpRef id{change.startOp + i, table[0]};
+      ops_->apply(op, id);
+      note(op, id);
     }
   }
 
+  // Records where `op` (with id `id`, document actor indexes) took effect, if recording.
+  void note(const Op& op, OpRef id) {
+    if (!touched_) return;
+    touched_->push_back(Touch{.obj = op.obj,
+                              .elem = op.insert ? id : op.elem,
+                              .key = op.elemKey ? std::string() : op.mapKey,
+                              .elemKey = op.elemKey});
+  }
+
+  // The path from the root to `obj`, if it is still in the document: at each step, among the
+  // values at the slot where it was made.
+  std::optional<Path> pathOf(const Object& obj) const {
+    std::vector<const Object*> chain;
+    for (const Object* o = &obj; o->parent != nullptr; o = o->parent) chain.push_back(o);
+    Path path;
+    path.reserve(chain.size() + 1);
+    for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+      const Object& o = **it;
+      const auto& entries = o.parentSlot->entries;
+      if (std::none_of(entries.begin(), entries.end(),
+                       [&](const Entry& e) { return e.id == o.id; })) {
+        return std::nullopt;
+      }
+      if (o.parentKey != nullptr) {
+        path.emplace_back(*o.parentKey);
+      } else {
+        path.emplace_back(o.parent->seq.visibleBefore(o.parentSlot->elem));
+      }
+    }
+    return path;
+  }
+
+ public:
+  void recordPaths() {
+    if (!touched_) touched_.emplace();
+  }
+
+  std::vector<Path> takeChangedPaths() {
+    std::vector<Path> out;
+    if (!touched_) return out;
+    for (const Touch& t : *touched_) {
+      const Object* obj = ops_->findObject(t.obj);
+      if (obj == nullptr || t.elemKey == (obj->type == ObjType::Map)) continue;
+      auto path = pathOf(*obj);
+      if (!path) continue;
+      if (obj->type == ObjType::Map) {
+        path->emplace_back(t.key);
+      } else if (obj->type == ObjType::List) {
+        const Elem* e = ops_->findElem(t.elem);
+        if (e == nullptr || e->owner != obj) continue;
+        path->emplace_back(obj->seq.visibleBefore(e));
+      }
+      // A text changes as a whole: its characters are not values of their own.
+      out.push_back(std::move(*path));
+    }
+    touched_.reset();
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  }
+
+ private:
   DocumentOptions options_;
   ActorId actor_;
   ChangeGraph graph_;
+  // Where recorded ops took effect (recordPaths): the object, and the key or element.
+  struct Touch {
+    OpRef obj;
+    OpRef elem;
+    std::string key;
+    bool elemKey = false;
+  };
+  std::optional<std::vector<Touch>> touched_;
+  std::size_t txTouchStart_ = 0;  // touched_'s size when the open transaction began
 
  public:
   // The state is read directly by Document and Transaction below.
@@ -811,5 +888,67 @@ std::optional<Bytes> Document::getChange(const ChangeHash& hash) const {
 }
 
 const ChangeGraph& Document::graph() const { return state_->graph(); }
+
+namespace {
+
+// Which changes (by position in the order added) are in the causal past of `heads`, the heads
+// included.
+Result<std::vector<bool>> pastOf(const ChangeGraph& graph, std::span<const ChangeHash> heads) {
+  for (const ChangeHash& h : heads) {
+    if (!graph.contains(h)) return notFound("change " + h.toHex() + " is not in the history");
+  }
+  std::vector<bool> past(graph.size(), true);
+  for (const ChangeEnvelope* e : graph.changesSince(heads))
+    past[*graph.positionOf(e->hash)] = false;
+  return past;
+}
+
+}  // namespace
+
+Result<Document> Document::forkAt(std::span<const ChangeHash> heads,
+                                  std::optional<ActorId> actor) const {
+  const ChangeGraph& graph = state_->graph();
+  auto past = pastOf(graph, heads);
+  if (!past) return std::move(past).error();
+  DocumentOptions options = state_->options();
+  options.actor = std::move(actor);
+  Document copy(options);
+  ApplyReport report;
+  // In the order added, which is topological: each change finds its deps already there.
+  for (std::size_t pos = 0; pos < graph.size(); ++pos) {
+    if ((*past)[pos])
+      detail::tally(report, copy.state_->add(graph.changeAt(pos), nullptr, &report));
+  }
+  PORTCULLIS_ASSERT(
+      report.rejected.empty() && report.duplicates == 0 && copy.state_->graph().pendingCount() == 0,
+      "forkAt lost changes");
+  return copy;
+}
+
+Result<std::vector<Bytes>> Document::changesBetween(std::span<const ChangeHash> from,
+                                                    std::span<const ChangeHash> to) const {
+  const ChangeGraph& graph = state_->graph();
+  auto before = pastOf(graph, from);
+  if (!before) return std::move(before).error();
+  auto after = pastOf(graph, to);
+  if (!after) return std::move(after).error();
+  for (const ChangeHash& h : from) {
+    if (!(*after)[*graph.positionOf(h)]) {
+      return Error(Errc::Conflict,
+                   "change " + h.toHex() + " is not in the past of the target heads");
+    }
+  }
+  std::vector<Bytes> out;
+  for (std::size_t pos = 0; pos < graph.size(); ++pos) {
+    if ((*after)[pos] && !(*before)[pos]) out.push_back(graph.changeAt(pos).payload);
+  }
+  return out;
+}
+
+void detail::DocumentAccess::recordPaths(Document& doc) { doc.state_->recordPaths(); }
+
+std::vector<Path> detail::DocumentAccess::takeChangedPaths(Document& doc) {
+  return doc.state_->takeChangedPaths();
+}
 
 }  // namespace portcullis

@@ -18,6 +18,14 @@ struct DocumentAccess {
   // provider, verified), opening each once: applyChanges() of their bytes would parse them again.
   // Precondition: the document has a sealer that can open.
   static ApplyReport applySealed(Document& doc, std::vector<ChangeEnvelope> envelopes);
+  // From now on, notes where each op applied (local or received) takes effect, until
+  // takeChangedPaths. Costs one small record per op while on; nothing while off.
+  static void recordPaths(Document& doc);
+  // The paths noted since recordPaths, sorted and unique, and stops noting. A map op gives the
+  // path of its key; a list op the path of its element's index now (where it was, for one
+  // deleted); a text op the path of the text. Ops in objects no longer in the document (a
+  // concurrent overwrite or delete of a parent) give none.
+  static std::vector<Path> takeChangedPaths(Document& doc);
 };
 
 }  // namespace portcullis::detail

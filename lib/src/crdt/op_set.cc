@@ -99,6 +99,11 @@ const Object* OpSet::findObject(OpRef id) const {
   return object ? object->get() : nullptr;
 }
 
+const Elem* OpSet::findElem(OpRef id) const {
+  const OpState* state = opStates_.find(id);
+  return state && state->elem && state->elem->block ? state->elem : nullptr;
+}
+
 std::int64_t OpSet::counterValue(const Entry& entry) const {
   auto base = static_cast<std::uint64_t>(std::get<Counter>(entry.value).value);
   if (auto it = increments_.find(entry.id); it != increments_.end()) base += it->second;
@@ -161,10 +166,13 @@ void OpSet::place(const Op& op, OpRef id) {
   if (op.elemKey != (obj.type != ObjType::Map)) return;  // wrong key kind: ignored everywhere
 
   Slot* slot = nullptr;
+  const std::string* key = nullptr;
   Elem* placed = nullptr;
   OpState* state = nullptr;  // the op's, once an insert has made it
   if (!op.elemKey) {
-    slot = &obj.map.try_emplace(op.mapKey).first->second;
+    auto at = obj.map.try_emplace(op.mapKey).first;
+    key = &at->first;
+    slot = &at->second;
   } else {
     Elem* ref = nullptr;
     if (!(op.insert && op.elem == kRoot)) {
@@ -190,6 +198,10 @@ void OpSet::place(const Op& op, OpRef id) {
       auto made = std::make_unique<Object>();
       made->type = madeType(op.action);
       made->depth = obj.depth + 1;
+      made->id = id;
+      made->parent = &obj;
+      made->parentSlot = slot;
+      made->parentKey = key;
       objects_[id] = std::move(made);
       entry.object = madeType(op.action);
     } else {

@@ -57,6 +57,13 @@ class ActorTable {
 struct Object {
   ObjType type = ObjType::Map;
   std::uint32_t depth = 0;                        // the root is 0
+  // Where the object was made, so that a change can be named by its path from the root: the
+  // op that made it, its parent, and the slot there (a map key's, whose key is `parentKey`, or a
+  // list element's). Unset for the root.
+  OpRef id;
+  const Object* parent = nullptr;
+  const Slot* parentSlot = nullptr;
+  const std::string* parentKey = nullptr;  // a key of parent->map, whose nodes never move
   std::map<std::string, Slot, std::less<>> map;   // for maps; keys may hold an empty slot
   Sequence seq;                                   // for lists and text
 };
@@ -83,6 +90,8 @@ class OpSet {
   void apply(const Op& op, OpRef id);
 
   const Object* findObject(OpRef id) const;
+  // The list element the insert `id` made, if it has been placed.
+  const Elem* findElem(OpRef id) const;
   // The counter's current value: its initial value plus every increment naming it, wrapping.
   std::int64_t counterValue(const Entry& entry) const;
 

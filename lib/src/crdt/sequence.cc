@@ -83,6 +83,17 @@ void Sequence::updateVisibility(Elem* e, bool wasVisible) {
   }
 }
 
+std::size_t Sequence::visibleBefore(const Elem* e) const {
+  PORTCULLIS_REQUIRE(e->block != nullptr, "the element is not placed");
+  std::size_t count = 0;
+  for (std::size_t k = 0; k < e->block->index; ++k) count += blocks_[k]->visible;
+  for (const Elem* x : e->block->elems) {
+    if (x == e) return count;
+    if (x->visible()) ++count;
+  }
+  PORTCULLIS_ASSERT(false, "element not in its block");
+}
+
 Elem* Sequence::at(std::size_t index) const {
   if (index >= visible_) return nullptr;
   for (const auto& b : blocks_) {

@@ -58,6 +58,9 @@ class Sequence {
   std::size_t visibleCount() const { return visible_; }
   // The visible element at `index`, or nullptr.
   Elem* at(std::size_t index) const;
+  // How many visible elements precede `e`: its index if it is visible, else where it was (or
+  // would be). Precondition: `e` is placed (it has a block).
+  std::size_t visibleBefore(const Elem* e) const;
 
   template <typename F>
   void forEachVisible(F&& f) const;

@@ -4,11 +4,12 @@
 
 #include <dlfcn.h>
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+
+#include "detail/log.h"
 
 namespace portcullis {
 
@@ -139,7 +140,7 @@ Result<std::unique_ptr<AuthProvider>> ProviderRegistry::createFromConfig(
                                      "\"shared-key\", \"document-id\", \"team\", or \"open\" "
                                      "for development without authentication)");
     }
-    spdlog::warn("no [auth] provider configured: using 'open'");
+    detail::logf(LogLevel::Warn, "no [auth] provider configured: using 'open'");
     *name = "open";
   }
   if (auto ok = auth->expectKeys({"provider", std::string_view(**name)}); !ok) {

@@ -2,12 +2,11 @@
 // are in sync/peer_session.cc.
 #include "portcullis/repo.h"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 
 #include "crdt/document_access.h"
 #include "detail/assert.h"
+#include "detail/log.h"
 #include "repo/repo_impl.h"
 #include "wire/change_codec.h"
 
@@ -102,6 +101,49 @@ ApplyReport DocEntry::apply(Received received, OpsPool& pool) {
   }
   report.queued = relayGraph->pendingCount();
   return report;
+}
+
+std::optional<std::vector<ChangeHash>> DocEntry::watchChange() {
+  if (subscribers.empty()) return std::nullopt;
+  if (doc) DocumentAccess::recordPaths(*doc);
+  return graph().heads();
+}
+
+void DocEntry::reportChange(std::optional<std::vector<ChangeHash>> before,
+                            std::optional<PeerId> peer, bool changed) {
+  if (!before) return;
+  std::vector<Path> paths;
+  if (doc) paths = DocumentAccess::takeChangedPaths(*doc);
+  if (!changed) return;
+  unreported.push_back(DocumentChange{.headsBefore = std::move(*before),
+                                      .headsAfter = graph().heads(),
+                                      .paths = std::move(paths),
+                                      .peer = std::move(peer)});
+  if (reporting) return;  // a change made by a callback: the report under way delivers it next
+  reporting = true;
+  // A callback that throws (a bug) leaves the entry able to report again.
+  struct Reset {
+    DocEntry& entry;
+    ~Reset() {
+      entry.reporting = false;
+      entry.unreported.clear();
+    }
+  } reset{*this};
+  while (!unreported.empty()) {
+    const DocumentChange change = std::move(unreported.front());
+    unreported.pop_front();
+    std::vector<std::uint64_t> ids;
+    ids.reserve(subscribers.size());
+    for (const auto& [id, callback] : subscribers) ids.push_back(id);
+    // Looked up again before each call: an earlier callback may have unsubscribed it.
+    for (std::uint64_t id : ids) {
+      auto it = std::find_if(subscribers.begin(), subscribers.end(),
+                             [&](const auto& s) { return s.first == id; });
+      if (it == subscribers.end()) continue;
+      const std::shared_ptr<const DocHandle::ChangeCallback> callback = it->second;
+      (*callback)(change);
+    }
+  }
 }
 
 // --- RepoImpl: documents -----------------------------------------------------------------------
@@ -210,7 +252,7 @@ void RepoImpl::scheduleSave(const DocumentId& id) {
     self->saveTimerRunning = false;
     if (self->stopped) co_return;
     auto saved = co_await self->saveDirty();
-    if (!saved) spdlog::error("repo: saving failed: {}", saved.error().message());
+    if (!saved) detail::logf(LogLevel::Error, "repo: saving failed: {}", saved.error().message());
   }(shared_from_this()));
 }
 
@@ -403,6 +445,41 @@ void RepoImpl::wakeArrivalWaiters(DocEntry& entry) {
   entry.arrivalWaiters.clear();
 }
 
+asio::awaitable<Result<PeerId>> RepoImpl::whenPeerReady(std::chrono::milliseconds limit,
+                                                        std::optional<PeerId> peer) {
+  auto self = shared_from_this();
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (true) {
+    if (peer && sessions.contains(*peer)) co_return *peer;
+    if (!peer && !sessions.empty()) {
+      co_return std::min_element(sessions.begin(), sessions.end(),
+                                 [](const auto& a, const auto& b) { return a.first < b.first; })
+          ->first;
+    }
+    if (stopped) co_return Error(Errc::Disconnected, "the repo has stopped");
+    if (options.network.empty()) {
+      co_return Error(Errc::Disconnected, "the repo has no network adapter");
+    }
+    if (std::chrono::steady_clock::now() >= deadline) {
+      co_return Error(Errc::Disconnected,
+                      "timed out: no peer" + (peer ? " " + peer->str() : std::string()) +
+                          " ready within " + std::to_string(limit.count()) + " ms");
+    }
+    std::erase_if(peerWaiters, [](const auto& w) { return w.expired(); });
+    auto woken = std::make_shared<asio::steady_timer>(executor, deadline);
+    peerWaiters.push_back(woken);
+    boost::system::error_code ec;
+    co_await woken->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  }
+}
+
+void RepoImpl::wakePeerWaiters() {
+  for (auto& waiter : peerWaiters) {
+    if (auto timer = waiter.lock()) timer->cancel();
+  }
+  peerWaiters.clear();
+}
+
 void RepoImpl::checkFindExhausted(const DocumentId& id) {
   auto it = finds.find(id);
   if (it == finds.end()) return;
@@ -452,17 +529,53 @@ std::string DocHandle::toJson() const { return doc().toJson(); }
 Result<std::optional<ChangeHash>> DocHandle::change(
     const std::function<Result<void>(Transaction&)>& edit, CommitOptions options) {
   PORTCULLIS_REQUIRE(entry_->doc, "document {} is relayed blind here", entry_->id.logName());
+  auto before = entry_->watchChange();
   auto tx = entry_->doc->transaction();
   auto edited = edit(tx);
   if (!edited) {
     tx.rollback();
+    entry_->reportChange(std::move(before), std::nullopt, false);
     return edited.error();
   }
   auto hash = tx.commit(std::move(options));
   if (hash) {
     if (auto repo = entry_->repo.lock()) repo->onDocumentChanged(entry_);
   }
+  // Held: a callback may drop the last other handle to the entry.
+  auto entry = entry_;
+  entry->reportChange(std::move(before), std::nullopt, hash.has_value());
   return hash;
+}
+
+ChangeSubscription DocHandle::subscribe(ChangeCallback callback) {
+  PORTCULLIS_REQUIRE(callback != nullptr, "a subscription needs a callback");
+  const std::uint64_t id = ++entry_->lastSubscriber;
+  entry_->subscribers.emplace_back(id, std::make_shared<const ChangeCallback>(std::move(callback)));
+  return ChangeSubscription(entry_, id);
+}
+
+// --- ChangeSubscription ------------------------------------------------------------------------
+
+ChangeSubscription::ChangeSubscription(ChangeSubscription&& other) noexcept
+    : entry_(std::move(other.entry_)), id_(std::exchange(other.id_, 0)) {}
+
+ChangeSubscription& ChangeSubscription::operator=(ChangeSubscription&& other) noexcept {
+  if (this != &other) {
+    reset();
+    entry_ = std::move(other.entry_);
+    id_ = std::exchange(other.id_, 0);
+  }
+  return *this;
+}
+
+ChangeSubscription::~ChangeSubscription() { reset(); }
+
+void ChangeSubscription::reset() {
+  if (auto entry = entry_.lock()) {
+    std::erase_if(entry->subscribers, [&](const auto& s) { return s.first == id_; });
+  }
+  entry_.reset();
+  id_ = 0;
 }
 
 void DocHandle::broadcast(Bytes data) {
@@ -513,6 +626,12 @@ std::vector<DocumentId> Repo::documents() const {
   for (const auto& [id, entry] : impl_->documents) out.push_back(id);
   std::sort(out.begin(), out.end());
   return out;
+}
+
+asio::awaitable<Result<PeerId>> Repo::whenPeerReady(std::chrono::milliseconds deadline,
+                                                    std::optional<PeerId> peer) {
+  auto impl = impl_;
+  co_return co_await impl->whenPeerReady(deadline, std::move(peer));
 }
 
 std::vector<PeerId> Repo::peers() const {

@@ -19,6 +19,7 @@
 #include "portcullis/asio.h"
 #include "portcullis/repo.h"
 #include "crdt/op.h"
+#include "detail/log.h"
 #include "detail/random_pool.h"
 #include "wire/sync_codec.h"
 
@@ -73,35 +74,56 @@ struct DocEntry {
   // find() calls waiting for changes a peer announced: woken when the document changes, a peer
   // refuses or a session goes.
   std::vector<std::weak_ptr<asio::steady_timer>> arrivalWaiters;
+
+  // Change reports (DocHandle::subscribe). Around each local change or applied batch:
+  // watchChange() before, which notes the heads and starts recording paths if anyone listens;
+  // reportChange() after, which stops recording and, if `changed`, tells every subscriber.
+  std::optional<std::vector<ChangeHash>> watchChange();
+  void reportChange(std::optional<std::vector<ChangeHash>> before, std::optional<PeerId> peer,
+                    bool changed);
+  // Held through a shared_ptr, so that a callback can unsubscribe itself while it runs.
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<const DocHandle::ChangeCallback>>>
+      subscribers;
+  std::uint64_t lastSubscriber = 0;
+  // Changes made while the subscribers hear of an earlier one: reported after it, in order.
+  std::deque<DocumentChange> unreported;
+  bool reporting = false;
 };
 
 // A set of change hashes that keeps only the `limit` most recently inserted: what a peer can
-// make us remember stays bounded, and the oldest is forgotten first.
+// make us remember stays bounded, and the oldest is forgotten first. Nothing is allocated until
+// the first insert: every (peer, document) pair has two, and almost all stay empty (an empty
+// std::deque allocates; a server offering 1,000 documents to 1,000 peers held GiBs of them).
 class RecentHashes {
  public:
   explicit RecentHashes(std::size_t limit) : limit_(limit) {}
-  bool contains(const ChangeHash& h) const { return set_.contains(h); }
+  bool contains(const ChangeHash& h) const { return held_ && held_->set.contains(h); }
   // True if `h` was not held yet.
   bool insert(const ChangeHash& h) {
-    if (!set_.insert(h).second) return false;
-    order_.push_back(h);
-    if (order_.size() > limit_) {
-      set_.erase(order_.front());
-      order_.pop_front();
+    if (!held_) held_ = std::make_unique<Held>();
+    if (!held_->set.insert(h).second) return false;
+    held_->order.push_back(h);
+    if (held_->order.size() > limit_) {
+      held_->set.erase(held_->order.front());
+      held_->order.pop_front();
     }
     return true;
   }
-  std::size_t size() const { return order_.size(); }
+  std::size_t size() const { return held_ ? held_->order.size() : 0; }
   std::vector<ChangeHash> sorted() const {
-    std::vector<ChangeHash> out(order_.begin(), order_.end());
+    if (!held_) return {};
+    std::vector<ChangeHash> out(held_->order.begin(), held_->order.end());
     std::sort(out.begin(), out.end());
     return out;
   }
 
  private:
+  struct Held {
+    std::unordered_set<ChangeHash> set;
+    std::deque<ChangeHash> order;  // oldest first
+  };
   std::size_t limit_;
-  std::unordered_set<ChangeHash> set_;
-  std::deque<ChangeHash> order_;  // oldest first
+  std::unique_ptr<Held> held_;
 };
 
 // What one session knows about one document on the other side.
@@ -234,6 +256,10 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   // Heads of `entry` that a peer has told us of and that have neither arrived nor been refused.
   std::vector<ChangeHash> announcedMissing(const DocEntry& entry) const;
   void wakeArrivalWaiters(DocEntry& entry);
+  // Repo::whenPeerReady, and the wake-up of its waiters when a session opens or the Repo stops.
+  asio::awaitable<Result<PeerId>> whenPeerReady(std::chrono::milliseconds limit,
+                                                std::optional<PeerId> peer);
+  void wakePeerWaiters();
   void checkFindExhausted(const DocumentId& id);
 
   // --- sessions (sync/peer_session.cc) ---
@@ -279,6 +305,7 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   std::unordered_map<DocumentId, std::shared_ptr<DocEntry>> documents;
   DocEntry::OpsPool opsPool;  // for every document's received changes
   std::unordered_map<PeerId, std::shared_ptr<PeerSession>> sessions;
+  std::vector<std::weak_ptr<asio::steady_timer>> peerWaiters;  // whenPeerReady calls
   std::size_t authenticating = 0;
   std::vector<std::shared_ptr<Stream>> handshaking;  // closed by stop()
 
@@ -293,11 +320,6 @@ class RepoImpl : public std::enable_shared_from_this<RepoImpl> {
   asio::steady_timer saveDone;
 };
 
-}  // namespace portcullis::detail
-
-#include <spdlog/spdlog.h>
-
-namespace portcullis::detail {
 
 template <typename Awaitable>
 void RepoImpl::spawn(Awaitable&& awaitable) {
@@ -307,7 +329,7 @@ void RepoImpl::spawn(Awaitable&& awaitable) {
     try {
       std::rethrow_exception(e);
     } catch (const std::exception& x) {
-      spdlog::error("repo: a task failed: {}", x.what());
+      detail::logf(LogLevel::Error, "repo: a task failed: {}", x.what());
     }
   });
 }

@@ -1,9 +1,8 @@
 // Peer sessions and the sync protocol (architecture §2, §5): handshake under a deadline, hello, one
 // session per peer, the writer that re-checks queued frames, and the handling of every frame.
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 
+#include "detail/log.h"
 #include "repo/repo_impl.h"
 
 namespace portcullis::detail {
@@ -146,6 +145,8 @@ void PeerSession::markDirty(const DocumentId& doc) {
   // and free, nor another table to look up, per sync frame.
   auto it = docs.find(doc);
   if (closed || it == docs.end() || it->second.queued) return;
+  // An unanswered offer has nothing to send (buildSync): no queue item, no okToSend at dequeue.
+  if (it->second.sentAny && !it->second.heardFrom) return;
   it->second.queued = true;
   enqueue({.doc = doc, .syncDoc = true, .isRequest = false, .last = false, .frame = {}});
 }
@@ -205,6 +206,7 @@ void RepoImpl::stop() {
   for (auto& [id, pf] : finds) pending.push_back(id);
   for (const DocumentId& id : pending) settleFind(id, false);
   saveTimer.cancel();
+  wakePeerWaiters();
 }
 
 std::shared_ptr<PeerSession> RepoImpl::session(const PeerId& peer) const {
@@ -224,7 +226,7 @@ asio::awaitable<bool> decided(const char* hook,
   try {
     co_return co_await std::move(answer);
   } catch (const std::exception& e) {
-    spdlog::warn("auth: {} threw, counted as deny: {}", hook, e.what());
+    detail::logf(LogLevel::Warn, "auth: {} threw, counted as deny: {}", hook, e.what());
   }
   co_return false;
 }
@@ -308,7 +310,7 @@ asio::awaitable<void> RepoImpl::runConnection(std::shared_ptr<RepoImpl> self,
 
   auto refuse = [&](const Error& e) {
     raw->close();
-    spdlog::info("repo: refused {}: {}", remote, e.message());
+    detail::logf(LogLevel::Info, "repo: refused {}: {}", remote, e.message());
     if (self->options.events.peerRefused) self->options.events.peerRefused(remote, e);
   };
 
@@ -318,7 +320,7 @@ asio::awaitable<void> RepoImpl::runConnection(std::shared_ptr<RepoImpl> self,
     auto guarded = std::make_unique<SharedStream>(raw);
     auth = co_await provider->authenticate(std::move(guarded), side);
   } catch (const std::exception& e) {
-    spdlog::warn("auth: authenticate threw, counted as deny: {}", e.what());
+    detail::logf(LogLevel::Warn, "auth: authenticate threw, counted as deny: {}", e.what());
   }
   if (!auth) {
     deadline->cancel();
@@ -373,9 +375,10 @@ asio::awaitable<void> RepoImpl::runConnection(std::shared_ptr<RepoImpl> self,
   }
   for (const DocumentId& id : pendingFinds) self->ask(session, id);
   guard.finish();
-  spdlog::info("repo: {} authenticated by '{}' ({})", peer.str(), session->identity.provider,
-               remote);
+  detail::logf(LogLevel::Info, "repo: {} authenticated by '{}' ({})", peer.str(),
+               session->identity.provider, remote);
   if (self->options.events.peerAuthenticated) self->options.events.peerAuthenticated(session->identity);
+  self->wakePeerWaiters();
   self->spawn(runWriter(self, session));
   self->spawn(self->startSyncing(session));
 
@@ -415,7 +418,7 @@ void RepoImpl::dropSession(const std::shared_ptr<PeerSession>& session, const st
   auto it = sessions.find(peer);
   if (it == sessions.end() || it->second != session) return;
   sessions.erase(it);
-  spdlog::info("repo: {} gone: {}", peer.str(), reason);
+  detail::logf(LogLevel::Info, "repo: {} gone: {}", peer.str(), reason);
   if (options.events.peerGone) options.events.peerGone(peer, reason);
   // What it announced will not come: find()s waiting for it stop waiting.
   for (const auto& [id, state] : session->docs) {
@@ -550,6 +553,7 @@ asio::awaitable<void> RepoImpl::recheckAccess(PeerId peer) {
       if (it != s->docs.end()) it->second.active = false;
     } else if (it != s->docs.end()) {
       it->second.active = true;
+      if (!it->second.heardFrom) it->second.sentAny = false;  // an unanswered offer goes again
       s->markDirty(id);
     } else if (co_await okToAdvertise(s->identity, id)) {
       if (auto again = session(peer)) {
@@ -608,7 +612,7 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
   }
   auto loaded = co_await loadEntry(id);
   if (!loaded) {
-    spdlog::error("repo: {}: {}", id.logName(), loaded.error().message());
+    detail::logf(LogLevel::Error, "repo: {}: {}", id.logName(), loaded.error().message());
     if (msg.isRequest) unavailable();
     co_return Result<void>();
   }
@@ -686,7 +690,8 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
         session->enqueueFrame(encodeMessage(*answer), id);
       }
       wakeArrivalWaiters(*entry);
-      spdlog::info("repo: refused {} changes to {} from {}", count, id.logName(), peer.str());
+      detail::logf(LogLevel::Info, "repo: refused {} changes to {} from {}", count, id.logName(),
+                   peer.str());
       if (options.events.changesRefused) options.events.changesRefused(peer, id, count);
     } else {
       std::vector<ChangeHash> theirs;
@@ -694,13 +699,15 @@ asio::awaitable<Result<void>> RepoImpl::handleSync(std::shared_ptr<PeerSession> 
       for (const ChangeEnvelope& e : received.envelopes) theirs.push_back(e.hash);
       sortUnique(theirs);
       const std::size_t before = entry->graph().size();
+      auto watched = entry->watchChange();
       ApplyReport report = entry->apply(std::move(received), opsPool);
       noteHeldByPeer(entry->graph(), session->docs[id], before, theirs);
       for (const Error& e : report.rejected) {
-        spdlog::warn("repo: a change to {} from {} is invalid: {}", id.logName(), peer.str(),
-                     e.message());
+        detail::logf(LogLevel::Warn, "repo: a change to {} from {} is invalid: {}", id.logName(),
+                     peer.str(), e.message());
       }
       if (report.applied > 0) onDocumentChanged(entry);
+      entry->reportChange(std::move(watched), peer, report.applied > 0);
       if (entry->graph().pendingCount() > options.quotas.pendingChanges) {
         co_return Error(Errc::Overloaded, "over its quota of changes waiting for deps");
       }
@@ -741,7 +748,8 @@ void RepoImpl::handleRefused(const std::shared_ptr<PeerSession>& session, const 
   }
   if (fresh.empty()) return;
   const PeerId& peer = session->identity.peer;
-  spdlog::info("repo: {} refused {} of our changes to {}", peer.str(), msg.count, msg.doc.logName());
+  detail::logf(LogLevel::Info, "repo: {} refused {} of our changes to {}", peer.str(), msg.count,
+               msg.doc.logName());
   if (options.events.changesRefusedByPeer) options.events.changesRefusedByPeer(peer, msg.doc, fresh);
 }
 
@@ -799,6 +807,11 @@ std::optional<Bytes> RepoImpl::buildSync(PeerSession& session, const DocumentId&
       }
     }
   }
+  // An offer the peer has not answered is not repeated at each change: a peer that wants the
+  // document answers and is then sent everything since, and one that stays silent does not want
+  // it (a server with 1,000 peers otherwise sends each of them a frame per change of every
+  // document: bench/load_bench). recheckAccess offers it anew.
+  if (st.sentAny && !st.heardFrom) return std::nullopt;
   const bool storedNews = !entry->storedHeads.empty() && entry->storedHeads != st.lastSentStored;
   if (sent.empty() && msg.need.empty() && st.sentAny && msg.heads == st.lastSentHeads &&
       !storedNews) {

@@ -6,16 +6,14 @@
 
 #include <gtest/gtest.h>
 #include <sodium.h>
-#include <spdlog/sinks/ostream_sink.h>
-#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 
 #include <fstream>
 #include <set>
-#include <sstream>
 
 #include "../../lib/repo/repo_harness.h"
 #include "portcullis/config.h"
+#include "portcullis/logging.h"
 #include "portcullis/provider_registry.h"
 #include "portcullis/secret_handshake.h"
 #include "storage_test_support.h"
@@ -345,13 +343,11 @@ TEST_F(DocumentIdProvider, TheNetworkKeyIsTheHashOfItsPublishedName) {
 }
 
 TEST_F(DocumentIdProvider, LogsNameDocumentsOnlyByAShortHash) {
-  std::ostringstream captured;
-  auto previous = spdlog::default_logger();
-  auto logger = std::make_shared<spdlog::logger>(
-      "capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(captured));
-  logger->set_level(spdlog::level::trace);
-  spdlog::set_default_logger(logger);
   std::string text;
+  LogSink previous = setLogSink([&text](LogLevel, std::string_view line) {
+    text.append(line).push_back('\n');
+  });
+  setLogLevel(LogLevel::Debug);
   DocumentId id = DocumentId::random();
   {
     Node server = node("server"), alice = node("alice"), bob = node("bob");
@@ -363,8 +359,8 @@ TEST_F(DocumentIdProvider, LogsNameDocumentsOnlyByAShortHash) {
     ASSERT_TRUE(h.runUntil([&] { return server.repo().findLocal(doc.id()).has_value(); }));
     EXPECT_TRUE(h.await(bob.repo().find(doc.id()), 5s));
   }
-  spdlog::set_default_logger(previous);
-  text = captured.str();
+  setLogSink(std::move(previous));
+  setLogLevel(LogLevel::Info);
   // The document was logged (created, found), by its short name only.
   EXPECT_NE(text.find(id.logName() + " created here"), std::string::npos) << text;
   EXPECT_NE(text.find(id.logName() + " found from upstream"), std::string::npos) << text;
