@@ -471,7 +471,9 @@ class TeamTest(unittest.TestCase):
             request = json.load(f)
         before = self.links_size("alice")
         for field, value in (("userId", "mallory"),
-                             ("encKey", request["encKey"][:-2] + "00"),
+                             # The last byte flipped (a fixed "00" is no change for 1 key in 256).
+                             ("encKey", request["encKey"][:-2]
+                              + f"{int(request['encKey'][-2:], 16) ^ 0xFF:02x}"),
                              ("deviceId", self.found("eve")["device"])):
             tampered = dict(request, **{field: value})
             path = self.path(f"tampered-{field}.json")
