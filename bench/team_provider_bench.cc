@@ -57,6 +57,7 @@
 #include "portcullis/provider_registry.h"
 #include "portcullis/repo.h"
 #include "portcullis/secret_handshake.h"
+#include "provider_handshakes.h"
 #include "repo_changes.h"
 #include "shared_key.h"
 #include "state_dir.h"
@@ -239,17 +240,8 @@ std::shared_ptr<AuthProvider> teamProvider(const RunDir& run, const Team& t, con
 // A shared-key provider for the device of `tag`, made from a config as `portcullis serve` makes
 // it (the key file is written next to the state directories).
 std::shared_ptr<AuthProvider> sharedKeyProvider(const RunDir& run, const std::string& tag) {
-  ProviderRegistry registry;
-  if (!sharedkey::registerProvider(registry)) fail("sharedkey::registerProvider");
-  const auto keyFile = run.path / (tag + ".key");
-  if (auto ok = deviceKeyOf(tag, 0).save(keyFile.string()); !ok) fail(ok.error().message());
-  const std::string text = "[auth]\nprovider = \"shared-key\"\n[auth.shared-key]\nnetwork-key = \"" +
-                           kNetworkKeyHex + "\"\nidentity = \"" + keyFile.string() + "\"\n";
-  auto root = parseConfig(text, run.path / (tag + ".toml"));
-  if (!root) fail(root.error().message());
-  auto made = registry.createFromConfig(*root, {});
-  if (!made) fail("shared-key provider: " + made.error().message());
-  return std::shared_ptr<AuthProvider>(std::move(*made));
+  return bench::sharedKeyProvider(run.path, tag, deviceKeyOf(tag, 0), kNetworkKeyHex,
+                                  [](const std::string& m) { fail(m); });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -513,49 +505,10 @@ void figureHandshakeSync(const RunDir& run, const Team& t, const CryptoFloor& fl
 // ---------------------------------------------------------------------------------------------
 // 2. Handshakes/s: team against shared-key, providers called directly, same transport
 
-struct ProviderPair {
-  std::shared_ptr<AuthProvider> dialer;
-  std::shared_ptr<AuthProvider> acceptor;
-  std::string dialedAddress;  // shared-key: the acceptor's key
-};
+using bench::ProviderPair;
 
-asio::awaitable<void> authenticateInto(std::shared_ptr<AuthProvider> p,
-                                       std::unique_ptr<Stream> stream, Side side,
-                                       std::optional<Result<Session>>& out) {
-  out.emplace(co_await p->authenticate(std::move(stream), side));
-}
-
-// `count` sequential handshakes over fresh memory links; seconds.
 double runHandshakes(asio::io_context& ctx, const ProviderPair& pair, std::size_t count) {
-  MemoryNetworkAdapter da(ctx.get_executor(), "hs-d"), aa(ctx.get_executor(), "hs-a");
-  std::unique_ptr<Stream> ds, as;
-  da.start([&](std::unique_ptr<Stream> s, Side) { ds = std::move(s); });
-  aa.start([&](std::unique_ptr<Stream> s, Side) { as = std::move(s); });
-  const auto start = Clock::now();
-  for (std::size_t i = 0; i < count; ++i) {
-    connect(da, aa, {.maxBufferedBytes = 1u << 20, .record = false,
-                     .dialedAddress = pair.dialedAddress});
-    std::optional<Result<Session>> d, a;
-    asio::co_spawn(ctx, authenticateInto(pair.dialer, std::move(ds), Side::Dialer, d),
-                   asio::detached);
-    asio::co_spawn(ctx, authenticateInto(pair.acceptor, std::move(as), Side::Acceptor, a),
-                   asio::detached);
-    while (!d || !a) {
-      if (ctx.stopped()) ctx.restart();  // a poll that ran out of work stops the context
-      ctx.run_one();
-    }
-    if (!*d) fail("dialer: " + d->error().message());
-    if (!*a) fail("acceptor: " + a->error().message());
-    (*d)->channel->close();
-    (*a)->channel->close();
-    d.reset();
-    a.reset();
-    ctx.poll();  // the sessions' readers end
-    if (ctx.stopped()) ctx.restart();
-  }
-  const double s = std::chrono::duration<double>(Clock::now() - start).count();
-  runFor(ctx, std::chrono::milliseconds(2));
-  return s;
+  return bench::runHandshakes(ctx, pair, count, [](const std::string& m) { fail(m); });
 }
 
 // Both sides' libsodium calls of one shs1 handshake (as shs_bench's shs.handshake_crypto).

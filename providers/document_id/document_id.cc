@@ -56,18 +56,6 @@ Result<Upstreams> parseUpstreams(const ConfigTable& table) {
   return out;
 }
 
-// The install's device key: read, or made and saved (mode 0600) on first use.
-Result<DeviceKey> loadOrCreateIdentity(const std::filesystem::path& file) {
-  std::error_code ec;
-  if (std::filesystem::exists(file, ec)) return DeviceKey::load(file.string());
-  DeviceKey key = DeviceKey::generate();
-  if (auto saved = key.save(file.string()); !saved) return saved.error();
-  portcullis::log(
-      LogLevel::Info,
-      fmt::format("auth provider 'document-id': made a new device key in {}", file.string()));
-  return key;
-}
-
 // Which documents belong to which upstreams: made here (offered to every upstream) or found
 // from one. With a state file the facts outlive a restart: each new one is appended as a line
 // ("created <doc hex>" or "found <doc hex> <upstream key hex>") and fsync'd; the file holds
@@ -268,7 +256,7 @@ class DocumentIdFactory final : public AuthProviderFactory {
     auto identityPath = config.path("identity");
     if (!identityPath) return std::move(identityPath).error();
     if (!*identityPath) return config.error("identity", "missing (required)");
-    auto identity = loadOrCreateIdentity(**identityPath);
+    auto identity = DeviceKey::loadOrCreate((*identityPath)->string());
     if (!identity) return config.error("identity", identity.error().message());
     auto upstreams = parseUpstreams(config);
     if (!upstreams) return std::move(upstreams).error();

@@ -10,63 +10,22 @@ Run by meson (suite `process`) with PORTCULLIS set to the built executable and
 PORTCULLIS_PLUGIN_PATH to the folder of the team plugin. Every wait is bounded.
 """
 import json
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 import time
 import unittest
 
-EXE = os.environ.get("PORTCULLIS", "portcullis")
+from server_process import ServerProcess, run
 
 
-def run(*args, timeout=60, check=True):
-    """Runs the tool; returns (exit code, stdout, stderr)."""
-    p = subprocess.run([EXE, *args], capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        raise AssertionError(f"portcullis {' '.join(args)} failed ({p.returncode}): {p.stderr}")
-    return p.returncode, p.stdout, p.stderr
-
-
-class RefusedWriteTest(unittest.TestCase):
+class RefusedWriteTest(ServerProcess, unittest.TestCase):
     def setUp(self):
-        self.dir = tempfile.mkdtemp(prefix="portcullis-refused-")
-        self.server = None
-        self.server_log = None
-
-    def tearDown(self):
-        if self.server and self.server.poll() is None:
-            self.server.send_signal(signal.SIGKILL)
-            self.server.wait(timeout=20)
-        if self.server:
-            self.server.stdout.close()
-        if self.server_log:
-            self.server_log.close()
-        if sys.exc_info()[0] is None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    def path(self, name):
-        return os.path.join(self.dir, name)
-
-    def log(self):
-        with open(self.path("server.log")) as f:
-            return f.read()
+        self.make_folder("portcullis-refused-")
 
     def serve(self, state):
         config = self.path("server.toml")
         with open(config, "w") as f:
             f.write(f'[network]\nlisten = "127.0.0.1:0"\n[storage]\npath = "{self.path("data")}"\n'
                     f'[auth]\nprovider = "team"\n[auth.team]\nstate = "{self.path(state)}"\n')
-        self.server_log = open(self.path("server.log"), "w")
-        self.server = subprocess.Popen([EXE, "serve", "--config", config, "--json"],
-                                       stdout=subprocess.PIPE, stderr=self.server_log, text=True)
-        line = self.server.stdout.readline()  # bounded: the server exits on any start-up error
-        if not line:
-            self.server.wait(timeout=10)
-            raise AssertionError(f"serve did not start: {self.log()}")
-        return json.loads(line)["listening"][0]
+        return self.serve_config(config)["listening"][0]
 
     def test_a_write_by_a_read_only_member_is_reported_refused_at_once(self):
         alice = self.path("alice")

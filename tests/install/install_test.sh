@@ -43,15 +43,15 @@ headers=(portcullis/repo.h portcullis/provider_registry.h portcullis/config.h
          portcullis/abi_config.h portcullis/adapters/tcp_network.h
          portcullis/adapters/fs_storage.h portcullis/adapters/memory_storage.h
          portcullis/providers/shared_key.h portcullis/providers/document_id.h
-         portcullis/providers/team.h)
+         portcullis/providers/team.h portcullis/providers/online.h)
 for header in "${headers[@]}"; do
   [[ -f $include/$header ]] || fail "$header was not installed"
 done
-for component in "${components[@]}" portcullis-document-id portcullis-team; do
+for component in "${components[@]}" portcullis-document-id portcullis-team portcullis-online; do
   pkg --exists "$component" || fail "no $component.pc was installed"
 done
 [[ -x $root/bin/portcullis ]] || fail "the tool was not installed"
-for provider in shared-key document-id team; do
+for provider in shared-key document-id team online; do
   [[ -f $(pkg --variable=plugindir portcullis)/libportcullis-auth-$provider.so ]] ||
     fail "the $provider plugin was not installed in plugindir"
 done

@@ -179,6 +179,11 @@ std::string describeHandshakeFailure(std::string_view provider, const Error& err
   } else if (provider == "team") {
     causes = "the server does not know this device (not admitted yet, or removed), it does not "
              "host this team, or it runs another auth provider";
+  } else if (provider == "online") {
+    causes = "this device's certificate expired or was revoked (`portcullis whoami` shows it; "
+             "`portcullis login` renews it), the peer is of another app-id or trusts other "
+             "service-keys, the key after ~shs: in the address is not the server's, or the server "
+             "runs another auth provider";
   } else if (provider == "open") {
     causes = "the server runs another auth provider than 'open'";
   } else {

@@ -88,6 +88,38 @@ int main(int argc, char** argv) {
     cmd->callback([&doc, name = std::string(v.name)] { doc.verb = name; });
   }
 
+  OnlineArgs online;
+  CLI::App* loginCmd = app.add_subcommand(
+      "login", "Log in at the app's identity service (the `online` provider) with a token from "
+               "your identity provider; keeps the certificate where [auth.online] certificate "
+               "says");
+  addCommon(loginCmd, online, true);
+  loginCmd->add_option("--service", online.service,
+                       "The identity service's address, net:HOST:PORT~shs:KEY (what its "
+                       "`serve` prints)")->required();
+  loginCmd->add_option("--provider", online.provider,
+                       "Which of the service's login providers checks the token")->required();
+  loginCmd->add_option("--token", online.token,
+                       "The token; @FILE reads it from FILE, - from stdin (a token on the command "
+                       "line is visible to other users of this machine)")->required();
+  loginCmd->add_option("--timeout", online.timeoutSeconds, "Seconds to wait (default 10)");
+  loginCmd->callback([&online] { online.verb = "login"; });
+  CLI::App* whoamiCmd = app.add_subcommand(
+      "whoami", "Show this device's certificate (the `online` provider): user, roles, "
+                "permissions, expiry; exit 1 when it is expired or not this device's");
+  addCommon(whoamiCmd, online, true);
+  whoamiCmd->callback([&online] { online.verb = "whoami"; });
+  CLI::App* onlineCmd = app.add_subcommand("online", "Run an identity service of the `online` "
+                                                     "provider");
+  onlineCmd->require_subcommand(1);
+  CLI::App* revokeCmd = onlineCmd->add_subcommand(
+      "revoke", "Revoke certificates by serial: signs the service's next revocation list (send "
+                "the running service SIGHUP to pass it on)");
+  addCommon(revokeCmd, online, true);
+  revokeCmd->add_option("--serial", online.serials, "A certificate serial (`whoami` shows it); "
+                                                    "repeat for several")->required();
+  revokeCmd->callback([&online] { online.verb = "revoke"; });
+
   TeamArgs team;
   CLI::App* teamCmd = app.add_subcommand(
       "team", "Run a team (the `team` auth provider) from this device's state directory, "
@@ -233,5 +265,6 @@ int main(int argc, char** argv) {
   if (serveCmd->parsed()) return runServe(serve);
   if (keygenCmd->parsed()) return runKeygen(keygen);
   if (teamCmd->parsed()) return runTeam(team);
+  if (loginCmd->parsed() || whoamiCmd->parsed() || onlineCmd->parsed()) return runOnline(online);
   return runDoc(doc);
 }

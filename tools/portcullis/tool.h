@@ -73,10 +73,21 @@ struct TeamArgs : CommonArgs {
   double timeoutSeconds = 10;       // --timeout for --connect
 };
 
+// `portcullis login`, `whoami` and `online revoke`: the online provider's verbs (online.cc).
+struct OnlineArgs : CommonArgs {
+  std::string verb;                   // "login", "whoami", "revoke"
+  std::string service;                // login --service ADDRESS
+  std::string provider;               // login --provider NAME
+  std::string token;                  // login --token TOKEN, @FILE or -
+  double timeoutSeconds = 10;         // login --timeout
+  std::vector<std::uint64_t> serials;  // revoke --serial
+};
+
 int runServe(const ServeArgs& args);
 int runKeygen(const KeygenArgs& args);
 int runDoc(const DocArgs& args);
 int runTeam(const TeamArgs& args);
+int runOnline(const OnlineArgs& args);
 
 // team_net.cc: `team join CODE --connect ADDRESS`, and a signing verb's `--connect ADDRESS` (run
 // after the verb, once its state directory is closed).

@@ -35,6 +35,9 @@ class PORTCULLIS_EXPORT ConfigTable {
   const std::filesystem::path& file() const;
 
   bool contains(std::string_view key) const;
+  // The table's keys, sorted: for tables whose keys are names the user chooses (the
+  // online provider's roles).
+  std::vector<std::string> keys() const;
   // Fails on the first key that is not in `known`, naming its line.
   Result<void> expectKeys(std::initializer_list<std::string_view> known) const;
 

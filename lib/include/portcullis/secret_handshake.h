@@ -144,6 +144,9 @@ class PORTCULLIS_EXPORT DeviceKey {
   // Writes the secret file at `path`, created with mode 0600 (O_CREAT | O_EXCL), fsynced, and so
   // is its directory. Refuses (Errc::Io) to replace an existing file.
   Result<void> save(const std::string& path) const;
+  // load() when `path` exists, else generate() and save() there, with a log line naming the file
+  // (an install's key made on first use). Errors as load() and save() give them.
+  static Result<DeviceKey> loadOrCreate(const std::string& path);
 
   const PublicKey& publicKey() const noexcept { return publicKey_; }
   std::string publicKeyHex() const { return publicKey_.toHex(); }

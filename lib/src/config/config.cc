@@ -59,6 +59,12 @@ const std::filesystem::path& ConfigTable::file() const { return state_->file; }
 
 bool ConfigTable::contains(std::string_view key) const { return state_->table->contains(key); }
 
+std::vector<std::string> ConfigTable::keys() const {
+  std::vector<std::string> out;
+  for (const auto& [key, node] : *state_->table) out.emplace_back(key.str());
+  return out;
+}
+
 namespace {
 
 Error errorAt(const std::filesystem::path& file, std::uint32_t line, const std::string& subject,

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "detail/assert.h"
+#include "portcullis/logging.h"
 #include "portcullis/frame_length.h"
 
 namespace portcullis {
@@ -310,6 +311,15 @@ Result<DeviceKey> DeviceKey::load(const std::string& path) {
   }
   wipe(json["private"].get_ref<std::string&>());
   return std::move(*rebuilt);
+}
+
+Result<DeviceKey> DeviceKey::loadOrCreate(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 || errno != ENOENT) return load(path);
+  DeviceKey key = generate();
+  if (auto saved = key.save(path); !saved) return saved.error();
+  portcullis::log(LogLevel::Info, "made a new device key " + key.publicKeyHex() + " in " + path);
+  return key;
 }
 
 Result<void> DeviceKey::save(const std::string& path) const {
