@@ -370,11 +370,9 @@ TEST_F(OnlineProvider, ARevocationListNotSignedByTheServiceIsIgnored) {
   const online::Revocations forged{.appId = std::string(kApp), .sequence = 9,
                                    .issuedAt = now(), .serials = {bobSerial}};
   const Bytes notice = online::encodeNotice({.revocations = online::signRevocations(forged, forger)});
-  asio::co_spawn(h.ctx,
-                 alice.auth->onProviderMessage(
-                     PeerIdentity{.peer = bob.id(), .user = {}, .roles = {}, .provider = "online"},
-                     notice),
-                 asio::detached);
+  // The hook takes the identity by reference, as the Repo holds it for the session's life.
+  const PeerIdentity fromBob{.peer = bob.id(), .user = {}, .roles = {}, .provider = "online"};
+  asio::co_spawn(h.ctx, alice.auth->onProviderMessage(fromBob, notice), asio::detached);
   h.runFor(200ms);
   EXPECT_TRUE(connected(alice, bob));
 }
