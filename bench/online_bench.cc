@@ -65,12 +65,6 @@ std::filesystem::path gRunDir;
   std::exit(EXIT_FAILURE);
 }
 
-std::int64_t unixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // An online provider for a fresh device key with a day's certificate for every document.
 std::shared_ptr<AuthProvider> onlineProvider(const DeviceKey& service,
                                              std::shared_ptr<const DeviceKey> key) {
@@ -79,8 +73,8 @@ std::shared_ptr<AuthProvider> onlineProvider(const DeviceKey& service,
                               .userId = "bench",
                               .roles = {"member"},
                               .permissions = {.read = {"*"}, .write = {"*"}},
-                              .issuedAt = unixNow() - 60,
-                              .expiresAt = unixNow() + 86'400,
+                              .issuedAt = online::unixNow() - 60,
+                              .expiresAt = online::unixNow() + 86'400,
                               .serial = randombytes_random()};
   online::OnlineOptions options;
   options.appId = std::string(kApp);

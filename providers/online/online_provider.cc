@@ -27,12 +27,6 @@ namespace {
 
 constexpr std::string_view kName = "online";
 
-std::int64_t systemNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 Error denied(std::string message) { return Error(Errc::Denied, std::move(message)); }
 
 Ed25519Key keyOf(const PublicKey& key) { return key.bytes(); }
@@ -50,6 +44,47 @@ Result<Bytes> readSmallFile(const std::filesystem::path& file, std::size_t max) 
   }
   if (in.bad()) return Error(Errc::Io, fmt::format("{}: read failed", name));
   return out;
+}
+
+// This node's own certificate from `bytes`: signed by a service key, for this app and key, and not
+// expired at `now`. Errc::Config saying what to do.
+Result<Certificate> openOwnCertificate(ByteView bytes, const OnlineOptions& options,
+                                       std::int64_t now) {
+  auto own = openCertificate(bytes, options.serviceKeys);
+  if (!own) return Error(Errc::Config, "certificate: " + own.error().message());
+  if (auto ok = checkCertificate(*own, options.appId, keyOf(options.identity->publicKey()), now,
+                                 options.clockSkew, nullptr);
+      !ok) {
+    return Error(Errc::Config, ok.error().message() + " (run `portcullis login`)");
+  }
+  return own;
+}
+
+// A signed revocation list of this app, from a peer or from the revocations file.
+Result<Revocations> openRevocationsOf(ByteView bytes, const OnlineOptions& options) {
+  auto list = openRevocations(bytes, options.serviceKeys);
+  if (!list) return list;
+  if (list->appId != options.appId) return denied("revocation list: for another app");
+  return list;
+}
+
+// The revocations file, when the options name one and it exists. Errc::Config naming the file.
+struct RevocationsFile {
+  Revocations list;
+  Bytes bytes;
+};
+Result<std::optional<RevocationsFile>> readRevocationsFile(const OnlineOptions& options) {
+  std::error_code ec;
+  if (!options.revocationsFile || !std::filesystem::exists(*options.revocationsFile, ec)) {
+    return std::optional<RevocationsFile>();
+  }
+  const std::string file = options.revocationsFile->string();
+  auto bytes = readSmallFile(*options.revocationsFile, kMaxRevocationsBytes);
+  if (!bytes) return Error(Errc::Config, bytes.error().message());
+  auto list = openRevocationsOf(*bytes, options);
+  if (!list) return Error(Errc::Config, fmt::format("{}: {}", file, list.error().message()));
+  return std::optional<RevocationsFile>(
+      RevocationsFile{.list = std::move(*list), .bytes = std::move(*bytes)});
 }
 
 // One certificate-holding peer this node has a session with.
@@ -183,24 +218,13 @@ class OnlineProvider final : public AuthProvider {
     if (!options_.service && options_.certificateFile) {
       auto bytes = loadCertificate(*options_.certificateFile);
       if (!bytes) return std::move(bytes).error();
-      auto parsed = checkOwn(*bytes);
+      auto parsed = openOwnCertificate(*bytes, options_, clock());
       if (!parsed) return std::move(parsed).error();
       own = std::move(*parsed);
       ownBytes = std::move(*bytes);
     }
-    std::optional<Bytes> revocations;
-    if (options_.revocationsFile) {
-      std::error_code ec;
-      if (std::filesystem::exists(*options_.revocationsFile, ec)) {
-        auto bytes = readSmallFile(*options_.revocationsFile, kMaxRevocationsBytes);
-        if (!bytes) return std::move(bytes).error();
-        if (auto ok = openRevocationsFor(*bytes); !ok) {
-          return Error(Errc::Config, fmt::format("{}: {}", options_.revocationsFile->string(),
-                                                 ok.error().message()));
-        }
-        revocations = std::move(*bytes);
-      }
-    }
+    auto revocations = readRevocationsFile(options_);
+    if (!revocations) return std::move(revocations).error();
     if (options_.service) {
       if (auto ok = options_.service->reload(); !ok) return ok;
     }
@@ -210,12 +234,12 @@ class OnlineProvider final : public AuthProvider {
       warnedExpiring_ = false;
       rearm();
     }
-    if (revocations) adoptRevocations(*revocations, std::nullopt);
+    if (*revocations) adoptRevocations((*revocations)->bytes, std::nullopt);
     return {};
   }
 
  private:
-  std::int64_t clock() const { return options_.clock ? options_.clock() : systemNow(); }
+  std::int64_t clock() const { return options_.clock ? options_.clock() : unixNow(); }
   const Revocations* revocationsPtr() const {
     return revocations_ ? &*revocations_ : nullptr;
   }
@@ -232,24 +256,6 @@ class OnlineProvider final : public AuthProvider {
   bool mayRead(const PeerIdentity& peer, const DocumentId& doc) const {
     const Certificate* c = current(peer.peer);
     return c != nullptr && c->permissions.mayRead(doc);
-  }
-
-  Result<Certificate> checkOwn(ByteView bytes) const {
-    auto c = openCertificate(bytes, options_.serviceKeys);
-    if (!c) return Error(Errc::Config, "certificate: " + c.error().message());
-    if (auto ok = checkCertificate(*c, options_.appId, keyOf(options_.identity->publicKey()),
-                                   clock(), options_.clockSkew, nullptr);
-        !ok) {
-      return Error(Errc::Config, ok.error().message() + " (run `portcullis login`)");
-    }
-    return c;
-  }
-
-  Result<Revocations> openRevocationsFor(ByteView bytes) const {
-    auto list = openRevocations(bytes, options_.serviceKeys);
-    if (!list) return list;
-    if (list->appId != options_.appId) return denied("revocation list: for another app");
-    return list;
   }
 
   // The certificate this node shows: an identity service issues its own.
@@ -306,7 +312,7 @@ class OnlineProvider final : public AuthProvider {
   // Takes `bytes` as this node's revocation list if it verifies and is newer than the one it
   // holds; then keeps it, passes it to every other peer and ends the revoked peers' sessions.
   void adoptRevocations(const Bytes& bytes, std::optional<PeerId> from) {
-    auto list = openRevocationsFor(bytes);
+    auto list = openRevocationsOf(bytes, options_);
     if (!list) {
       portcullis::log(LogLevel::Info,
                       fmt::format("online: a revocation list{} refused: {}",
@@ -475,6 +481,12 @@ class OnlineFactory final : public AuthProviderFactory {
 
 }  // namespace
 
+std::int64_t unixNow() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 Result<OnlineSettings> readSettings(const ConfigTable& config) {
   if (auto ok = config.expectKeys({"app-id", "identity", "certificate", "service-keys",
                                    "clock-skew", "revocations", "service"});
@@ -525,34 +537,17 @@ Result<OnlineSettings> readSettings(const ConfigTable& config) {
 Result<std::unique_ptr<AuthProvider>> makeOnlineProvider(OnlineOptions options) {
   if (!options.identity) return Error(Errc::Config, "identity: missing");
   if (options.serviceKeys.empty()) return Error(Errc::Config, "service-keys: missing");
-  const std::int64_t now = options.clock ? options.clock() : systemNow();
+  const std::int64_t now = options.clock ? options.clock() : unixNow();
   const Ed25519Key self = keyOf(options.identity->publicKey());
   if (options.service) {
     options.certificate = options.service->issueOwn(self, now);
   } else if (options.certificate.empty()) {
     return Error(Errc::Config, "certificate: none (run `portcullis login`)");
   }
-  auto own = openCertificate(options.certificate, options.serviceKeys);
-  if (!own) return Error(Errc::Config, "certificate: " + own.error().message());
-  if (auto ok = checkCertificate(*own, options.appId, self, now, options.clockSkew, nullptr); !ok) {
-    return Error(Errc::Config, ok.error().message() + " (run `portcullis login`)");
-  }
-
-  std::optional<Revocations> revocations;
-  Bytes revocationsBytes;
-  std::error_code ec;
-  if (options.revocationsFile && std::filesystem::exists(*options.revocationsFile, ec)) {
-    const std::string file = options.revocationsFile->string();
-    auto bytes = readSmallFile(*options.revocationsFile, kMaxRevocationsBytes);
-    if (!bytes) return Error(Errc::Config, bytes.error().message());
-    auto list = openRevocations(*bytes, options.serviceKeys);
-    if (!list) return Error(Errc::Config, fmt::format("{}: {}", file, list.error().message()));
-    if (list->appId != options.appId) {
-      return Error(Errc::Config, fmt::format("{}: a revocation list of another app", file));
-    }
-    revocations = std::move(*list);
-    revocationsBytes = std::move(*bytes);
-  }
+  auto own = openOwnCertificate(options.certificate, options, now);
+  if (!own) return std::move(own).error();
+  auto revocations = readRevocationsFile(options);
+  if (!revocations) return std::move(revocations).error();
   portcullis::log(LogLevel::Info,
                   fmt::format("auth provider 'online': app '{}', this device is {}, user '{}'{}; "
                               "certificate {} valid until {}",
@@ -560,7 +555,9 @@ Result<std::unique_ptr<AuthProvider>> makeOnlineProvider(OnlineOptions options) 
                               options.service ? " (identity service)" : "", own->serial,
                               own->expiresAt));
   return std::unique_ptr<AuthProvider>(std::make_unique<OnlineProvider>(
-      std::move(options), std::move(*own), std::move(revocations), std::move(revocationsBytes)));
+      std::move(options), std::move(*own),
+      *revocations ? std::optional<Revocations>((*revocations)->list) : std::nullopt,
+      *revocations ? (*revocations)->bytes : Bytes{}));
 }
 
 asio::awaitable<Result<LoginResult>> login(std::unique_ptr<Stream> stream, std::string appId,
@@ -599,7 +596,7 @@ asio::awaitable<Result<LoginResult>> login(std::unique_ptr<Stream> stream, std::
   Bytes certificate = std::move(std::get<Bytes>(answer->body));
   auto parsed = openCertificate(certificate, serviceKeys);
   if (!parsed) co_return Error(parsed.error().code(), "login: " + parsed.error().message());
-  if (auto ok = checkCertificate(*parsed, appId, keyOf(identity->publicKey()), systemNow(), 60,
+  if (auto ok = checkCertificate(*parsed, appId, keyOf(identity->publicKey()), unixNow(), 60,
                                  nullptr);
       !ok) {
     co_return Error(ok.error().code(), "login: " + ok.error().message());

@@ -66,6 +66,9 @@ Result<OnlineSettings> readSettings(const ConfigTable& table);
 // expired; a revocations file that does not open.
 Result<std::unique_ptr<AuthProvider>> makeOnlineProvider(OnlineOptions options);
 
+// The system clock in Unix seconds: what certificates' times are measured in.
+std::int64_t unixNow();
+
 // What a login brought back.
 struct LoginResult {
   Bytes certificate;  // Signed, for `identity`'s key

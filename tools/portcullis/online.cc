@@ -21,12 +21,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::int64_t unixNow() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // The [auth.online] table of --config, which must choose the online provider.
 Result<ConfigTable> onlineTable(const OnlineArgs& args) {
   if (args.config.empty()) {
@@ -155,7 +149,7 @@ int login(const OnlineArgs& args) {
     std::printf("%s\n", out.dump().c_str());
   } else {
     std::printf("logged in; certificate kept in %s\n", settings->certificateFile->c_str());
-    printHuman(c, unixNow());
+    printHuman(c, online::unixNow());
   }
   return kExitOk;
 }
@@ -173,7 +167,7 @@ int whoami(const OnlineArgs& args) {
   auto c = online::openCertificate(*bytes, settings->serviceKeys);
   if (!c) return failWith(kExitFailed, settings->certificateFile->string() + ": " +
                                            c.error().message());
-  const std::int64_t now = unixNow();
+  const std::int64_t now = online::unixNow();
   auto valid = online::checkCertificate(*c, settings->appId,
                                         settings->identity->publicKey().bytes(), now,
                                         settings->clockSkew, nullptr);
@@ -230,7 +224,7 @@ int revoke(const OnlineArgs& args) {
     return failWith(kExitFailed, "the revocation list would hold more than 65536 serials");
   }
   list.sequence += 1;
-  list.issuedAt = unixNow();
+  list.issuedAt = online::unixNow();
   if (auto saved = online::saveCertificate(*settings->revocationsFile,
                                            online::signRevocations(list, signer));
       !saved) {

@@ -28,12 +28,6 @@ using online::Permissions;
 
 constexpr std::string_view kApp = "com.example.notes";
 
-std::int64_t now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 struct Node {
   TestPeer* peer = nullptr;
   std::shared_ptr<AuthProvider> auth;
@@ -52,8 +46,8 @@ class OnlineProvider : public ::testing::Test {
                   .userId = "user-" + key.publicKeyHex().substr(0, 8),
                   .roles = {"member"},
                   .permissions = std::move(permissions),
-                  .issuedAt = now() - 10,
-                  .expiresAt = now() + lifetime,
+                  .issuedAt = online::unixNow() - 10,
+                  .expiresAt = online::unixNow() + lifetime,
                   .serial = nextSerial++};
     return online::signCertificate(c, signer ? *signer : service);
   }
@@ -344,7 +338,7 @@ TEST_F(OnlineProvider, ARevokedDevicesSessionsEndWhenTheListArrives) {
     return connected(alice, server) && connected(bad, server) && connected(bad, alice);
   }));
   const online::Revocations revocations{.appId = std::string(kApp), .sequence = 1,
-                                        .issuedAt = now(), .serials = {badSerial}};
+                                        .issuedAt = online::unixNow(), .serials = {badSerial}};
   ASSERT_TRUE(online::saveCertificate(list, online::signRevocations(revocations, service)));
   ASSERT_TRUE(server.auth->reload());
   EXPECT_TRUE(h.runUntil([&] {
@@ -368,7 +362,7 @@ TEST_F(OnlineProvider, ARevocationListNotSignedByTheServiceIsIgnored) {
   ASSERT_TRUE(h.runUntil([&] { return connected(alice, bob); }));
   DeviceKey forger = DeviceKey::generate();
   const online::Revocations forged{.appId = std::string(kApp), .sequence = 9,
-                                   .issuedAt = now(), .serials = {bobSerial}};
+                                   .issuedAt = online::unixNow(), .serials = {bobSerial}};
   const Bytes notice = online::encodeNotice({.revocations = online::signRevocations(forged, forger)});
   // The hook takes the identity by reference, as the Repo holds it for the session's life.
   const PeerIdentity fromBob{.peer = bob.id(), .user = {}, .roles = {}, .provider = "online"};
@@ -504,7 +498,7 @@ TEST_F(Login, AWrongPlaygroundTokenOrAnUnknownProviderIsRefused) {
 TEST_F(Login, AJwtLoginCarriesTheSubjectAndTheRolesPermissions) {
   Node svc = serviceNode();
   auto key = std::make_shared<const DeviceKey>(DeviceKey::generate());
-  const std::int64_t exp = now() + 300;
+  const std::int64_t exp = online::unixNow() + 300;
   auto result = logIn(svc, key, "corp",
                       jwt(R"({"iss":"https://id.example.com","aud":"notes","sub":"alice",)"
                           R"("roles":["viewer"],"exp":)" + std::to_string(exp) + "}"));
@@ -520,7 +514,7 @@ TEST_F(Login, AJwtLoginCarriesTheSubjectAndTheRolesPermissions) {
 TEST_F(Login, ABadJwtIsRefused) {
   Node svc = serviceNode();
   auto key = std::make_shared<const DeviceKey>(DeviceKey::generate());
-  const std::string claims = R"("sub":"alice","exp":)" + std::to_string(now() + 300);
+  const std::string claims = R"("sub":"alice","exp":)" + std::to_string(online::unixNow() + 300);
   for (const std::string& token : {
            jwt(R"({"iss":"https://evil.example.com","aud":"notes",)" + claims + "}"),
            jwt(R"({"iss":"https://id.example.com","aud":"other",)" + claims + "}"),
